@@ -1,0 +1,37 @@
+"""The exceptions optviz raises on purpose; anything else reaching the CLI is a bug."""
+
+from __future__ import annotations
+
+
+class OptvizError(Exception):
+    """Base class: a failure optviz expects and can explain in one line."""
+
+
+class ConfigError(OptvizError, ValueError):
+    """A config (file, dict, --set override or expression) that cannot be used.
+
+    The message is the whole explanation, already prefixed with the file and the
+    YAML key path where they are known:
+    ``configs/x.yaml: optimizers[1].lr: must be > 0, got -0.1``.
+    """
+
+    def __init__(self, message: str, *, path: str = "", source: str = "") -> None:
+        self.message = message
+        self.path = path
+        self.source = source
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [part for part in (self.source, self.path) if part]
+        return ": ".join([*parts, self.message])
+
+    def with_context(self, *, source: str | None = None, path_prefix: str = "") -> "ConfigError":
+        """Return a copy with the file name and/or a key-path prefix filled in."""
+        path = self.path
+        if path_prefix:
+            path = f"{path_prefix}{'.' if path and not path.startswith('[') else ''}{path}"
+        return ConfigError(self.message, path=path, source=source if source is not None else self.source)
+
+
+class RunError(OptvizError):
+    """A run that could not be carried out (output directory unwritable, missing files)."""
