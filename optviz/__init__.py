@@ -1,0 +1,55 @@
+"""optviz: see how torch.optim optimizers move.
+
+>>> import optviz
+>>> config = optviz.load_config("configs/peaks.yaml")          # doctest: +SKIP
+>>> result = optviz.run(config)                                 # doctest: +SKIP
+>>> result["Adam"].positions.shape                              # doctest: +SKIP
+(1, 101, 2)
+
+Heavy modules (torch, matplotlib) load on first use, so ``optviz --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ConfigError": "errors",
+    "OptvizError": "errors",
+    "RunError": "errors",
+    "Config": "config",
+    "load_config": "config",
+    "config_from_dict": "config",
+    "get_function": "functions",
+    "function_names": "functions",
+    "TestFunction": "functions",
+    "run": "engine",
+    "RunResult": "engine",
+    "Trajectory": "engine",
+    "run_to_dir": "runner",
+    "animate_dir": "runner",
+    "load_run": "rundir",
+    "plot_loss": "render",
+    "plot_path": "render",
+    "save_loss": "render",
+    "save_path": "render",
+    "save_animation": "render",
+    "live_animation": "render",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'optviz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

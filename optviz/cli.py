@@ -1,0 +1,189 @@
+"""The ``optviz`` command: parse options, call the library, report.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error, 130 interrupted.
+Nothing heavy is imported at module level, so ``optviz --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class ConfigProblem(click.ClickException):
+    """A config or usage error: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+@contextlib.contextmanager
+def reported():
+    """Turn the library's own errors into one-line messages with the right exit code."""
+    from .errors import ConfigError, OptvizError
+
+    try:
+        yield
+    except ConfigError as error:
+        raise ConfigProblem(str(error)) from None
+    except OptvizError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+def _load(config_path: str, overrides: tuple[str, ...]):
+    from .config import load_config
+
+    return load_config(config_path, overrides)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="optviz")
+def cli() -> None:
+    """See how torch.optim optimizers move.
+
+    \b
+    Example:
+      optviz run configs/peaks.yaml          # trajectories + figures in outputs/peaks/
+      optviz animate outputs/peaks --gif     # the race as a GIF
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key (value parsed as YAML), e.g. optimizers.SGD.lr=0.05. Repeatable.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run directory [default: outputs/<config stem>/].")
+@click.option("--animate/--no-animate", default=None, help="Also write the animation [default: from the config].")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), help="Figure format [default: from the config].")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
+def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, animate: bool | None, fmt: str | None,
+        as_json: bool, quiet: bool) -> None:
+    """Run every optimizer of CONFIG and write trajectories and figures.
+
+    \b
+    Example:
+      optviz run configs/momentum.yaml --set steps=300 --set optimizers.SGD.lr=0.05 --out /tmp/m --json
+    """
+    from .runner import default_out_dir, run_to_dir
+
+    with reported():
+        config = _load(config_path, overrides)
+        target = Path(out_dir) if out_dir else default_out_dir(config_path)
+        manifest = run_to_dir(config, target, animate=animate, fmt=fmt)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+    elif not quiet:
+        _report(manifest, target)
+
+
+def _report(manifest: dict, target: Path) -> None:
+    for entry in manifest["runs"]:
+        if "final_loss" in entry:
+            status = entry["status"] if entry["status"] != "diverged" else f"diverged at step {entry['diverged_step']}"
+            loss = "-" if entry["final_loss"] is None else f"{entry['final_loss']:.6g}"
+            distance = "-" if entry.get("distance_to_minimum") is None else f"{entry['distance_to_minimum']:.3g}"
+            click.echo(f"  {entry['label']:<14} {status:<22} final loss {loss:<12} distance to minimum {distance}")
+        else:
+            median = entry.get("final_loss_median")
+            click.echo(f"  {entry['label']:<14} {entry['status']:<22} median final loss "
+                       f"{'-' if median is None else f'{median:.6g}'}  ({entry['diverged_starts']} diverged)")
+    click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--gif", "fmt", flag_value="gif", default=True, help="Write a GIF [default].")
+@click.option("--mp4", "fmt", flag_value="mp4", help="Write an MP4 (H.264).")
+@click.option("--frames", type=click.IntRange(2, 10_000), help="Number of frames [default: from the config].")
+@click.option("--fps", type=click.FloatRange(0.1, 120), help="Frames per second [default: from the config].")
+@click.option("--trail", type=click.IntRange(0), help="Steps of trailing path behind each head [default: all].")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [default: RUN_DIR/animation.gif].")
+@click.option("--show", is_flag=True, help="Show the animation live in a window instead of writing a file.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail: int | None, out: str | None,
+            show: bool, quiet: bool) -> None:
+    """Animate an existing run directory without recomputing it.
+
+    \b
+    Example:
+      optviz animate outputs/peaks --gif --frames 120 --fps 24 --out race.gif
+    """
+    from .runner import animate_dir
+
+    with reported():
+        if show:
+            _show(run_dir, frames, fps, trail)
+            return
+        path = animate_dir(run_dir, out=out, fmt=fmt, frames=frames, fps=fps, trail=trail)
+    if not quiet:
+        click.echo(f"Wrote {path}")
+
+
+def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None) -> None:
+    import matplotlib.pyplot as plt
+
+    from .render import live_animation
+    from .rundir import load_run
+
+    animation = live_animation(load_run(run_dir), frames=frames, fps=fps, trail=trail, pyplot=True)
+    plt.show()
+    del animation  # kept alive until the window closes
+
+
+@cli.command("list", context_settings=CONTEXT)
+@click.argument("what", type=click.Choice(["functions", "optimizers", "schedulers"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_(what: str, as_json: bool) -> None:
+    """List the test functions, optimizers or lr schedulers a config can name.
+
+    \b
+    Example:
+      optviz list functions --json
+    """
+    from .catalog import catalog, format_catalog
+
+    entries = catalog(what)
+    click.echo(json.dumps(entries, indent=2) if as_json else format_catalog(what, entries))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("config_paths", metavar="CONFIG...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key before checking.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: bool) -> None:
+    """Check configs without running them; exit code 2 if any is invalid.
+
+    \b
+    Example:
+      optviz validate configs/*.yaml
+    """
+    from .errors import ConfigError
+
+    failed = 0
+    for config_path in config_paths:
+        try:
+            _load(config_path, overrides)
+        except ConfigError as error:
+            failed += 1
+            click.echo(f"Error: {error}", err=True)
+            continue
+        if not quiet:
+            click.echo(f"ok: {config_path}")
+    if failed:
+        sys.exit(2)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="optviz")

@@ -1,0 +1,436 @@
+"""The YAML config: reading, ``--set`` overrides and validation into typed models.
+
+Every failure is a :class:`ConfigError` whose message names the file, the YAML
+key path and what would be valid, e.g.
+``configs/x.yaml: optimizers[1].lr: must be > 0, got -0.1``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, *, source: str = "") -> Any:
+    """``yaml.safe_load`` with our float rule; syntax errors name line and column."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(f"YAML syntax error at {where}: {error.problem}", source=source) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"YAML error: {error}", source=source) from None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class SchedulerSpec(BaseModel):
+    """A torch.optim.lr_scheduler class by name; every other key is passed to it."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class OptimizerSpec(BaseModel):
+    """One optimizer: ``name``, optional ``label`` and ``scheduler``; other keys are hyperparameters."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    label: str | None = None
+    scheduler: SchedulerSpec | None = None
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def display_label(self) -> str:
+        if self.label:
+            return self.label
+        return self.name.rpartition(":")[2] if ":" in self.name else self.name
+
+
+class GridStart(_Model):
+    """``{grid: [nx, ny]}``: evenly spaced starts over the domain or ``box``."""
+
+    grid: list[int]
+    box: list[list[float]] | None = None
+
+
+class RandomStart(_Model):
+    """``{random: N, seed: S}``: uniform random starts over the domain or ``box``."""
+
+    random: int = Field(ge=1, le=10_000_000)
+    seed: int | None = None
+    box: list[list[float]] | None = None
+
+
+class AnimationSpec(_Model):
+    enabled: bool = False
+    frames: int = Field(default=100, ge=2, le=10_000)
+    fps: float = Field(default=10, gt=0, le=120)
+    trail: int | None = Field(default=None, ge=0)
+    format: Literal["gif", "mp4"] = "gif"
+
+
+class RenderSpec(_Model):
+    figures: list[Literal["loss", "path"]] = Field(default_factory=lambda: ["loss", "path"])
+    size: tuple[float, float] = (7.0, 5.5)
+    dpi: int = Field(default=110, ge=30, le=600)
+    format: Literal["png", "svg", "pdf"] = "png"
+    resolution: int = Field(default=300, ge=20, le=2000)
+    animation: AnimationSpec = Field(default_factory=AnimationSpec)
+
+    @field_validator("size")
+    @classmethod
+    def _positive_size(cls, size: tuple[float, float]) -> tuple[float, float]:
+        if not all(math.isfinite(side) and 0.5 <= side <= 50 for side in size):
+            raise ValueError(f"must be [width, height] in inches between 0.5 and 50, got {list(size)}")
+        return size
+
+
+StartSpec = GridStart | RandomStart | list[Any] | float
+
+
+class Config(_Model):
+    """A whole optviz run. Build it from a dict or a YAML file (:func:`load_config`)."""
+
+    function: str
+    domain: list[list[float]] | None = None
+    start: StartSpec = Field(default_factory=lambda: RandomStart(random=1))
+    steps: int = Field(default=100, ge=1, le=1_000_000)
+    seed: int = 0
+    dtype: Literal["float32", "float64"] = "float32"
+    optimizers: list[OptimizerSpec] = Field(min_length=1)
+    render: RenderSpec = Field(default_factory=RenderSpec)
+    # Where relative import paths (path/to/opt.py:Class) are looked up: the config's folder.
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "Config":
+        seen: dict[str, int] = {}
+        for index, spec in enumerate(self.optimizers):
+            label = spec.display_label
+            if label in seen:
+                raise _KeyedError(f"optimizers[{index}].label",
+                                  f"duplicate label {label!r} (also optimizers[{seen[label]}]); give each optimizer a unique label")
+            seen[label] = index
+        return self
+
+    def test_function(self):
+        """The :class:`~optviz.functions.TestFunction` this config names."""
+        from .functions import get_function
+
+        try:
+            return get_function(self.function)
+        except ConfigError as error:
+            raise error.with_context(path_prefix="function") from None
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self._base_dir
+
+    @property
+    def labels(self) -> list[str]:
+        return [spec.display_label for spec in self.optimizers]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data, ready for ``config.yaml``."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["render"]["size"] = list(self.render.size)
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+
+class _KeyedError(ValueError):
+    """A validator's error that knows its own key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> "Config":
+    """Read, override and validate a YAML config file; raises :class:`ConfigError`."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file", source=source) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read: {error}", source=source) from None
+    data = parse_yaml(text, source=source)
+    return config_from_dict(data, overrides=overrides, source=source, base_dir=path.parent)
+
+
+def config_from_dict(data: Any, *, overrides: list[str] | tuple[str, ...] = (), source: str = "",
+                     base_dir: Path | None = None) -> "Config":
+    """Validate plain data (as YAML would give) into a checked :class:`Config`."""
+    if data is None:
+        raise ConfigError("the config is empty; it needs at least 'function' and 'optimizers'", source=source)
+    if not isinstance(data, dict):
+        raise ConfigError(f"the config must be a mapping of keys to values, got a {_yaml_type(data)}", source=source)
+    data = apply_overrides(data, overrides, source=source)
+    _check_top_level_keys(data, source)
+    data = _normalise(data)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise _translate(error, data, source) from None
+    try:
+        from .validate import check_config
+
+        config._base_dir = base_dir
+        check_config(config)
+    except ConfigError as error:
+        raise error.with_context(source=source) from None
+    return config
+
+
+def _yaml_type(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+def _check_top_level_keys(data: dict, source: str) -> None:
+    valid = list(Config.model_fields)
+    for key in data:
+        if key not in valid:
+            raise ConfigError(f"unknown key{_suggest(str(key), valid)}", path=str(key), source=source)
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else f"; valid keys: {', '.join(valid)}"
+
+
+def _normalise(data: dict) -> dict:
+    """Accept the shorthands a person writes: ``optimizers: [Adam]``, ``scheduler: StepLR``."""
+    data = dict(data)
+    optimizers = data.get("optimizers")
+    if isinstance(optimizers, dict):  # {SGD: {lr: 0.1}, Adam: {...}}
+        optimizers = [{"name": name, **(value or {})} if isinstance(value, (dict, type(None))) else value
+                      for name, value in optimizers.items()]
+    if isinstance(optimizers, list):
+        normalised = []
+        for item in optimizers:
+            if isinstance(item, str):
+                item = {"name": item}
+            if isinstance(item, dict) and isinstance(item.get("scheduler"), str):
+                item = {**item, "scheduler": {"name": item["scheduler"]}}
+            normalised.append(item)
+        data["optimizers"] = normalised
+    if isinstance(data.get("start"), (int, float)) and not isinstance(data.get("start"), bool):
+        data["start"] = [data["start"]]
+    return data
+
+
+# --- --set overrides -----------------------------------------------------------------
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], *, source: str = "") -> dict:
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a copy of ``data``.
+
+    ``optimizers.SGD.lr`` addresses the optimizer labelled (or named) SGD;
+    ``optimizers.0.lr`` the first one.
+    """
+    import copy
+
+    data = copy.deepcopy(data)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        where = f"--set {override}"
+        if not sep or not key.strip():
+            raise ConfigError(f"{where}: expected dotted.key=value", source=source)
+        value = parse_yaml(raw, source=source) if raw.strip() else None
+        parts = key.strip().split(".")
+        if parts[0] not in Config.model_fields:
+            raise ConfigError(f"{where}: no key {parts[0]!r}{_suggest(parts[0], list(Config.model_fields))}", source=source)
+        node: Any = data
+        for depth, part in enumerate(parts[:-1]):
+            node = _descend(node, part, parts[: depth + 1], where, source, create=True)
+        last = parts[-1]
+        if isinstance(node, list):
+            index = _list_index(node, last, where, source)
+            node[index] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ConfigError(f"{where}: {'.'.join(parts[:-1])} is not a mapping", source=source)
+    return data
+
+
+def _descend(node: Any, part: str, walked: list[str], where: str, source: str, *, create: bool) -> Any:
+    if isinstance(node, dict):
+        if part not in node or node[part] is None:
+            if not create:
+                raise ConfigError(f"{where}: no key {'.'.join(walked)!r}", source=source)
+            node[part] = {}
+        child = node[part]
+        if part == "optimizers" and isinstance(child, dict):
+            return child
+        if isinstance(child, str) and walked[-2:-1] == ["optimizers"]:
+            child = node[part] = {"name": child}
+        return child
+    if isinstance(node, list):
+        index = _list_index(node, part, where, source)
+        if isinstance(node[index], str):  # optimizers: [Adam] shorthand
+            node[index] = {"name": node[index]}
+        return node[index]
+    raise ConfigError(f"{where}: {'.'.join(walked[:-1])} is not a mapping", source=source)
+
+
+def _list_index(items: list, part: str, where: str, source: str) -> int:
+    if part.lstrip("-").isdigit():
+        index = int(part)
+        if -len(items) <= index < len(items):
+            return index
+        raise ConfigError(f"{where}: index {index} out of range ({len(items)} items)", source=source)
+    labels = [_item_label(item) for item in items]
+    for index, label in enumerate(labels):
+        if label is not None and label.lower() == part.lower():
+            return index
+    known = ", ".join(label for label in labels if label)
+    raise ConfigError(f"{where}: no optimizer labelled {part!r}; labels: {known}", source=source)
+
+
+def _item_label(item: Any) -> str | None:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        if item.get("label"):
+            return str(item["label"])
+        name = item.get("name")
+        if isinstance(name, str):
+            return name.rpartition(":")[2] if ":" in name else name
+    return None
+
+
+# --- pydantic errors as one readable line --------------------------------------------
+
+
+def _translate(error: ValidationError, data: dict, source: str) -> ConfigError:
+    first = _pick_error(error.errors())
+    location = list(first["loc"])
+    context = first.get("ctx") or {}
+    if isinstance(context.get("error"), _KeyedError):
+        keyed = context["error"]
+        return ConfigError(keyed.message, path=keyed.path, source=source)
+    # Union members (start: point | grid | random) add their model name to the location.
+    location = [part for part in location if not (isinstance(part, str) and (part[:1].isupper() or "[" in part))]
+    path = _format_path(location)
+    return ConfigError(_message(first, location), path=path, source=source)
+
+
+def _pick_error(errors: list[dict]) -> dict:
+    """Prefer the error a person can act on (not the union's 'not a float' alternatives)."""
+    for error in errors:
+        if error["type"] in ("value_error", "assertion_error"):
+            return error
+    return errors[0]
+
+
+def _format_path(location: list) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _message(error: dict, location: list) -> str:
+    kind = error["type"]
+    context = error.get("ctx") or {}
+    given = error.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        parent = _model_at(location[:-1])
+        valid = list(parent.model_fields) if parent else []
+        return "unknown key" + (_suggest(str(location[-1]), valid) if valid else "")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        symbol = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        bound = next(iter(context.values()))
+        return f"must be {symbol} {bound}, got {given!r}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"must be a whole number, got {given!r}"
+    if kind in ("float_parsing", "float_type"):
+        return f"must be a number, got {given!r}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false, got {given!r}"
+    if kind in ("string_type",):
+        return f"must be a string, got {given!r}"
+    if kind == "literal_error":
+        return f"must be one of {context.get('expected')}, got {given!r}"
+    if kind in ("list_type", "tuple_type"):
+        return f"must be a list, got {given!r}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be a mapping, got {given!r}"
+    if kind == "too_short":
+        return f"needs at least {context.get('min_length')} item(s)"
+    if kind == "too_long":
+        return f"takes at most {context.get('max_length')} item(s)"
+    if kind == "finite_number":
+        return f"must be finite, got {given!r}"
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
+def _model_at(location: list) -> type[BaseModel] | None:
+    model: Any = Config
+    for part in location:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        model = _first_model(annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _first_model(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _first_model(argument)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,260 @@
+"""Optimizers and lr schedulers by name: torch.optim classes or a user's own class.
+
+Lookup is case-insensitive and an unknown name fails with the closest valid
+names. Hyperparameters are checked against the class's constructor before any
+run starts, so a typo is a config error rather than a traceback mid-run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+BUILTIN_OPTIMIZERS = (
+    "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Rprop",
+    "Adamax", "NAdam", "RAdam", "ASGD", "LBFGS", "Adafactor",
+)
+# Updates that treat every element of a parameter on its own: stacking independent
+# starts into one tensor gives each start exactly its own trajectory.
+ELEMENTWISE_OPTIMIZERS = frozenset(BUILTIN_OPTIMIZERS) - {"LBFGS", "Adafactor"}
+
+# Schedulers whose arguments are Python callables or other scheduler objects, which a
+# YAML file cannot express.
+UNSUPPORTED_SCHEDULERS = {
+    "LambdaLR": "its lr_lambda is a Python callable",
+    "MultiplicativeLR": "its lr_lambda is a Python callable",
+    "SequentialLR": "it takes other scheduler objects",
+    "ChainedScheduler": "it takes other scheduler objects",
+}
+# Constructor keywords that pick an implementation rather than a hyperparameter: accepted,
+# but not advertised in listings.
+IMPLEMENTATION_KEYWORDS = frozenset({"foreach", "fused", "differentiable", "capturable"})
+
+
+def _closest(name: str, candidates: list[str]) -> str:
+    lowered = {candidate.lower(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + ", ".join(lowered[match] for match in close) + "?"
+    return "valid: " + ", ".join(candidates)
+
+
+def is_import_path(name: str) -> bool:
+    """True for ``package.module:Class`` or ``path/to/file.py:Class``."""
+    return ":" in name
+
+
+def load_import_path(spec: str, *, base_dir: Path | None = None) -> Any:
+    """Import the object named by ``package.module:Attr`` or ``path/to/file.py:Attr``.
+
+    A file path is resolved against the current directory, then ``base_dir`` (the
+    config file's folder). This runs the user's code, by design.
+    """
+    module_part, _, attr = spec.rpartition(":")
+    if not module_part or not attr:
+        raise ConfigError(f"bad import path {spec!r}; expected 'package.module:Class' or 'path/to/file.py:Class'")
+    try:
+        if module_part.endswith(".py") or "/" in module_part:
+            candidates = [Path(module_part)]
+            if base_dir is not None and not Path(module_part).is_absolute():
+                candidates.append(base_dir / module_part)
+            file = next((path for path in candidates if path.is_file()), None)
+            if file is None:
+                raise ConfigError(f"cannot import {spec!r}: no file {module_part!r}")
+            module_name = f"optviz_user_{abs(hash(str(file.resolve())))}"
+            loader_spec = importlib.util.spec_from_file_location(module_name, file)
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[module_name] = module
+            try:
+                loader_spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(module_name, None)
+                raise
+        else:
+            module = importlib.import_module(module_part)
+    except ConfigError:
+        raise
+    except ModuleNotFoundError as error:
+        raise ConfigError(f"cannot import {spec!r}: no module named {error.name!r}") from None
+    except Exception as error:  # the user's module raised while loading
+        raise ConfigError(f"cannot import {spec!r}: {type(error).__name__}: {error}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        public = [name for name in dir(module) if not name.startswith("_")]
+        raise ConfigError(f"cannot import {spec!r}: module has no attribute {attr!r}; {_closest(attr, public)}") from None
+
+
+def resolve_optimizer(name: str, *, base_dir: Path | None = None) -> type:
+    """Return the optimizer class for a torch.optim name (any case) or an import path."""
+    import torch
+
+    if is_import_path(name):
+        cls = load_import_path(name, base_dir=base_dir)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise ConfigError(f"{name!r} is not a torch.optim.Optimizer subclass")
+        return cls
+    by_lower = {builtin.lower(): builtin for builtin in BUILTIN_OPTIMIZERS}
+    if name.lower() not in by_lower:
+        raise ConfigError(f"unknown optimizer {name!r}; {_closest(name, list(BUILTIN_OPTIMIZERS))}")
+    return getattr(torch.optim, by_lower[name.lower()])
+
+
+def canonical_optimizer_name(name: str) -> str:
+    """``adam`` -> ``Adam``; import paths are returned as given."""
+    by_lower = {builtin.lower(): builtin for builtin in BUILTIN_OPTIMIZERS}
+    return by_lower.get(name.lower(), name)
+
+
+def scheduler_names() -> list[str]:
+    """Names of the torch.optim.lr_scheduler classes a config can use."""
+    from torch.optim import lr_scheduler
+
+    names = []
+    for attr in dir(lr_scheduler):
+        obj = getattr(lr_scheduler, attr)
+        if (isinstance(obj, type) and not attr.startswith("_") and attr != "LRScheduler"
+                and (issubclass(obj, lr_scheduler.LRScheduler) or attr == "ReduceLROnPlateau")):
+            names.append(attr)
+    return sorted(names)
+
+
+def resolve_scheduler(name: str) -> type:
+    """Return the torch.optim.lr_scheduler class called ``name`` (any case)."""
+    from torch.optim import lr_scheduler
+
+    names = scheduler_names()
+    by_lower = {candidate.lower(): candidate for candidate in names}
+    canonical = by_lower.get(name.lower())
+    if canonical is None:
+        raise ConfigError(f"unknown scheduler {name!r}; {_closest(name, names)}")
+    if canonical in UNSUPPORTED_SCHEDULERS:
+        raise ConfigError(f"scheduler {canonical} cannot be used from a config: {UNSUPPORTED_SCHEDULERS[canonical]}")
+    return getattr(lr_scheduler, canonical)
+
+
+def constructor_defaults(cls: type, *, skip: int = 1) -> dict[str, Any]:
+    """Keyword parameters of ``cls.__init__`` after the first ``skip`` (params / optimizer)."""
+    parameters = list(inspect.signature(cls).parameters.values())[skip:]
+    return {
+        parameter.name: (None if parameter.default is inspect.Parameter.empty else parameter.default)
+        for parameter in parameters
+        if parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
+
+
+def required_arguments(cls: type, *, skip: int = 1) -> list[str]:
+    parameters = list(inspect.signature(cls).parameters.values())[skip:]
+    return [p.name for p in parameters
+            if p.default is inspect.Parameter.empty
+            and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_value(key: str, value: Any, default: Any) -> Any:
+    """Check one hyperparameter against the type of its default; return it normalised."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"must be true or false, got {_describe(value)}", path=key)
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"must be a number, got {_describe(value)}", path=key)
+        if not math.isfinite(value):
+            raise ConfigError(f"must be finite, got {value}", path=key)
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise ConfigError(f"must be a list of {len(default)} values like {list(default)}, got {_describe(value)}", path=key)
+        return tuple(_check_value(f"{key}[{index}]", item, sample if sample is not None else 0.0)
+                     if item is not None else None
+                     for index, (item, sample) in enumerate(zip(value, default)))
+    return value
+
+
+def check_arguments(cls: type, given: dict[str, Any], *, kind: str, skip: int = 1,
+                    fixed: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Validate keyword arguments for an optimizer or scheduler class.
+
+    Unknown names fail with the accepted ones listed; values must match the type
+    of the constructor's default. Returns the normalised arguments.
+    """
+    defaults = {name: value for name, value in constructor_defaults(cls, skip=skip).items() if name not in fixed}
+    accepted = [name for name in defaults if name not in IMPLEMENTATION_KEYWORDS]
+    checked = {}
+    for key, value in given.items():
+        if key not in defaults:
+            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(f"unknown {kind} argument {key!r} for {cls.__name__}; {hint}accepted: {', '.join(accepted)}",
+                              path=key)
+        checked[key] = _check_value(key, value, defaults[key])
+    if "lr" in checked and isinstance(checked["lr"], (int, float)) and checked["lr"] <= 0:
+        raise ConfigError(f"must be > 0, got {checked['lr']}", path="lr")
+    return checked
+
+
+def instantiate_check(optimizer_cls: type, hyperparameters: dict[str, Any],
+                      scheduler: tuple[type, dict[str, Any]] | None = None) -> None:
+    """Build the optimizer (and scheduler) on a dummy parameter so torch's own checks run now."""
+    import torch
+
+    dummy = torch.zeros(2, requires_grad=True)
+    try:
+        optimizer = optimizer_cls([dummy], **hyperparameters)
+    except (ValueError, TypeError, RuntimeError) as error:
+        raise ConfigError(f"{optimizer_cls.__name__} rejects these hyperparameters: {error}") from None
+    except Exception as error:  # a user's class may raise anything while constructing
+        raise ConfigError(f"{optimizer_cls.__name__} raised while constructing: {type(error).__name__}: {error}") from None
+    if scheduler is not None:
+        scheduler_cls, arguments = scheduler
+        try:
+            scheduler_cls(optimizer, **arguments)
+        except (ValueError, TypeError, KeyError, RuntimeError, ZeroDivisionError) as error:
+            raise ConfigError(f"{scheduler_cls.__name__} rejects these arguments: {error}", path="scheduler") from None
+
+
+def optimizer_catalog() -> list[dict[str, Any]]:
+    """Every built-in optimizer with its documented hyperparameters and defaults (JSON-ready)."""
+    import torch
+
+    catalog = []
+    for name in BUILTIN_OPTIMIZERS:
+        cls = getattr(torch.optim, name)
+        defaults = {key: _jsonable(value) for key, value in constructor_defaults(cls).items()
+                    if key not in IMPLEMENTATION_KEYWORDS}
+        catalog.append({"name": name, "elementwise": name in ELEMENTWISE_OPTIMIZERS, "hyperparameters": defaults})
+    return catalog
+
+
+def scheduler_catalog() -> list[dict[str, Any]]:
+    """Every usable lr scheduler with its arguments (required ones have no default)."""
+    from torch.optim import lr_scheduler
+
+    catalog = []
+    for name in scheduler_names():
+        if name in UNSUPPORTED_SCHEDULERS:
+            continue
+        cls = getattr(lr_scheduler, name)
+        arguments = {key: _jsonable(value) for key, value in constructor_defaults(cls).items() if key != "last_epoch"}
+        catalog.append({"name": name, "required": required_arguments(cls), "arguments": arguments})
+    return catalog
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)

@@ -1,0 +1,106 @@
+"""The race: optimizers' heads moving with trailing paths, frame by frame.
+
+One ``update`` function drives both the saved file (fast blitted frames, see
+:mod:`optviz.frames`) and a live FuncAnimation (``--show``, notebooks), so what
+you see live and what is saved are the same frames.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..starts import plot_domain
+from .landscape import draw_landscape
+from .style import colour, diverged_label, marker, new_figure
+
+
+@dataclass
+class Scene:
+    """A figure with its moving artists created once, and the update that moves them."""
+
+    figure: object
+    update: Callable[[int], list]
+    frames: list[int]  # record indices shown, thinned to the configured count
+    artists: list
+
+
+def frame_records(records: int, frames: int) -> list[int]:
+    """Up to ``frames`` record indices spread evenly from the first to the last."""
+    return sorted(set(np.linspace(0, records - 1, min(frames, records)).round().astype(int).tolist()))
+
+
+def build_scene(result, *, frames: int | None = None, trail: int | None = None, pyplot: bool = False) -> Scene:
+    """Draw the static landscape once and create one head and one trail artist per optimizer."""
+    render = result.config.render
+    frames = frames or render.animation.frames
+    trail = render.animation.trail if trail is None else trail
+    figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot)
+    domain = plot_domain(result.config, result.function)
+    draw_landscape(axes, result.function, domain, resolution=render.resolution)
+    heads, trails = [], []
+    for index, trajectory in enumerate(result):
+        single = len(trajectory.positions) == 1
+        diverged = int(trajectory.diverged_step[0]) if single else -1
+        label = diverged_label(trajectory.label, diverged if diverged >= 0 else None)
+        (trail_line,) = axes.plot([], [], color=colour(index), linewidth=1.6 if single else 0.8,
+                                  alpha=0.8 if single else 0.35, zorder=3)
+        (head,) = axes.plot([], [], color=colour(index), marker=marker(index), markersize=10 if single else 5,
+                            markeredgecolor="black", markeredgewidth=0.8, linestyle="none", zorder=4, label=label)
+        heads.append(head)
+        trails.append(trail_line)
+    counter = axes.text(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=5,
+                        bbox=dict(boxstyle="round", facecolor="white", alpha=0.8), fontsize="medium")
+    axes.legend(handles=heads, loc="upper right", fontsize="small", framealpha=0.85)
+    axes.set_title(f"{result.function.name}: optimizers racing downhill")
+    coordinates = [_plot_coordinates(trajectory, result.dim) for trajectory in result]
+    update = functools.partial(_update, heads=heads, trails=trails, counter=counter, coordinates=coordinates,
+                               steps=result.trajectories[0].steps, trail=trail, total=result.config.steps)
+    return Scene(figure=figure, update=update, frames=frame_records(len(result.trajectories[0].steps), frames),
+                 artists=[*trails, *heads, counter])
+
+
+def _plot_coordinates(trajectory, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, records) arrays of what is plotted: x and f(x) in 1D, x and y in 2D; frozen after divergence."""
+    xs = trajectory.positions[..., 0].copy()
+    ys = trajectory.loss.copy() if dim == 1 else trajectory.positions[..., 1].copy()
+    last = trajectory.last_finite()
+    for start, final in enumerate(last):
+        xs[start, final + 1:] = xs[start, final]
+        ys[start, final + 1:] = ys[start, final]
+    return xs, ys
+
+
+def _update(record: int, *, heads, trails, counter, coordinates, steps, trail, total):
+    first = 0 if trail is None else max(0, record - trail)
+    for head, trail_line, (xs, ys) in zip(heads, trails, coordinates):
+        head.set_data(xs[:, record], ys[:, record])
+        segment_x, segment_y = xs[:, first:record + 1], ys[:, first:record + 1]
+        gap = np.full((len(xs), 1), np.nan)  # NaN breaks the line between starts
+        trail_line.set_data(np.hstack([segment_x, gap]).ravel(), np.hstack([segment_y, gap]).ravel())
+    counter.set_text(f"step {int(steps[record])} / {total}")
+    return [*trails, *heads, counter]
+
+
+def save_animation(result, path: str | Path, *, frames: int | None = None, fps: float | None = None,
+                   trail: int | None = None, progress=None) -> Path:
+    """Write the race to ``path`` (.gif or .mp4) and return the path."""
+    from ..frames import save_animation as write_frames
+
+    scene = build_scene(result, frames=frames, trail=trail)
+    fps = fps or result.config.render.animation.fps
+    return write_frames(scene.figure, scene.update, scene.frames, Path(path), fps=fps, progress=progress)
+
+
+def live_animation(result, *, frames: int | None = None, trail: int | None = None, fps: float | None = None,
+                   pyplot: bool = False):
+    """A matplotlib FuncAnimation of the same frames, for ``--show`` and notebooks (``.to_jshtml()``)."""
+    from ..frames import live_animation as animate_live
+
+    scene = build_scene(result, frames=frames, trail=trail, pyplot=pyplot)
+    fps = fps or result.config.render.animation.fps
+    return animate_live(scene.figure, scene.update, scene.frames, interval=1000 / fps)

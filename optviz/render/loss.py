@@ -1,0 +1,57 @@
+"""Loss against step, one curve (or a median and interquartile band) per optimizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .style import colour, diverged_label, marker, new_figure, save_figure, spans_decades
+
+
+def plot_loss(result, axes=None):
+    """Draw every optimizer's loss against step into ``axes`` (a new figure if None); return the Axes."""
+    if axes is None:
+        _, axes = new_figure(result.config.render.size, result.config.render.dpi)
+    all_losses = []
+    for index, trajectory in enumerate(result):
+        steps = trajectory.steps
+        if trajectory.loss.shape[0] == 1:
+            loss = trajectory.loss[0]
+            diverged = int(trajectory.diverged_step[0])
+            label = diverged_label(trajectory.label, diverged if diverged >= 0 else None)
+            axes.plot(steps, loss, color=colour(index), marker=marker(index), markersize=4,
+                      markevery=max(1, len(steps) // 15), linewidth=1.6, label=label)
+            if diverged >= 0:
+                last = trajectory.last_finite()[0]
+                axes.plot(steps[last], loss[last], marker="X", markersize=11, color=colour(index),
+                          markeredgecolor="black", linestyle="none", zorder=5)
+            all_losses.append(loss)
+        else:
+            with np.errstate(all="ignore"):
+                lower, median, upper = np.nanpercentile(trajectory.loss, [25, 50, 75], axis=0)
+            diverged = int(trajectory.diverged.sum())
+            label = f"{trajectory.label} (median, IQR)" + (f"; {diverged} of {len(trajectory.loss)} diverged" if diverged else "")
+            axes.plot(steps, median, color=colour(index), marker=marker(index), markersize=4,
+                      markevery=max(1, len(steps) // 15), linewidth=1.6, label=label)
+            axes.fill_between(steps, lower, upper, color=colour(index), alpha=0.2, linewidth=0)
+            all_losses.extend([lower, upper])
+    values = np.concatenate(all_losses) if all_losses else np.array([])
+    if spans_decades(values):
+        axes.set_yscale("log")
+    minimum = result.function.min_value
+    if minimum is not None and (axes.get_yscale() == "linear" or minimum > 0):
+        axes.axhline(minimum, color="0.3", linestyle=":", linewidth=1, label=f"global minimum {minimum:.4g}")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss f(x)")
+    axes.set_title(f"{result.function.name}: loss per step")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return axes
+
+
+def save_loss(result, path: str | Path) -> Path:
+    """Write ``loss.png`` (or .svg/.pdf by suffix) for ``result``."""
+    figure, axes = new_figure(result.config.render.size, result.config.render.dpi)
+    plot_loss(result, axes)
+    return save_figure(figure, path)

@@ -1,0 +1,56 @@
+"""Colours, markers and figures shared by every renderer, so an optimizer looks the same everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+# Okabe & Ito's colour-blind-safe palette (black moved last: it is reserved for minima marks).
+COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def colour(index: int) -> str:
+    """The colour of the ``index``-th optimizer of a run (stable across figures)."""
+    return COLOURS[index % len(COLOURS)]
+
+
+def marker(index: int) -> str:
+    return MARKERS[index % len(MARKERS)]
+
+
+def new_figure(size=(7.0, 5.5), dpi: int = 110, *, pyplot: bool = False, **subplot_kw):
+    """A Figure with one Axes, detached from pyplot's global state unless ``pyplot`` (a live window)."""
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure(figsize=tuple(size), dpi=dpi, layout="constrained")
+    else:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=tuple(size), dpi=dpi, layout="constrained")
+    axes = figure.add_subplot(**subplot_kw)
+    return figure, axes
+
+
+def save_figure(figure, path: str | Path, *, dpi: int | None = None) -> Path:
+    """Write ``figure`` atomically (temporary file, then rename); the format follows the suffix."""
+    from ..io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=dpi or figure.dpi, format=path.suffix.lstrip(".") or "png")
+    return path
+
+
+def diverged_label(label: str, diverged_step: int | None) -> str:
+    return f"{label} (diverged at step {diverged_step})" if diverged_step is not None else label
+
+
+def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
+    """True when positive values spread over at least ``decades`` powers of ten."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or finite.min() <= 0:
+        return False
+    return np.log10(finite.max() / finite.min()) >= decades

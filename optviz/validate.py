@@ -1,0 +1,60 @@
+"""Checks a config's meaning, after its shape: names resolve, numbers make sense.
+
+Everything here runs before any optimizer steps, so a bad config fails in
+milliseconds with a message instead of part-way through a run.
+"""
+
+from __future__ import annotations
+
+from .config import Config
+from .errors import ConfigError
+from .optimizers import (
+    check_arguments,
+    instantiate_check,
+    resolve_optimizer,
+    resolve_scheduler,
+)
+from .starts import check_box, resolve_starts
+
+
+def check_config(config: Config) -> None:
+    """Raise :class:`ConfigError` (with its key path) if ``config`` cannot run."""
+    function = config.test_function()
+    if config.domain is not None:
+        check_box(config.domain, function.dim, "domain")
+    resolve_starts(config, function)
+    for index, spec in enumerate(config.optimizers):
+        prefix = f"optimizers[{index}]"
+        try:
+            check_optimizer(spec, config)
+        except ConfigError as error:
+            raise error.with_context(path_prefix=prefix) from None
+
+
+def check_optimizer(spec, config: Config) -> None:
+    """Resolve one optimizer spec and build it (and its scheduler) on a dummy tensor."""
+    try:
+        cls = resolve_optimizer(spec.name, base_dir=config.base_dir)
+    except ConfigError as error:
+        raise error.with_context(path_prefix="name") from None
+    hyperparameters = check_arguments(cls, spec.hyperparameters, kind="hyperparameter")
+    scheduler = None
+    if spec.scheduler is not None:
+        try:
+            scheduler_cls = resolve_scheduler(spec.scheduler.name)
+        except ConfigError as error:
+            raise error.with_context(path_prefix="scheduler.name") from None
+        try:
+            arguments = scheduler_arguments(scheduler_cls, spec.scheduler.arguments, config.steps)
+        except ConfigError as error:
+            raise error.with_context(path_prefix="scheduler") from None
+        scheduler = (scheduler_cls, arguments)
+    instantiate_check(cls, hyperparameters, scheduler)
+
+
+def scheduler_arguments(scheduler_cls: type, given: dict, steps: int) -> dict:
+    """Checked scheduler arguments; OneCycleLR's ``total_steps`` defaults to the run's steps."""
+    arguments = check_arguments(scheduler_cls, given, kind="scheduler", fixed=("last_epoch",))
+    if scheduler_cls.__name__ == "OneCycleLR" and not {"total_steps", "epochs"} & set(arguments):
+        arguments["total_steps"] = steps
+    return arguments
