@@ -27,14 +27,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import Config, OptimizerSpec
-from .optimizers import (
-    ELEMENTWISE_OPTIMIZERS,
-    check_arguments,
-    resolve_optimizer,
-    resolve_scheduler,
-)
+from .optimizers import ELEMENTWISE_OPTIMIZERS
 from .starts import resolve_starts
-from .validate import scheduler_arguments
+from .validate import resolve_optimizer_spec
 
 Progress = Callable[[str, int, int], None]
 
@@ -159,12 +154,7 @@ def recorded_steps(steps: int, every: int) -> np.ndarray:
 def run_optimizer(spec: OptimizerSpec, config: Config, function, starts: np.ndarray, dtype,
                   recorded: np.ndarray) -> Trajectory:
     """One optimizer from every start: batched where exact, else one start at a time."""
-    cls = resolve_optimizer(spec.name, base_dir=config.base_dir)
-    hyperparameters = check_arguments(cls, spec.hyperparameters, kind="hyperparameter")
-    scheduler = None
-    if spec.scheduler is not None:
-        scheduler_cls = resolve_scheduler(spec.scheduler.name)
-        scheduler = (scheduler_cls, scheduler_arguments(scheduler_cls, spec.scheduler.arguments, config.steps))
+    cls, hyperparameters, scheduler = resolve_optimizer_spec(spec, config)
     loss_driven = scheduler is not None and scheduler[0].__name__ == "ReduceLROnPlateau"
     elementwise = cls.__module__.startswith("torch.optim") and cls.__name__ in ELEMENTWISE_OPTIMIZERS
     if elementwise and not loss_driven:
@@ -189,7 +179,9 @@ def _descend(cls, hyperparameters: dict, scheduler, function, starts: np.ndarray
     """The optimization loop over a stack of starts, recording at the ``recorded`` steps."""
     import torch
 
-    position = torch.tensor(starts, dtype=dtype).requires_grad_(True)  # (starts, dim)
+    # A lone start is a plain (dim,) vector, exactly what a hand-written loop optimizes:
+    # Adafactor, for one, factors the moments of a (1, dim) matrix but not of a vector.
+    position = torch.tensor(starts if len(starts) > 1 else starts[0], dtype=dtype).requires_grad_(True)
     optimizer = cls([position], **hyperparameters)
     lr_scheduler = scheduler[0](optimizer, **scheduler[1]) if scheduler else None
     loss_driven = lr_scheduler is not None and type(lr_scheduler).__name__ == "ReduceLROnPlateau"

@@ -197,9 +197,12 @@ def check_arguments(cls: type, given: dict[str, Any], *, kind: str, skip: int = 
         if key not in defaults:
             close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigError(f"unknown {kind} argument {key!r} for {cls.__name__}; {hint}accepted: {', '.join(accepted)}",
+            raise ConfigError(f"unknown {kind} {key!r} for {cls.__name__}; {hint}accepted: {', '.join(accepted)}",
                               path=key)
         checked[key] = _check_value(key, value, defaults[key])
+    missing = [name for name in required_arguments(cls, skip=skip) if name not in checked and name not in fixed]
+    if missing:
+        raise ConfigError(f"{cls.__name__} needs {', '.join(missing)}", path=missing[0])
     if "lr" in checked and isinstance(checked["lr"], (int, float)) and checked["lr"] <= 0:
         raise ConfigError(f"must be > 0, got {checked['lr']}", path="lr")
     return checked

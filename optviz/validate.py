@@ -33,28 +33,32 @@ def check_config(config: Config) -> None:
 
 def check_optimizer(spec, config: Config) -> None:
     """Resolve one optimizer spec and build it (and its scheduler) on a dummy tensor."""
+    instantiate_check(*resolve_optimizer_spec(spec, config))
+
+
+def resolve_optimizer_spec(spec, config: Config) -> tuple[type, dict, tuple[type, dict] | None]:
+    """The optimizer class, its checked hyperparameters and (scheduler class, arguments) or None."""
     try:
         cls = resolve_optimizer(spec.name, base_dir=config.base_dir)
     except ConfigError as error:
         raise error.with_context(path_prefix="name") from None
     hyperparameters = check_arguments(cls, spec.hyperparameters, kind="hyperparameter")
-    scheduler = None
-    if spec.scheduler is not None:
-        try:
-            scheduler_cls = resolve_scheduler(spec.scheduler.name)
-        except ConfigError as error:
-            raise error.with_context(path_prefix="scheduler.name") from None
-        try:
-            arguments = scheduler_arguments(scheduler_cls, spec.scheduler.arguments, config.steps)
-        except ConfigError as error:
-            raise error.with_context(path_prefix="scheduler") from None
-        scheduler = (scheduler_cls, arguments)
-    instantiate_check(cls, hyperparameters, scheduler)
+    if spec.scheduler is None:
+        return cls, hyperparameters, None
+    try:
+        scheduler_cls = resolve_scheduler(spec.scheduler.name)
+    except ConfigError as error:
+        raise error.with_context(path_prefix="scheduler.name") from None
+    try:
+        arguments = scheduler_arguments(scheduler_cls, spec.scheduler.arguments, config.steps)
+    except ConfigError as error:
+        raise error.with_context(path_prefix="scheduler") from None
+    return cls, hyperparameters, (scheduler_cls, arguments)
 
 
 def scheduler_arguments(scheduler_cls: type, given: dict, steps: int) -> dict:
     """Checked scheduler arguments; OneCycleLR's ``total_steps`` defaults to the run's steps."""
-    arguments = check_arguments(scheduler_cls, given, kind="scheduler", fixed=("last_epoch",))
+    arguments = check_arguments(scheduler_cls, given, kind="scheduler argument", fixed=("last_epoch",))
     if scheduler_cls.__name__ == "OneCycleLR" and not {"total_steps", "epochs"} & set(arguments):
         arguments["total_steps"] = steps
     return arguments

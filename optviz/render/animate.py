@@ -26,7 +26,13 @@ class Scene:
     figure: object
     update: Callable[[int], list]
     frames: list[int]  # record indices shown, thinned to the configured count
-    artists: list
+    heads: list
+    trails: list
+    counter: object
+
+    @property
+    def artists(self) -> list:
+        return [*self.trails, *self.heads, self.counter]
 
 
 def frame_records(records: int, frames: int) -> list[int]:
@@ -61,7 +67,7 @@ def build_scene(result, *, frames: int | None = None, trail: int | None = None, 
     update = functools.partial(_update, heads=heads, trails=trails, counter=counter, coordinates=coordinates,
                                steps=result.trajectories[0].steps, trail=trail, total=result.config.steps)
     return Scene(figure=figure, update=update, frames=frame_records(len(result.trajectories[0].steps), frames),
-                 artists=[*trails, *heads, counter])
+                 heads=heads, trails=trails, counter=counter)
 
 
 def _plot_coordinates(trajectory, dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,9 @@ def _contour(axes, function, domain, *, resolution: int, colorbar: bool):
     if function.log_scale:
         # Steep valleys (rosenbrock, beale) vanish under linear levels: space them by
         # orders of magnitude above the lowest value.
-        floor = values.min()
+        floor = float(values.min())
+        if function.min_value is not None:
+            floor = min(floor, function.min_value)
         shifted = values - floor
         positive = shifted[shifted > 0]
         smallest = max(float(positive.min()) if positive.size else 1e-3, float(shifted.max()) * 1e-7)
@@ -43,7 +45,7 @@ def _contour(axes, function, domain, *, resolution: int, colorbar: bool):
                                  norm=colors.LogNorm(), cmap="viridis", alpha=0.85, zorder=0)
         axes.contour(grid_x, grid_y, shifted, levels=levels[::2], colors="white", linewidths=0.4,
                      alpha=0.5, zorder=0)
-        label = f"f - ({floor:.3g}), log scale" if floor != 0 else "f, log scale"
+        label = f"f - ({floor:.4g}), log scale" if floor != 0 else "f, log scale"
     else:
         levels = 30
         mappable = axes.contourf(grid_x, grid_y, values, levels=levels, cmap="viridis", alpha=0.85, zorder=0)

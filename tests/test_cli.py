@@ -1,0 +1,147 @@
+"""The optviz command as a shell user drives it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from optviz.cli import cli
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def test_run_writes_the_run_directory(tmp_path):
+    result = invoke("run", CONFIGS / "peaks.yaml", "--out", tmp_path / "peaks", "--no-animate")
+    assert result.exit_code == 0, result.output
+    files = {path.name for path in (tmp_path / "peaks").iterdir()}
+    assert {"trajectories.csv", "trajectories.npz", "loss.png", "path.png", "manifest.json", "config.yaml",
+            "summary.csv"} <= files
+    header = (tmp_path / "peaks" / "trajectories.csv").read_text().splitlines()[0]
+    assert header == "label,start,step,x,y,loss,lr,grad_norm"
+    manifest = json.loads((tmp_path / "peaks" / "manifest.json").read_text())
+    assert {"optviz", "torch", "python"} <= set(manifest["versions"])
+    assert [run["label"] for run in manifest["runs"]] == ["Adadelta", "Adagrad", "SGD", "Adam", "RMSprop"]
+    assert all(run["diverged_step"] is None for run in manifest["runs"])
+    assert "Wrote" in result.output
+
+
+def test_run_1d_csv_header_and_animation(tmp_path):
+    result = invoke("run", CONFIGS / "peaks1d.yaml", "--animate", "--out", tmp_path, "--set", "render.animation.frames=10")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "trajectories.csv").read_text().startswith("label,start,step,x,loss,lr,grad_norm\n")
+    import imageio.v3 as iio
+
+    frames = iio.imread(tmp_path / "animation.gif", index=None)
+    assert frames.shape[0] == 10
+
+
+def test_set_and_json_for_shell_scripts(tmp_path):
+    result = invoke("run", CONFIGS / "momentum.yaml", "--set", "steps=300", "--set", "optimizers.SGD.lr=0.05",
+                    "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["steps"] == 300
+    config = (tmp_path / "config.yaml").read_text()
+    assert "lr: 0.05" in config and "steps: 300" in config
+    rows = (tmp_path / "trajectories.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 301
+
+
+def test_animate_an_existing_run_without_recomputing(tmp_path):
+    invoke("run", CONFIGS / "quadratic.yaml", "--out", tmp_path / "run")
+    (tmp_path / "run" / "trajectories.csv").unlink()  # the animation reads the exact .npz
+    out = tmp_path / "race.gif"
+    result = invoke("animate", tmp_path / "run", "--gif", "--frames", 8, "--fps", 24, "--out", out)
+    assert result.exit_code == 0, result.output
+    import imageio.v3 as iio
+
+    assert iio.imread(out, index=None).shape[0] == 8
+
+
+def test_diverged_run_is_reported(tmp_path):
+    result = invoke("run", CONFIGS / "rosenbrock.yaml", "--set", "optimizers.SGD.lr=1", "--set", "steps=40",
+                    "--out", tmp_path, "--json")
+    assert result.exit_code == 0
+    summary = json.loads(result.output)
+    assert summary["diverged"] == ["SGD"]
+    sgd = summary["runs"][0]
+    assert sgd["status"] == "diverged" and isinstance(sgd["diverged_step"], int)
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["run", "missing.yaml"], 2, "Error: missing.yaml: no such file"),
+    (["run", CONFIGS / "peaks.yaml", "--set", "optimizers.Nope.lr=1"], 2,
+     f"Error: {CONFIGS / 'peaks.yaml'}: --set optimizers.Nope.lr=1: no optimizer labelled 'Nope'; "
+     "labels: Adadelta, Adagrad, SGD, Adam, RMSprop"),
+    (["animate", "not-a-run"], 1, "Error: not-a-run: not a run directory (no config.yaml); make one with `optviz run CONFIG`"),
+])
+def test_errors_are_one_line_with_exit_codes(args, code, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, [str(arg) for arg in args])
+    assert result.exit_code == code
+    assert result.output.strip() == message
+    assert "Traceback" not in result.output
+
+
+def test_list_functions_json_matches_the_registry():
+    from optviz import get_function
+
+    entries = json.loads(invoke("list", "functions", "--json").output)
+    names = {entry["name"] for entry in entries}
+    assert {"quadratic", "peaks", "peaks1d", "rosenbrock", "himmelblau", "saddle", "ill_conditioned"} <= names
+    peaks = next(entry for entry in entries if entry["name"] == "peaks")
+    assert peaks == json.loads(json.dumps(get_function("peaks").to_dict()))
+
+
+@pytest.mark.parametrize("what,expected", [("optimizers", "LBFGS"), ("schedulers", "StepLR"), ("functions", "rosenbrock")])
+def test_list_tables(what, expected):
+    result = invoke("list", what)
+    assert result.exit_code == 0 and expected in result.output
+
+
+def test_validate_reports_each_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("function: peaks\noptimizers: [{name: SGD, lr: -1}]\n")
+    result = CliRunner().invoke(cli, ["validate", str(CONFIGS / "peaks.yaml"), str(bad)])
+    assert result.exit_code == 2
+    assert f"ok: {CONFIGS / 'peaks.yaml'}" in result.output
+    assert f"Error: {bad}: optimizers[0].lr: must be > 0, got -1" in result.output
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ["run", "animate", "list", "validate"]:
+        result = invoke(command, "-h")
+        assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_help_imports_neither_torch_nor_matplotlib():
+    code = ("import sys; from optviz.cli import cli\n"
+            "try:\n    cli(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib')))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip().splitlines()[-1] == "[]"
+
+
+def test_python_dash_m_and_version():
+    result = subprocess.run([sys.executable, "-m", "optviz", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("optviz, version ")
+
+
+def test_csv_numbers_equal_the_engine(tmp_path):
+    import csv
+
+    import optviz
+
+    invoke("run", CONFIGS / "quadratic.yaml", "--out", tmp_path)
+    rows = list(csv.DictReader((tmp_path / "trajectories.csv").open()))
+    trajectory = optviz.run(optviz.load_config(CONFIGS / "quadratic.yaml"))["SGD"]
+    np.testing.assert_array_equal([float(row["x"]) for row in rows], trajectory.positions[0, :, 0])
+    np.testing.assert_array_equal([float(row["loss"]) for row in rows], trajectory.loss[0])
