@@ -1,0 +1,427 @@
+"""Fast animation frames: draw a figure's static layers once, blit what moves, encode.
+
+``FuncAnimation.save`` redraws the whole figure for every frame, although for
+an optimizer race on a contour map almost all of it is static background.
+Here the background is drawn once and cached; each frame restores it and
+draws only the moving artists over it; static artists that a full draw
+paints on top of them (spines, a legend inside the Axes) are laid back over
+them.  A GIF gets one palette for the whole animation, and each frame stores
+only the box that changed, with unchanged pixels transparent.
+
+``update`` and ``init`` are the functions ``FuncAnimation`` takes with
+``blit=True``: they change artists (``set_data``, ``set_text``) and return them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import struct
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import imageio.v2 as imageio
+import numpy as np
+from matplotlib.animation import FuncAnimation
+from matplotlib.artist import Artist
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import GifImagePlugin, Image
+
+from optviz.errors import ConfigError, RunError
+
+Update = Callable[[Any], Iterable[Artist] | None]
+Init = Callable[[], Iterable[Artist] | None]
+Progress = Callable[[int, int], None]
+
+FORMATS = ("gif", "mp4")
+
+# Frames the GIF palette is built from, spread evenly from first to last: the
+# first shows the bare background, the last every trail at full length.
+_PALETTE_SAMPLES = 5
+# The palette keeps the last of the 256 GIF colour indices free, to mark
+# pixels that did not change since the previous frame.
+_TRANSPARENT = 255
+
+
+def render_frames(
+    fig: Figure,
+    update: Update,
+    frames: int | Iterable[Any],
+    *,
+    animated: Iterable[Artist] | None = None,
+    init: Init | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield an RGB ``uint8`` array ``(height, width, 3)`` of ``fig`` for each frame.
+
+    ``frames`` is a count (meaning ``range(frames)``) or the items to pass to
+    ``update`` one by one.  The artists that ``init`` and ``update`` of the
+    first frame return, plus ``animated``, are the moving ones: a background
+    without them is drawn once, and they are drawn over it for each frame,
+    under the static artists a full draw paints above them (spines, a
+    legend), so that the frame matches ``fig.canvas.draw()`` of that state.  The
+    view must stay put (no changing limits or 3D angles), and ``update``
+    must draw a frame from its argument alone, like ``FuncAnimation``'s
+    (the first frame is drawn once more before the others).  A frame is
+    ``fig.get_size_inches() * fig.dpi`` pixels.
+
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(2, 1), dpi=50)
+    >>> line, = fig.add_subplot().plot([], [])
+    >>> def update(step):
+    ...     line.set_data(range(step + 1), range(step + 1))
+    ...     return [line]
+    >>> [frame.shape for frame in render_frames(fig, update, 2)]
+    [(50, 100, 3), (50, 100, 3)]
+    """
+    with contextlib.closing(_blit(fig, update, _as_sequence(frames), animated, init)) as drawn:
+        for rgba in drawn:
+            yield np.array(_rgb_image(rgba))
+
+
+def save_animation(
+    fig: Figure,
+    update: Update,
+    frames: int | Iterable[Any],
+    path: str | os.PathLike[str],
+    *,
+    fps: float = 10,
+    init: Init | None = None,
+    animated: Iterable[Artist] | None = None,
+    format: str | None = None,
+    loop: int | None = 0,
+    progress: Progress | None = None,
+) -> Path:
+    """Render ``frames`` as :func:`render_frames` does, write them to ``path`` and return it.
+
+    ``format`` (by default the suffix of ``path``) is ``"gif"``: one global
+    palette, played ``loop`` more times (0: for ever, None: once); or
+    ``"mp4"``: H.264 in yuv420p, which needs an even width and height, so an
+    odd one loses its last pixel column or row.  The file appears only when
+    complete: it is written beside ``path`` under a temporary name, renamed
+    at the end, and deleted on any error or interrupt, leaving what was at
+    ``path`` untouched.  ``progress(done, total)`` is called after each frame.
+    For a GIF, a few frames from first to last are drawn beforehand to choose
+    the palette.
+    """
+    path = Path(path)
+    kind = (format or path.suffix.lstrip(".")).lower()
+    if kind not in FORMATS:
+        raise ConfigError(
+            f"cannot write {path}: unknown animation format {kind!r}; valid formats: {', '.join(FORMATS)}"
+        )
+    if not path.parent.is_dir():
+        raise RunError(f"cannot write {path}: directory {path.parent} does not exist")
+    sequence = _as_sequence(frames)
+    # ffmpeg picks the container from the suffix, so the temporary name ends in the format.
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial.{kind}")
+    try:
+        if kind == "gif":
+            _write_gif(fig, update, sequence, partial, init, animated, fps, loop, progress)
+        else:
+            _write_mp4(fig, update, sequence, partial, init, animated, fps, progress)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def live_animation(
+    fig: Figure,
+    update: Update,
+    frames: int | Iterable[Any],
+    *,
+    init: Init | None = None,
+    interval: float = 100,
+    blit: bool = True,
+) -> FuncAnimation:
+    """Return a ``FuncAnimation`` of the frames :func:`save_animation` writes.
+
+    For a window (``--show``) or a notebook (``anim.to_jshtml()``).  Keep a
+    reference to it while it plays: matplotlib stops an animation that is
+    garbage collected.
+    """
+    return FuncAnimation(
+        fig, update, frames=_as_sequence(frames), init_func=init, interval=interval, blit=blit
+    )
+
+
+def _as_sequence(frames: int | Iterable[Any]) -> Sequence[Any]:
+    if isinstance(frames, int):
+        sequence: Sequence[Any] = range(frames)
+    elif isinstance(frames, Sequence):
+        sequence = frames
+    else:
+        sequence = list(frames)
+    if not sequence:
+        raise ValueError("no frames to animate")
+    return sequence
+
+
+def _blit(
+    fig: Figure,
+    update: Update,
+    frames: Sequence[Any],
+    animated: Iterable[Artist] | None,
+    init: Init | None,
+) -> Iterator[np.ndarray]:
+    """Yield the canvas as an RGBA view after drawing each frame; the next frame overwrites it."""
+    with _agg_canvas(fig) as canvas:
+        moving = _moving_artists(fig, update, frames[0], animated, init)
+        covering = _covering_artists(fig, moving)
+        with _animated([*moving, *covering]):
+            if fig.get_layout_engine() is not None:
+                # Constrained layout still nudges the Axes on the second draw; let it settle.
+                canvas.draw()
+            canvas.draw()
+            background = canvas.copy_from_bbox(fig.bbox)
+            cover = _Cover(canvas, covering, background)
+            rgba = np.asarray(canvas.buffer_rgba())
+            for frame in frames:
+                unknown = set(update(frame) or ()).difference(moving)
+                if unknown:
+                    raise ValueError(
+                        f"update({frame!r}) returned artists that are part of the cached"
+                        f" background: {sorted(map(str, unknown))}; return them from init or"
+                        " from update of the first frame, or pass them in animated="
+                    )
+                canvas.restore_region(background)
+                _draw(fig, moving)
+                cover.paint(rgba)
+                yield rgba
+
+
+def _moving_artists(
+    fig: Figure,
+    update: Update,
+    first: Any,
+    animated: Iterable[Artist] | None,
+    init: Init | None,
+) -> list[Artist]:
+    """The artists to leave out of the background, in the order a full draw paints them."""
+    found = list(init() or ()) if init else []
+    found += update(first) or ()
+    found += animated or ()
+    if not found:
+        raise ValueError(
+            "update returned no artists: return the artists it changes (as FuncAnimation's"
+            " func does with blit=True) or pass them in animated="
+        )
+    axes_order = {axes: position for position, axes in enumerate(fig.axes)}
+    # A full draw paints Axes by Axes, each in zorder; figure-level artists come last.
+    return sorted(
+        dict.fromkeys(found),
+        key=lambda artist: (axes_order.get(artist.axes, len(axes_order)), artist.get_zorder()),
+    )
+
+
+def _covering_artists(fig: Figure, moving: Sequence[Artist]) -> list[Artist]:
+    """Static artists that a full draw paints over a moving one: spines, a legend, labels."""
+    moving_set = set(moving)
+    covering = []
+    for parent in dict.fromkeys(artist.axes or fig for artist in moving):
+        # Axes.draw and Figure.draw paint their patch first, then the rest in zorder.
+        in_order = sorted(
+            (child for child in parent.get_children() if child is not parent.patch),
+            key=lambda child: child.get_zorder(),
+        )
+        first = next((i for i, child in enumerate(in_order) if child in moving_set), len(in_order))
+        covering += [
+            child
+            for child in in_order[first + 1 :]
+            if child not in moving_set and child.get_visible() and not child.get_animated()
+        ]
+    return covering
+
+
+class _Cover:
+    """The covering artists, kept out of the background and laid over each frame.
+
+    Where no moving artist touched a pixel under them, the frame gets the full
+    static picture back exactly; where one did, the covering artists, drawn once
+    on a transparent layer, are blended over it.  Pixels are handled as uint32
+    RGBA words, which numpy gathers and compares far faster than rows of bytes.
+    """
+
+    def __init__(self, canvas: FigureCanvasAgg, artists: Sequence[Artist], background: Any) -> None:
+        fig = canvas.figure
+        words = _words(np.asarray(canvas.buffer_rgba()))
+        below = words.copy()
+        _draw(fig, artists)
+        static = words.copy()
+        canvas.get_renderer().clear()
+        _draw(fig, artists)
+        layer = words.copy()
+        canvas.restore_region(background)
+        self.pixels = np.flatnonzero(_bytes(layer)[:, 3])
+        self.below = below[self.pixels]
+        self.static = static[self.pixels]
+        self.layer = _bytes(layer[self.pixels]).astype(np.int32)
+
+    def paint(self, rgba: np.ndarray) -> None:
+        """Lay the covering artists over ``rgba``, the canvas after the moving artists are drawn."""
+        words = _words(rgba)
+        now = words[self.pixels]
+        touched = np.flatnonzero(now != self.below)
+        words[self.pixels] = self.static
+        if touched.size:
+            layer = self.layer[touched]
+            alpha = layer[:, 3:]
+            blended = _bytes(now[touched]).copy()
+            blended[:, :3] = (layer[:, :3] * alpha + blended[:, :3] * (255 - alpha) + 127) // 255
+            words[self.pixels[touched]] = blended.view(np.uint32).ravel()
+
+
+def _words(rgba: np.ndarray) -> np.ndarray:
+    """A flat uint32 view of an RGBA image: one word per pixel."""
+    return rgba.view(np.uint32).reshape(-1)
+
+
+def _bytes(words: np.ndarray) -> np.ndarray:
+    """The ``(pixels, 4)`` RGBA bytes of uint32 pixel words."""
+    return words.view(np.uint8).reshape(-1, 4)
+
+
+def _draw(fig: Figure, artists: Iterable[Artist]) -> None:
+    for artist in artists:
+        if hasattr(artist, "do_3d_projection"):
+            # Axes3D.draw projects 3D collections; drawing artists one by one skips it.
+            artist.do_3d_projection()
+        fig.draw_artist(artist)
+
+
+@contextlib.contextmanager
+def _agg_canvas(fig: Figure) -> Iterator[FigureCanvasAgg]:
+    """The figure's canvas if it renders with Agg, else a temporary Agg canvas."""
+    if isinstance(fig.canvas, FigureCanvasAgg):
+        yield fig.canvas
+        return
+    original = fig.canvas
+    try:
+        yield FigureCanvasAgg(fig)
+    finally:
+        fig.set_canvas(original)
+
+
+@contextlib.contextmanager
+def _animated(artists: Sequence[Artist]) -> Iterator[None]:
+    """Mark artists animated, so that a draw leaves them out; restore their flags after."""
+    previous = [artist.get_animated() for artist in artists]
+    for artist in artists:
+        artist.set_animated(True)
+    try:
+        yield
+    finally:
+        for artist, was_animated in zip(artists, previous):
+            artist.set_animated(was_animated)
+
+
+def _rgb_image(rgba: np.ndarray) -> Image.Image:
+    """Copy an RGBA canvas into an RGB image (Pillow drops the alpha far faster than numpy)."""
+    height, width = rgba.shape[:2]
+    return Image.frombytes("RGB", (width, height), rgba, "raw", "RGBX")
+
+
+def _write_gif(
+    fig: Figure,
+    update: Update,
+    frames: Sequence[Any],
+    path: Path,
+    init: Init | None,
+    animated: Iterable[Artist] | None,
+    fps: float,
+    loop: int | None,
+    progress: Progress | None,
+) -> None:
+    count = len(frames)
+    positions = sorted({round(i * (count - 1) / (_PALETTE_SAMPLES - 1)) for i in range(_PALETTE_SAMPLES)})
+    samples = [frames[position] for position in positions]
+    with (
+        contextlib.closing(_blit(fig, update, [*samples, *frames], animated, init)) as drawn,
+        open(path, "wb") as gif,
+    ):
+        sample_images = [_rgb_image(next(drawn)) for _ in samples]
+        palette = _global_palette(sample_images)
+        gif.write(_gif_header(sample_images[0].size, palette, loop))
+        previous = None
+        for done, rgba in enumerate(drawn, start=1):
+            indices = np.asarray(_rgb_image(rgba).quantize(palette=palette, dither=Image.Dither.NONE))
+            _write_gif_frame(gif, indices, previous, 1000 / fps)
+            previous = indices
+            if progress:
+                progress(done, count)
+        gif.write(b";")
+
+
+def _global_palette(samples: list[Image.Image]) -> Image.Image:
+    """A palette image of at most 255 colours, from the sample frames stacked together."""
+    width, height = samples[0].size
+    mosaic = Image.new("RGB", (width, height * len(samples)))
+    for row, sample in enumerate(samples):
+        mosaic.paste(sample, (0, row * height))
+    # FASTOCTREE keeps the few pixels of thin coloured lines closer than MEDIANCUT, and is faster.
+    return mosaic.quantize(_TRANSPARENT, method=Image.Quantize.FASTOCTREE)
+
+
+def _gif_header(size: tuple[int, int], palette: Image.Image, loop: int | None) -> bytes:
+    """GIF89a signature, screen descriptor, 256-entry global colour table and loop count."""
+    width, height = size
+    colours = bytes(palette.getpalette()).ljust(3 * 256, b"\0")
+    # 0xF7: a global colour table of 256 colours with 8 bits per primary.
+    header = b"GIF89a" + struct.pack("<HHBBB", width, height, 0xF7, 0, 0) + colours
+    if loop is not None:
+        header += b"!\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", loop) + b"\0"
+    return header
+
+
+def _write_gif_frame(
+    gif: BinaryIO, indices: np.ndarray, previous: np.ndarray | None, duration: float
+) -> None:
+    """Write the box of ``indices`` that differs from ``previous``, unchanged pixels transparent."""
+    if previous is None:
+        patch, left, top, transparency = indices, 0, 0, None
+    else:
+        changed = indices != previous
+        rows = np.flatnonzero(changed.any(axis=1))
+        columns = np.flatnonzero(changed.any(axis=0))
+        if not rows.size:
+            # A repeated frame still needs its own delay: it becomes one transparent pixel.
+            rows = columns = np.zeros(1, dtype=int)
+        top, left = int(rows[0]), int(columns[0])
+        box = np.s_[top : rows[-1] + 1, left : columns[-1] + 1]
+        patch = np.where(changed[box], indices[box], _TRANSPARENT).astype(np.uint8)
+        transparency = _TRANSPARENT
+    # Pillow's GIF block writer: LZW-compressed indices after a header with no local
+    # colour table; disposal 1 leaves each frame in place for the next one to patch.
+    blocks = GifImagePlugin.getdata(
+        Image.fromarray(patch), (left, top), duration=duration, disposal=1, transparency=transparency
+    )
+    gif.writelines(blocks)
+
+
+def _write_mp4(
+    fig: Figure,
+    update: Update,
+    frames: Sequence[Any],
+    path: Path,
+    init: Init | None,
+    animated: Iterable[Artist] | None,
+    fps: float,
+    progress: Progress | None,
+) -> None:
+    count = len(frames)
+    with (
+        contextlib.closing(_blit(fig, update, frames, animated, init)) as drawn,
+        imageio.get_writer(
+            path, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1
+        ) as video,
+    ):
+        for done, rgba in enumerate(drawn, start=1):
+            height, width = rgba.shape[:2]
+            # yuv420p stores colour per 2x2 pixels, so H.264 needs an even width and height.
+            video.append_data(rgba[: height - height % 2, : width - width % 2])
+            if progress:
+                progress(done, count)
