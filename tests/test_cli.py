@@ -145,3 +145,12 @@ def test_csv_numbers_equal_the_engine(tmp_path):
     trajectory = optviz.run(optviz.load_config(CONFIGS / "quadratic.yaml"))["SGD"]
     np.testing.assert_array_equal([float(row["x"]) for row in rows], trajectory.positions[0, :, 0])
     np.testing.assert_array_equal([float(row["loss"]) for row in rows], trajectory.loss[0])
+
+
+@pytest.mark.parametrize("config", sorted(path.name for path in CONFIGS.glob("*.yaml")))
+def test_every_example_config_runs(config, tmp_path):
+    # Shrunk so the suite stays fast; the full configs run in `make demo` and `make gallery`.
+    result = invoke("run", CONFIGS / config, "--set", "steps=5", "--no-animate", "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["steps"] == 5 and summary["runs"]
