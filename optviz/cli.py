@@ -40,10 +40,13 @@ def reported():
         sys.exit(130)
 
 
-def _load(config_path: str, overrides: tuple[str, ...]):
+def _load(config_path: str, overrides: tuple[str, ...], safe: bool = False):
     from .config import load_config
 
-    return load_config(config_path, overrides)
+    return load_config(config_path, overrides, safe=safe)
+
+
+SAFE_HELP = "Refuse configs that import Python code (optimizer or function import paths), before importing anything."
 
 
 @click.group(context_settings=CONTEXT)
@@ -67,24 +70,33 @@ def cli() -> None:
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), help="Figure format [default: from the config].")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
+@click.option("--safe", is_flag=True, help=SAFE_HELP)
+@click.option("--strict", is_flag=True, help="Exit with code 1 if any optimizer diverged or failed (files are still written).")
 def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, animate: bool | None, fmt: str | None,
-        as_json: bool, quiet: bool) -> None:
+        as_json: bool, quiet: bool, safe: bool, strict: bool) -> None:
     """Run every optimizer of CONFIG and write trajectories and figures.
 
     \b
     Example:
       optviz run configs/momentum.yaml --set steps=300 --set optimizers.SGD.lr=0.05 --out /tmp/m --json
     """
-    from .runner import default_out_dir, run_to_dir
-
     with reported():
-        config = _load(config_path, overrides)
+        from .runner import default_out_dir, run_to_dir
+
+        config = _load(config_path, overrides, safe)
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
         manifest = run_to_dir(config, target, animate=animate, fmt=fmt)
+    if not quiet:
+        for warning in manifest["warnings"]:
+            click.echo(f"Warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
     elif not quiet:
         _report(manifest, target)
+    problems = _problems(manifest)
+    if strict and problems:
+        click.echo(f"Error: --strict: {'; '.join(problems)}", err=True)
+        sys.exit(1)
 
 
 def _report(manifest: dict, target: Path) -> None:
@@ -101,6 +113,20 @@ def _report(manifest: dict, target: Path) -> None:
     click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
 
 
+def _problems(manifest: dict) -> list[str]:
+    """One phrase per optimizer that diverged or failed, for --strict."""
+    problems = []
+    for entry in manifest["runs"]:
+        if entry["status"] == "failed":
+            problems.append(f"{entry['label']} failed: {entry.get('error', 'unknown error')}")
+        elif entry["diverged_starts"] and "diverged_step" in entry:
+            problems.append(f"{entry['label']} diverged at step {entry['diverged_step']}")
+        elif entry["diverged_starts"]:
+            problems.append(f"{entry['label']} diverged from {entry['diverged_starts']} of {manifest['starts']} starts "
+                            f"(first at step {entry['first_diverged_step']})")
+    return problems
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--gif", "fmt", flag_value="gif", default=True, help="Write a GIF [default].")
@@ -111,32 +137,33 @@ def _report(manifest: dict, target: Path) -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [default: RUN_DIR/animation.gif].")
 @click.option("--show", is_flag=True, help="Show the animation live in a window instead of writing a file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--safe", is_flag=True, help=SAFE_HELP)
 def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail: int | None, out: str | None,
-            show: bool, quiet: bool) -> None:
+            show: bool, quiet: bool, safe: bool) -> None:
     """Animate an existing run directory without recomputing it.
 
     \b
     Example:
       optviz animate outputs/peaks --gif --frames 120 --fps 24 --out race.gif
     """
-    from .runner import animate_dir
-
     with reported():
+        from .runner import animate_dir
+
         if show:
-            _show(run_dir, frames, fps, trail)
+            _show(run_dir, frames, fps, trail, safe)
             return
-        path = animate_dir(run_dir, out=out, fmt=fmt, frames=frames, fps=fps, trail=trail)
+        path = animate_dir(run_dir, out=out, fmt=fmt, frames=frames, fps=fps, trail=trail, safe=safe)
     if not quiet:
         click.echo(f"Wrote {path}")
 
 
-def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None) -> None:
+def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None, safe: bool) -> None:
     import matplotlib.pyplot as plt
 
     from .render import live_animation
     from .rundir import load_run
 
-    animation = live_animation(load_run(run_dir), frames=frames, fps=fps, trail=trail, pyplot=True)
+    animation = live_animation(load_run(run_dir, safe=safe), frames=frames, fps=fps, trail=trail, pyplot=True)
     plt.show()
     del animation  # kept alive until the window closes
 
@@ -161,19 +188,21 @@ def list_(what: str, as_json: bool) -> None:
 @click.argument("config_paths", metavar="CONFIG...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key before checking.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: bool) -> None:
+@click.option("--safe", is_flag=True, help=SAFE_HELP)
+def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: bool, safe: bool) -> None:
     """Check configs without running them; exit code 2 if any is invalid.
 
     \b
     Example:
       optviz validate configs/*.yaml
+      optviz validate --safe downloaded.yaml    # refuses configs that would import code
     """
     from .errors import ConfigError
 
     failed = 0
     for config_path in config_paths:
         try:
-            _load(config_path, overrides)
+            _load(config_path, overrides, safe)
         except ConfigError as error:
             failed += 1
             click.echo(f"Error: {error}", err=True)

@@ -11,10 +11,11 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError,
+                      field_validator, model_validator)
 
 from .errors import ConfigError
 
@@ -122,10 +123,51 @@ class RenderSpec(_Model):
 StartSpec = GridStart | RandomStart | list[Any] | float
 
 
+class MinimumSpec(_Model):
+    """A known minimum of a custom function; its value is computed when not given."""
+
+    point: list[float]
+    value: float | None = None
+    kind: Literal["global", "local"] | None = None
+
+
+class FunctionSpec(_Model):
+    """A custom function: a formula (``expr``) or a Python callable (``import``), with its domain and minima.
+
+    See :mod:`optviz.custom` for how each key is used.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    expr: str | None = None
+    import_: str | None = Field(default=None, alias="import")
+    name: str | None = None
+    dim: Literal[1, 2] | None = None
+    domain: list[list[float]] | None = None
+    minima: list[MinimumSpec] | None = None
+    log_scale: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "FunctionSpec":
+        if self.expr is None and self.import_ is None:
+            raise _KeyedError("function", "a custom function needs 'expr' (a formula in x, y) "
+                                          "or 'import' (module:function or file.py:function)")
+        if self.expr is not None and self.import_ is not None:
+            raise _KeyedError("function", "give either 'expr' or 'import', not both")
+        return self
+
+
+# A mapping is a custom function, anything else a name or an import path; picking the
+# member up front keeps pydantic from reporting the other member's complaints.
+FunctionField = Annotated[
+    Union[Annotated[str, Tag("Name")], Annotated[FunctionSpec, Tag("Custom")]],
+    Discriminator(lambda value: "Custom" if isinstance(value, (dict, FunctionSpec)) else "Name"),
+]
+
+
 class Config(_Model):
     """A whole optviz run. Build it from a dict or a YAML file (:func:`load_config`)."""
 
-    function: str
+    function: FunctionField
     domain: list[list[float]] | None = None
     start: StartSpec = Field(default_factory=lambda: RandomStart(random=1))
     steps: int = Field(default=100, ge=1, le=1_000_000)
@@ -135,6 +177,16 @@ class Config(_Model):
     render: RenderSpec = Field(default_factory=RenderSpec)
     # Where relative import paths (path/to/opt.py:Class) are looked up: the config's folder.
     _base_dir: Path | None = PrivateAttr(default=None)
+    # (what it was resolved from, the TestFunction): a file import runs its module once.
+    _function: tuple[str, Any] | None = PrivateAttr(default=None)
+
+    @field_validator("function", mode="before")
+    @classmethod
+    def _function_kind(cls, value: Any) -> Any:
+        if not isinstance(value, (str, dict, FunctionSpec)):
+            raise _KeyedError("function", "must be a function name (see `optviz list functions`), an import path "
+                                          f"'module:function' or a mapping with 'expr' or 'import', got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "Config":
@@ -148,13 +200,17 @@ class Config(_Model):
         return self
 
     def test_function(self):
-        """The :class:`~optviz.functions.TestFunction` this config names."""
-        from .functions import get_function
+        """The :class:`~optviz.functions.TestFunction` this config names, defines or imports."""
+        from .custom import resolve_function
 
-        try:
-            return get_function(self.function)
-        except ConfigError as error:
-            raise error.with_context(path_prefix="function") from None
+        key = repr((self.model_dump(mode="json", include={"function", "domain"}), self._base_dir))
+        if self._function is None or self._function[0] != key:
+            try:
+                function = resolve_function(self.function, domain=self.domain, base_dir=self._base_dir)
+            except ConfigError as error:
+                raise error.with_context(path_prefix="function") from None
+            self._function = (key, function)
+        return self._function[1]
 
     @property
     def base_dir(self) -> Path | None:
@@ -166,7 +222,7 @@ class Config(_Model):
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data, ready for ``config.yaml``."""
-        data = self.model_dump(mode="json", exclude_none=True)
+        data = self.model_dump(mode="json", exclude_none=True, by_alias=True)
         data["render"]["size"] = list(self.render.size)
         return data
 
@@ -186,8 +242,11 @@ class _KeyedError(ValueError):
 # --- reading -------------------------------------------------------------------------
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> "Config":
-    """Read, override and validate a YAML config file; raises :class:`ConfigError`."""
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, safe: bool = False) -> "Config":
+    """Read, override and validate a YAML config file; raises :class:`ConfigError`.
+
+    With ``safe``, a config that would import Python code is refused before anything is imported.
+    """
     path = Path(path)
     source = str(path)
     try:
@@ -197,12 +256,15 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read: {error}", source=source) from None
     data = parse_yaml(text, source=source)
-    return config_from_dict(data, overrides=overrides, source=source, base_dir=path.parent)
+    return config_from_dict(data, overrides=overrides, source=source, base_dir=path.parent, safe=safe)
 
 
 def config_from_dict(data: Any, *, overrides: list[str] | tuple[str, ...] = (), source: str = "",
-                     base_dir: Path | None = None) -> "Config":
-    """Validate plain data (as YAML would give) into a checked :class:`Config`."""
+                     base_dir: Path | None = None, safe: bool = False) -> "Config":
+    """Validate plain data (as YAML would give) into a checked :class:`Config`.
+
+    With ``safe``, a config that would import Python code is refused before anything is imported.
+    """
     if data is None:
         raise ConfigError("the config is empty; it needs at least 'function' and 'optimizers'", source=source)
     if not isinstance(data, dict):
@@ -215,8 +277,10 @@ def config_from_dict(data: Any, *, overrides: list[str] | tuple[str, ...] = (), 
     except ValidationError as error:
         raise _translate(error, data, source) from None
     try:
-        from .validate import check_config
+        from .validate import check_config, check_safe
 
+        if safe:
+            check_safe(config)
         config._base_dir = base_dir
         check_config(config)
     except ConfigError as error:
@@ -381,7 +445,7 @@ def _message(error: dict, location: list) -> str:
         return "required key is missing"
     if kind == "extra_forbidden":
         parent = _model_at(location[:-1])
-        valid = list(parent.model_fields) if parent else []
+        valid = [field.alias or name for name, field in parent.model_fields.items()] if parent else []
         return "unknown key" + (_suggest(str(location[-1]), valid) if valid else "")
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         symbol = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]

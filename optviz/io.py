@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -47,3 +50,43 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
     return Path(path)
+
+
+@contextlib.contextmanager
+def staged_directory(directory: str | Path, *, last: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a hidden folder inside ``directory``; when the block succeeds, move its files into ``directory``.
+
+    A run writes many files; staging them lets an existing run directory keep all its
+    earlier files, mutually consistent, if the run fails or is interrupted part-way.
+    The moves (files named in ``last`` go last) are renames on one file system,
+    made with SIGINT held back so no interrupt can land between two of them. On any
+    exception (KeyboardInterrupt included) the staging folder is removed.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".optviz-staging-", dir=directory))
+    try:
+        yield staging
+        order = {name: position for position, name in enumerate(last)}
+        files = sorted(staging.iterdir(), key=lambda path: (order.get(path.name, -1), path.name))
+        with interrupts_deferred():
+            for path in files:
+                os.replace(path, directory / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT back during the block and deliver it afterwards (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and callable(previous):
+        previous(signal.SIGINT, None)

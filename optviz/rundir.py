@@ -45,8 +45,13 @@ def versions() -> dict[str, str]:
             "matplotlib": matplotlib.__version__, "python": platform.python_version()}
 
 
-def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: list[str] | None = None) -> dict[str, Any]:
-    """The run's summary as JSON-ready data; what varies between reruns lives under ``timing``."""
+def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: list[str] | None = None,
+             warnings: list[str] | None = None, nonfinite: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's summary as JSON-ready data; what varies between reruns lives under ``timing``.
+
+    ``warnings`` are sentences for a person; ``nonfinite`` says where the function is
+    NaN or infinite over the plotted domain (see :func:`optviz.custom.nonfinite_region`).
+    """
     config = result.config
     runs = [_run_entry(result, trajectory) for trajectory in result]
     return {
@@ -61,6 +66,8 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
         "runs": runs,
         "diverged": [run["label"] for run in runs if run["diverged_starts"]],
         "failed": [run["label"] for run in runs if run["status"] == "failed"],
+        "warnings": list(warnings or []),
+        "nonfinite": nonfinite,
         "files": sorted(files or []),
         "timing": timing or {},
     }
@@ -198,8 +205,9 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
     return written
 
 
-def write_manifest(result: RunResult, out_dir: Path, *, files: list[str], timing: dict[str, Any]) -> dict[str, Any]:
-    data = manifest(result, timing=timing, files=[*files, "manifest.json"])
+def write_manifest(result: RunResult, out_dir: Path, *, files: list[str], timing: dict[str, Any],
+                   warnings: list[str] | None = None, nonfinite: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = manifest(result, timing=timing, files=[*files, "manifest.json"], warnings=warnings, nonfinite=nonfinite)
     write_text(out_dir / "manifest.json", json.dumps(data, indent=2) + "\n")
     return data
 
@@ -207,15 +215,18 @@ def write_manifest(result: RunResult, out_dir: Path, *, files: list[str], timing
 # --- reading back ---------------------------------------------------------------------
 
 
-def load_run(run_dir: str | Path) -> RunResult:
-    """Read a run directory written by :func:`write_data` back into a :class:`RunResult`."""
+def load_run(run_dir: str | Path, *, safe: bool = False) -> RunResult:
+    """Read a run directory written by :func:`write_data` back into a :class:`RunResult`.
+
+    With ``safe``, a run whose config imports Python code is refused before anything is imported.
+    """
     run_dir = Path(run_dir)
     config_file, npz_file = run_dir / "config.yaml", run_dir / "trajectories.npz"
     for required in (config_file, npz_file):
         if not required.is_file():
             raise RunError(f"{run_dir}: not a run directory (no {required.name}); make one with `optviz run CONFIG`")
     data = parse_yaml(config_file.read_text(encoding="utf-8"), source=str(config_file))
-    config = config_from_dict(data, source=str(config_file), base_dir=run_dir)
+    config = config_from_dict(data, source=str(config_file), base_dir=run_dir, safe=safe)
     function = config.test_function()
     with np.load(npz_file, allow_pickle=False) as archive:
         labels = archive["labels"].tolist()

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import Config
+from .custom import nonfinite_region
 from .engine import RunResult, run
 from .errors import RunError
+from .io import staged_directory
 from .rundir import load_run, write_data, write_manifest
+from .starts import plot_domain
 
 FIGURES = {"loss": "save_loss", "path": "save_path"}
 
@@ -53,22 +56,31 @@ def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = 
 
 def run_to_dir(config: Config, out_dir: str | Path, *, animate: bool | None = None, fmt: str | None = None,
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """Run ``config`` and write everything into ``out_dir``; returns the manifest."""
+    """Run ``config`` and write everything into ``out_dir``; returns the manifest.
+
+    The files are written into a hidden staging folder and moved into ``out_dir``
+    together at the end, so a failed or interrupted run leaves an earlier run there intact.
+    """
     out_dir = Path(out_dir)
     check_writable(out_dir)
-    started = time.perf_counter()
-    result = run(config, progress=progress)
-    engine_seconds = time.perf_counter() - started
-    files = write_data(result, out_dir)
-    files += save_figures(result, out_dir, fmt=fmt)
-    if animate if animate is not None else config.render.animation.enabled:
-        files.append(animate_result(result, out_dir / f"animation.{config.render.animation.format}").name)
-    timing = {
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "engine_seconds": round(engine_seconds, 4),
-        "total_seconds": round(time.perf_counter() - started, 4),
-    }
-    return write_manifest(result, out_dir, files=files, timing=timing)
+    with staged_directory(out_dir, last=("manifest.json",)) as staging:
+        started = time.perf_counter()
+        result = run(config, progress=progress)
+        engine_seconds = time.perf_counter() - started
+        nonfinite = nonfinite_region(result.function, plot_domain(config, result.function), config.render.resolution)
+        files = write_data(result, staging)
+        files += save_figures(result, staging, fmt=fmt)
+        if animate if animate is not None else config.render.animation.enabled:
+            files.append(animate_result(result, staging / f"animation.{config.render.animation.format}").name)
+        timing = {
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "engine_seconds": round(engine_seconds, 4),
+            "total_seconds": round(time.perf_counter() - started, 4),
+        }
+        manifest = write_manifest(result, staging, files=files, timing=timing,
+                                  warnings=[nonfinite.describe(result.function.name)] if nonfinite else [],
+                                  nonfinite=nonfinite.to_dict() if nonfinite else None)
+    return manifest
 
 
 def animate_result(result: RunResult, path: Path, *, frames: int | None = None, fps: float | None = None,
@@ -79,9 +91,9 @@ def animate_result(result: RunResult, path: Path, *, frames: int | None = None, 
 
 
 def animate_dir(run_dir: str | Path, *, out: str | Path | None = None, fmt: str = "gif", frames: int | None = None,
-                fps: float | None = None, trail: int | None = None, progress=None) -> Path:
-    """Animate an existing run directory without recomputing it."""
-    result = load_run(run_dir)
+                fps: float | None = None, trail: int | None = None, progress=None, safe: bool = False) -> Path:
+    """Animate an existing run directory without recomputing it (``safe``: refuse one whose config imports code)."""
+    result = load_run(run_dir, safe=safe)
     path = Path(out) if out else Path(run_dir) / f"animation.{fmt}"
     if path.suffix.lower() not in (".gif", ".mp4"):
         raise RunError(f"{path}: an animation must end in .gif or .mp4")

@@ -7,10 +7,12 @@ milliseconds with a message instead of part-way through a run.
 from __future__ import annotations
 
 from .config import Config
+from .custom import check_domain
 from .errors import ConfigError
 from .optimizers import (
     check_arguments,
     instantiate_check,
+    is_import_path,
     resolve_optimizer,
     resolve_scheduler,
 )
@@ -19,6 +21,8 @@ from .starts import check_box, resolve_starts
 
 def check_config(config: Config) -> None:
     """Raise :class:`ConfigError` (with its key path) if ``config`` cannot run."""
+    if config.domain is not None:
+        check_domain(config.domain)  # before a custom function falls back on it
     function = config.test_function()
     if config.domain is not None:
         check_box(config.domain, function.dim, "domain")
@@ -29,6 +33,22 @@ def check_config(config: Config) -> None:
             check_optimizer(spec, config)
         except ConfigError as error:
             raise error.with_context(path_prefix=prefix) from None
+
+
+def check_safe(config: Config) -> None:
+    """Refuse a config that would import Python code (``--safe``); imports nothing itself.
+
+    Import paths are the only way a config runs code: YAML is read with a safe
+    loader, expressions go through an allow-list and schedulers are torch's own.
+    """
+    found = [("function", config.function)] if isinstance(config.function, str) else []
+    if not isinstance(config.function, str) and config.function.import_ is not None:
+        found.append(("function.import", config.function.import_))
+    found += [(f"optimizers[{index}].name", spec.name) for index, spec in enumerate(config.optimizers)]
+    for path, name in found:
+        if is_import_path(name):
+            raise ConfigError(f"{name!r} imports Python code, which --safe refuses; "
+                              "run without --safe only if you trust this config", path=path)
 
 
 def check_optimizer(spec, config: Config) -> None:

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..starts import plot_domain
+from .clip import pin_to_edge
 from .landscape import draw_landscape
 from .style import colour, diverged_label, marker, new_figure
 
@@ -64,8 +65,11 @@ def build_scene(result, *, frames: int | None = None, trail: int | None = None, 
     axes.legend(handles=heads, loc="upper right", fontsize="small", framealpha=0.85)
     axes.set_title(f"{result.function.name}: optimizers racing downhill")
     coordinates = [_plot_coordinates(trajectory, result.dim) for trajectory in result]
+    # A head that leaves the plot (a diverging run) waits where it crossed the edge.
+    positions = [pin_to_edge(xs, ys, axes.get_xlim(), axes.get_ylim()) for xs, ys in coordinates]
     update = functools.partial(_update, heads=heads, trails=trails, counter=counter, coordinates=coordinates,
-                               steps=result.trajectories[0].steps, trail=trail, total=result.config.steps)
+                               positions=positions, steps=result.trajectories[0].steps, trail=trail,
+                               total=result.config.steps)
     return Scene(figure=figure, update=update, frames=frame_records(len(result.trajectories[0].steps), frames),
                  heads=heads, trails=trails, counter=counter)
 
@@ -81,10 +85,10 @@ def _plot_coordinates(trajectory, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def _update(record: int, *, heads, trails, counter, coordinates, steps, trail, total):
+def _update(record: int, *, heads, trails, counter, coordinates, positions, steps, trail, total):
     first = 0 if trail is None else max(0, record - trail)
-    for head, trail_line, (xs, ys) in zip(heads, trails, coordinates):
-        head.set_data(xs[:, record], ys[:, record])
+    for head, trail_line, (xs, ys), (head_xs, head_ys) in zip(heads, trails, coordinates, positions):
+        head.set_data(head_xs[:, record], head_ys[:, record])
         segment_x, segment_y = xs[:, first:record + 1], ys[:, first:record + 1]
         gap = np.full((len(xs), 1), np.nan)  # NaN breaks the line between starts
         trail_line.set_data(np.hstack([segment_x, gap]).ravel(), np.hstack([segment_y, gap]).ravel())

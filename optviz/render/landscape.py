@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from .clip import padded_limits
+
 
 def draw_landscape(axes, function, domain: np.ndarray, *, resolution: int = 300, colorbar: bool = True):
     """Draw ``function`` over ``domain`` into ``axes``; mark its known minima. Returns the mappable (2D)."""
     low, high = domain[0]
     if function.dim == 1:
         xs = np.linspace(low, high, max(resolution, 400))
-        ys = np.asarray(function(xs[:, None]), dtype=float)
+        with np.errstate(all="ignore"):
+            ys = np.ma.masked_invalid(np.asarray(function(xs[:, None]), dtype=float))
         axes.plot(xs, ys, color="0.35", linewidth=1.6, zorder=1, label="_f")
         axes.set_xlim(low, high)
+        # Fixed to the curve, so a diverging path leaves through the top instead of squashing it.
+        limits = padded_limits(ys.compressed())
+        if limits is not None:
+            axes.set_ylim(*limits)
         axes.set_xlabel("x")
         axes.set_ylabel(f"f(x) = {function.formula}" if len(function.formula) < 30 else "f(x)")
         axes.grid(True, alpha=0.3)

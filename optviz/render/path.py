@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..starts import plot_domain
+from .clip import edge_crossing
 from .landscape import draw_landscape
 from .style import colour, diverged_label, marker, new_figure, save_figure
 
@@ -46,8 +47,11 @@ def _draw_one(axes, dim: int, trajectory, start: int, index: int, label: str, *,
     axes.plot(xs[0], ys[0], marker="o", markersize=9, markerfacecolor="white", markeredgewidth=1.8,
               linestyle="none", label="_start", **style)
     diverged = trajectory.diverged_step[start] >= 0 or not finite.all()
-    axes.plot(xs[-1], ys[-1], marker="X" if diverged else marker(index), markersize=12 if not faint else 7,
-              markeredgecolor="black", linestyle="none", label="_end", **style)
+    # A path that ends off the plot gets its end marker where it crossed the edge.
+    crossing = edge_crossing(xs, ys, axes.get_xlim(), axes.get_ylim())
+    end_x, end_y = crossing if crossing is not None else (xs[-1], ys[-1])
+    axes.plot(end_x, end_y, marker="X" if diverged else marker(index), markersize=12 if not faint else 7,
+              markeredgecolor="black", linestyle="none", label="_end", clip_on=crossing is None, **style)
 
 
 def save_path(result, path: str | Path) -> Path:

@@ -53,4 +53,5 @@ def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
     finite = values[np.isfinite(values)]
     if finite.size == 0 or finite.min() <= 0:
         return False
-    return np.log10(finite.max() / finite.min()) >= decades
+    with np.errstate(over="ignore"):  # a blow-up reaching 1e308 spans decades all the same
+        return np.log10(finite.max() / finite.min()) >= decades
