@@ -21,7 +21,24 @@ from .errors import ConfigError
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
+    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``) and refuses
+    duplicate keys, which plain YAML resolves silently by keeping the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        first_seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                earlier = first_seen.get(key)
+            except TypeError:  # an unhashable key: the base class says so in its own words
+                continue
+            if earlier is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (also on line {earlier + 1})", key_node.start_mark)
+            first_seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -42,9 +59,28 @@ def parse_yaml(text: str, *, source: str = "") -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise ConfigError(f"YAML syntax error at {where}: {error.problem}", source=source) from None
+        hint = _yaml_hint(error)
+        raise ConfigError(f"YAML syntax error at {where}: {error.problem}{f'; {hint}' if hint else ''}",
+                          source=source) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"YAML error: {error}", source=source) from None
+
+
+# PyYAML's words for the usual slips, and what to do about them.
+_YAML_HINTS = (
+    ("found character '\\t'", "indent with spaces; YAML does not allow tabs"),
+    ("<block end>", "check the indentation of this line against the lines above"),
+    ("mapping values are not allowed here", "put a value containing ': ' in quotes, or start a new line"),
+    ("could not find expected ':'", "a key needs ': ' after it"),
+    ("expected ',' or ']'", "a [list] is not closed"),
+    ("expected ',' or '}'", "a {mapping} is not closed"),
+)
+
+
+def _yaml_hint(error: yaml.MarkedYAMLError) -> str:
+    if "quoted scalar" in (error.context or ""):
+        return "a quoted string is not closed"
+    return next((hint for words, hint in _YAML_HINTS if words in (error.problem or "")), "")
 
 
 class _Model(BaseModel):
@@ -222,8 +258,18 @@ class Config(_Model):
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data, ready for ``config.yaml``."""
+        from .optimizers import absolute_import_path, is_import_path
+
         data = self.model_dump(mode="json", exclude_none=True, by_alias=True)
         data["render"]["size"] = list(self.render.size)
+        # A file import relative to the config's folder must still resolve from the run directory.
+        if isinstance(data["function"], str) and is_import_path(data["function"]):
+            data["function"] = absolute_import_path(data["function"], base_dir=self._base_dir)
+        elif isinstance(data["function"], dict) and "import" in data["function"]:
+            data["function"]["import"] = absolute_import_path(data["function"]["import"], base_dir=self._base_dir)
+        for optimizer in data["optimizers"]:
+            if is_import_path(optimizer["name"]):
+                optimizer["name"] = absolute_import_path(optimizer["name"], base_dir=self._base_dir)
         return data
 
     def to_yaml(self) -> str:
@@ -422,6 +468,17 @@ def _translate(error: ValidationError, data: dict, source: str) -> ConfigError:
     return ConfigError(_message(first, location), path=path, source=source)
 
 
+_EXAMPLE_OPTIMIZER = "{name: Adam, lr: 0.1}"
+# What to write where a required key is missing, by key path ([] for any index).
+_MISSING_HINTS = {
+    "function": "name a test function (see `optviz list functions`) or give {expr: ..., domain: ...}",
+    "optimizers": f"e.g. optimizers: [{_EXAMPLE_OPTIMIZER}]",
+    "optimizers[].name": "name a torch.optim class, e.g. Adam (see `optviz list optimizers`)",
+    "optimizers[].scheduler.name": "name a torch.optim.lr_scheduler class (see `optviz list schedulers`)",
+    "function.minima[].point": "give the minimum's coordinates, e.g. point: [1, 1]",
+}
+
+
 def _pick_error(errors: list[dict]) -> dict:
     """Prefer the error a person can act on (not the union's 'not a float' alternatives)."""
     for error in errors:
@@ -442,7 +499,9 @@ def _message(error: dict, location: list) -> str:
     context = error.get("ctx") or {}
     given = error.get("input")
     if kind == "missing":
-        return "required key is missing"
+        path = _format_path(location)
+        hint = _MISSING_HINTS.get(re.sub(r"\[\d+\]", "[]", path), "")
+        return f"required key is missing{f'; {hint}' if hint else ''}"
     if kind == "extra_forbidden":
         parent = _model_at(location[:-1])
         valid = [field.alias or name for name, field in parent.model_fields.items()] if parent else []
@@ -465,8 +524,11 @@ def _message(error: dict, location: list) -> str:
         return f"must be a list, got {given!r}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"must be a mapping, got {given!r}"
+    if kind == "too_short" and location == ["optimizers"]:
+        return f"needs at least one optimizer, e.g. [{_EXAMPLE_OPTIMIZER}]"
     if kind == "too_short":
-        return f"needs at least {context.get('min_length')} item(s)"
+        count = context.get("min_length")
+        return f"needs at least {count} item{'' if count == 1 else 's'}"
     if kind == "too_long":
         return f"takes at most {context.get('max_length')} item(s)"
     if kind == "finite_number":

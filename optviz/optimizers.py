@@ -62,13 +62,12 @@ def load_import_path(spec: str, *, base_dir: Path | None = None) -> Any:
     if not module_part or not attr:
         raise ConfigError(f"bad import path {spec!r}; expected 'package.module:Class' or 'path/to/file.py:Class'")
     try:
-        if module_part.endswith(".py") or "/" in module_part:
-            candidates = [Path(module_part)]
-            if base_dir is not None and not Path(module_part).is_absolute():
-                candidates.append(base_dir / module_part)
-            file = next((path for path in candidates if path.is_file()), None)
+        if _is_file_path(module_part):
+            file = _find_file(module_part, base_dir)
             if file is None:
-                raise ConfigError(f"cannot import {spec!r}: no file {module_part!r}")
+                where = "" if Path(module_part).is_absolute() else (
+                    " in the current directory or the config's folder" if base_dir is not None else " in the current directory")
+                raise ConfigError(f"cannot import {spec!r}: no file {module_part!r}{where}")
             module_name = f"optviz_user_{abs(hash(str(file.resolve())))}"
             loader_spec = importlib.util.spec_from_file_location(module_name, file)
             module = importlib.util.module_from_spec(loader_spec)
@@ -91,6 +90,28 @@ def load_import_path(spec: str, *, base_dir: Path | None = None) -> Any:
     except AttributeError:
         public = [name for name in dir(module) if not name.startswith("_")]
         raise ConfigError(f"cannot import {spec!r}: module has no attribute {attr!r}; {_closest(attr, public)}") from None
+
+
+def _is_file_path(module_part: str) -> bool:
+    return module_part.endswith(".py") or "/" in module_part
+
+
+def _find_file(module_part: str, base_dir: Path | None) -> Path | None:
+    """The file of ``path/to/file.py``: relative to the current directory, else to ``base_dir``."""
+    candidates = [Path(module_part)]
+    if base_dir is not None and not Path(module_part).is_absolute():
+        candidates.append(base_dir / module_part)
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def absolute_import_path(spec: str, *, base_dir: Path | None = None) -> str:
+    """``path/to/file.py:Attr`` with the file's absolute path, so a run directory's config
+    finds it from anywhere; module paths and files that do not exist are returned as given."""
+    module_part, _, attr = spec.rpartition(":")
+    if not _is_file_path(module_part):
+        return spec
+    file = _find_file(module_part, base_dir)
+    return f"{file.resolve()}:{attr}" if file is not None else spec
 
 
 def resolve_optimizer(name: str, *, base_dir: Path | None = None) -> type:

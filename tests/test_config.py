@@ -34,7 +34,7 @@ def error_of(data, overrides=()):
     ({"start": [float("nan"), 2]}, "x.yaml: start: must be finite, got [nan, 2]"),
     ({"dtype": "float16"}, "x.yaml: dtype: must be one of 'float32' or 'float64', got 'float16'"),
     ({"render": {"anim": 3}}, "x.yaml: render.anim: unknown key; did you mean animation?"),
-    ({"optimizers": []}, "x.yaml: optimizers: needs at least 1 item(s)"),
+    ({"optimizers": []}, "x.yaml: optimizers: needs at least one optimizer, e.g. [{name: Adam, lr: 0.1}]"),
 ], ids=lambda value: str(value)[:40] if isinstance(value, dict) else None)
 def test_errors_name_file_key_and_fix(change, message):
     assert error_of({**BASE, **change}) == message

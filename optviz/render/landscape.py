@@ -23,6 +23,7 @@ def draw_landscape(axes, function, domain: np.ndarray, *, resolution: int = 300,
         axes.set_xlabel("x")
         axes.set_ylabel(f"f(x) = {function.formula}" if len(function.formula) < 30 else "f(x)")
         axes.grid(True, alpha=0.3)
+        _mark_undefined(axes, xs, np.ma.getmaskarray(ys))
         _mark_minima(axes, function, domain)
         return None
     return _contour(axes, function, domain, resolution=resolution, colorbar=colorbar)
@@ -38,6 +39,7 @@ def _contour(axes, function, domain, *, resolution: int, colorbar: bool):
     with np.errstate(all="ignore"):
         values = np.asarray(function(np.stack([grid_x, grid_y], axis=-1)), dtype=float)
     values = np.ma.masked_invalid(values)
+    _mark_undefined(axes, None, np.ma.getmaskarray(values), extent=(x_low, x_high, y_low, y_high))
     if function.log_scale:
         # Steep valleys (rosenbrock, beale) vanish under linear levels: space them by
         # orders of magnitude above the lowest value.
@@ -71,6 +73,20 @@ def _contour(axes, function, domain, *, resolution: int, colorbar: bool):
     axes.set_ylabel("y")
     _mark_minima(axes, function, domain)
     return mappable
+
+
+def _mark_undefined(axes, xs, undefined: np.ndarray, extent=None) -> None:
+    """Hatch where f is NaN or infinite, so a blank reads as "not defined" rather than "not drawn"."""
+    if not undefined.any():
+        return
+    style = dict(facecolor="none", edgecolor="0.6", hatch="///", linewidth=0, label="f not finite")
+    if extent is None:  # 1D: vertical bands over the x where the curve has no value
+        axes.fill_between(xs, 0, 1, where=undefined, transform=axes.get_xaxis_transform(), zorder=0, **style)
+    else:  # 2D: under the contours, showing through where they are masked
+        from matplotlib.patches import Rectangle
+
+        x_low, x_high, y_low, y_high = extent
+        axes.add_patch(Rectangle((x_low, y_low), x_high - x_low, y_high - y_low, zorder=-1, **style))
 
 
 def _mark_minima(axes, function, domain) -> None:
