@@ -238,8 +238,15 @@ class Expression:
             if isinstance(self._root, float):
                 # Not full_like: torch refuses values beyond float32's range there,
                 # while addition rounds them to inf like every other operation.
-                return lib.zeros_like(coords[0]) + self._root
-            return self._root(_Frame(lib, coords))
+                result = lib.zeros_like(coords[0]) + self._root
+            else:
+                result = self._root(_Frame(lib, coords))
+            if lib is not np and not result.requires_grad and any(coord.requires_grad for coord in coords):
+                # A constant (or where(x < 0, 1, 2)) still depends on the coordinates, with
+                # gradient zero: backward() needs the graph. 0 * inf would be NaN, so
+                # infinite coordinates are swapped out first.
+                result = result + lib.where(lib.isfinite(coords[0]), coords[0], 0.0) * 0.0
+            return result
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Closures cannot be pickled; recompiling the source rebuilds them, which
