@@ -93,7 +93,8 @@ class TestFunction:
         if not self.minima:
             return np.full(batch_shape, -1, dtype=int), np.full(batch_shape, np.nan)
         centres = np.array([minimum.point for minimum in self.minima])
-        distances = np.linalg.norm(points[..., None, :] - centres, axis=-1)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged point is just far away (inf)
+            distances = np.linalg.norm(points[..., None, :] - centres, axis=-1)
         nearest = np.argmin(distances, axis=-1)
         return nearest, np.take_along_axis(distances, nearest[..., None], axis=-1)[..., 0]
 
