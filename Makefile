@@ -17,10 +17,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/optviz run configs/peaks.yaml
 	@echo
-	@echo "Figures are in outputs/peaks/ (loss.png, path.png, animation.gif)."
+	@echo "Figures are in outputs/peaks/ (loss.png, path.png, surface.png, diagnostics.png, animation.gif)."
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+
+# Redraws the README's pictures (docs/*.png, docs/peaks-race.gif) from configs/.
+gallery: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python docs/gallery.py
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; MPLBACKEND=Agg $(BIN)/python $$script || exit 1; done

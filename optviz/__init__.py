@@ -36,6 +36,10 @@ _EXPORTS = {
     "plot_path": "render",
     "save_loss": "render",
     "save_path": "render",
+    "plot_surface": "render",
+    "save_surface": "render",
+    "plot_diagnostics": "render",
+    "save_diagnostics": "render",
     "save_animation": "render",
     "live_animation": "render",
 }

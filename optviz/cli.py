@@ -68,12 +68,13 @@ def cli() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run directory [default: outputs/<config stem>/].")
 @click.option("--animate/--no-animate", default=None, help="Also write the animation [default: from the config].")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), help="Figure format [default: from the config].")
+@click.option("--dpi", type=click.IntRange(30, 600), help="Figure resolution in dots per inch [default: from the config].")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output); no progress bar.")
 @click.option("--safe", is_flag=True, help=SAFE_HELP)
 @click.option("--strict", is_flag=True, help="Exit with code 1 if any optimizer diverged or failed (files are still written).")
 def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, animate: bool | None, fmt: str | None,
-        as_json: bool, quiet: bool, safe: bool, strict: bool) -> None:
+        dpi: int | None, as_json: bool, quiet: bool, safe: bool, strict: bool) -> None:
     """Run every optimizer of CONFIG and write trajectories and figures.
 
     \b
@@ -83,9 +84,14 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
     with reported():
         from .runner import default_out_dir, run_to_dir
 
-        config = _load(config_path, overrides, safe)
+        from .progress import ProgressBar
+
+        # Through the config, so config.yaml records the dpi the figures were drawn at.
+        config = _load(config_path, overrides + ((f"render.dpi={dpi}",) if dpi else ()), safe)
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
-        manifest = run_to_dir(config, target, animate=animate, fmt=fmt)
+        with ProgressBar.for_terminal(quiet=quiet) as bar:
+            manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,
+                                  frame_progress=bar.frames)
     if not quiet:
         for warning in manifest["warnings"]:
             click.echo(f"Warning: {warning}", err=True)
@@ -134,36 +140,50 @@ def _problems(manifest: dict) -> list[str]:
 @click.option("--frames", type=click.IntRange(2, 10_000), help="Number of frames [default: from the config].")
 @click.option("--fps", type=click.FloatRange(0.1, 120), help="Frames per second [default: from the config].")
 @click.option("--trail", type=click.IntRange(0), help="Steps of trailing path behind each head [default: all].")
+@click.option("--3d/--2d", "three_d", default=None,
+              help="Race over the 3D surface (2D functions; written to animation-3d.gif) or over the flat map "
+                   "[default: from the config].")
+@click.option("--quiver/--no-quiver", default=None,
+              help="Arrows of the negative gradient under the flat 2D race [default: from the config].")
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [default: RUN_DIR/animation.gif].")
 @click.option("--show", is_flag=True, help="Show the animation live in a window instead of writing a file.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors; no progress bar.")
 @click.option("--safe", is_flag=True, help=SAFE_HELP)
-def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail: int | None, out: str | None,
-            show: bool, quiet: bool, safe: bool) -> None:
+def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail: int | None,
+            three_d: bool | None, quiver: bool | None, out: str | None, show: bool, quiet: bool, safe: bool) -> None:
     """Animate an existing run directory without recomputing it.
 
     \b
     Example:
       optviz animate outputs/peaks --gif --frames 120 --fps 24 --out race.gif
+      optviz animate outputs/peaks --3d --mp4      # outputs/peaks/animation-3d.mp4
     """
+    if three_d and quiver:
+        raise ConfigProblem("--quiver draws on the flat map; it does not combine with --3d")
+    view = None if three_d is None else ("3d" if three_d else "2d")
     with reported():
+        from .progress import ProgressBar
         from .runner import animate_dir
 
         if show:
-            _show(run_dir, frames, fps, trail, safe)
+            _show(run_dir, frames, fps, trail, view, quiver, safe)
             return
-        path = animate_dir(run_dir, out=out, fmt=fmt, frames=frames, fps=fps, trail=trail, safe=safe)
+        with ProgressBar.for_terminal(quiet=quiet) as bar:
+            path = animate_dir(run_dir, out=out, fmt=fmt, frames=frames, fps=fps, trail=trail, view=view,
+                               quiver=quiver, progress=bar.frames, safe=safe)
     if not quiet:
         click.echo(f"Wrote {path}")
 
 
-def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None, safe: bool) -> None:
+def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None, view: str | None,
+          quiver: bool | None, safe: bool) -> None:
     import matplotlib.pyplot as plt
 
     from .render import live_animation
     from .rundir import load_run
 
-    animation = live_animation(load_run(run_dir, safe=safe), frames=frames, fps=fps, trail=trail, pyplot=True)
+    animation = live_animation(load_run(run_dir, safe=safe), frames=frames, fps=fps, trail=trail, view=view,
+                               quiver=quiver, pyplot=True)
     plt.show()
     del animation  # kept alive until the window closes
 

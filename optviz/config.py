@@ -138,10 +138,15 @@ class AnimationSpec(_Model):
     fps: float = Field(default=10, gt=0, le=120)
     trail: int | None = Field(default=None, ge=0)
     format: Literal["gif", "mp4"] = "gif"
+    # 2d: heads over the contour map (or along the 1D curve); 3d: over the surface (2D functions).
+    view: Literal["2d", "3d"] = "2d"
+    quiver: bool = False  # arrows of the negative gradient under the 2D race
 
 
 class RenderSpec(_Model):
-    figures: list[Literal["loss", "path"]] = Field(default_factory=lambda: ["loss", "path"])
+    # surface is drawn for 2D functions only: a 1D function's curve is path's picture.
+    figures: list[Literal["loss", "path", "surface", "diagnostics"]] = Field(
+        default_factory=lambda: ["loss", "path", "surface", "diagnostics"])
     size: tuple[float, float] = (7.0, 5.5)
     dpi: int = Field(default=110, ge=30, le=600)
     format: Literal["png", "svg", "pdf"] = "png"

@@ -17,7 +17,9 @@ from .io import staged_directory
 from .rundir import load_run, write_data, write_manifest
 from .starts import plot_domain
 
-FIGURES = {"loss": "save_loss", "path": "save_path"}
+FIGURES = {"loss": "save_loss", "path": "save_path", "surface": "save_surface", "diagnostics": "save_diagnostics"}
+# A surface needs two variables: for a 1D function it is left out (path.png draws the curve).
+TWO_D_ONLY = {"surface"}
 
 
 def default_out_dir(config_path: str | Path) -> Path:
@@ -48,6 +50,8 @@ def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = 
     fmt = fmt or result.config.render.format
     written = []
     for kind in kinds or result.config.render.figures:
+        if kind in TWO_D_ONLY and result.dim != 2:
+            continue
         name = f"{kind}.{fmt}"
         getattr(render, FIGURES[kind])(result, out_dir / name)
         written.append(name)
@@ -55,8 +59,12 @@ def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = 
 
 
 def run_to_dir(config: Config, out_dir: str | Path, *, animate: bool | None = None, fmt: str | None = None,
-               progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+               progress: Callable[[str, int, int], None] | None = None,
+               frame_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run ``config`` and write everything into ``out_dir``; returns the manifest.
+
+    ``progress(label, done, total)`` is called as each optimizer starts,
+    ``frame_progress(done, total)`` after each animation frame.
 
     The files are written into a hidden staging folder and moved into ``out_dir``
     together at the end, so a failed or interrupted run leaves an earlier run there intact.
@@ -71,7 +79,8 @@ def run_to_dir(config: Config, out_dir: str | Path, *, animate: bool | None = No
         files = write_data(result, staging)
         files += save_figures(result, staging, fmt=fmt)
         if animate if animate is not None else config.render.animation.enabled:
-            files.append(animate_result(result, staging / f"animation.{config.render.animation.format}").name)
+            name = animation_name(config.render.animation.view, config.render.animation.format)
+            files.append(animate_result(result, staging / name, progress=frame_progress).name)
         timing = {
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "engine_seconds": round(engine_seconds, 4),
@@ -83,20 +92,33 @@ def run_to_dir(config: Config, out_dir: str | Path, *, animate: bool | None = No
     return manifest
 
 
+def animation_name(view: str, fmt: str) -> str:
+    """``animation.gif``, or ``animation-3d.gif`` for the race over the surface, so neither replaces the other."""
+    return f"animation{'-3d' if view == '3d' else ''}.{fmt}"
+
+
 def animate_result(result: RunResult, path: Path, *, frames: int | None = None, fps: float | None = None,
-                   trail: int | None = None, progress=None) -> Path:
+                   trail: int | None = None, view: str | None = None, quiver: bool | None = None,
+                   progress=None) -> Path:
     from .render import save_animation
 
-    return save_animation(result, path, frames=frames, fps=fps, trail=trail, progress=progress)
+    return save_animation(result, path, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver,
+                          progress=progress)
 
 
 def animate_dir(run_dir: str | Path, *, out: str | Path | None = None, fmt: str = "gif", frames: int | None = None,
-                fps: float | None = None, trail: int | None = None, progress=None, safe: bool = False) -> Path:
-    """Animate an existing run directory without recomputing it (``safe``: refuse one whose config imports code)."""
+                fps: float | None = None, trail: int | None = None, view: str | None = None,
+                quiver: bool | None = None, progress=None, safe: bool = False) -> Path:
+    """Animate an existing run directory without recomputing it (``safe``: refuse one whose config imports code).
+
+    ``view`` ("2d" or "3d") and ``quiver`` default to the run's ``render.animation``.
+    """
     result = load_run(run_dir, safe=safe)
-    path = Path(out) if out else Path(run_dir) / f"animation.{fmt}"
+    view = view or result.config.render.animation.view
+    path = Path(out) if out else Path(run_dir) / animation_name(view, fmt)
     if path.suffix.lower() not in (".gif", ".mp4"):
         raise RunError(f"{path}: an animation must end in .gif or .mp4")
     if not os.access(path.parent if path.parent.exists() else Path("."), os.W_OK):
         raise RunError(f"{path}: cannot write there")
-    return animate_result(result, path, frames=frames, fps=fps, trail=trail, progress=progress)
+    return animate_result(result, path, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver,
+                          progress=progress)

@@ -27,12 +27,25 @@ def check_config(config: Config) -> None:
     if config.domain is not None:
         check_box(config.domain, function.dim, "domain")
     resolve_starts(config, function)
+    check_animation(function, config.render.animation.view, config.render.animation.quiver)
     for index, spec in enumerate(config.optimizers):
         prefix = f"optimizers[{index}]"
         try:
             check_optimizer(spec, config)
         except ConfigError as error:
             raise error.with_context(path_prefix=prefix) from None
+
+
+def check_animation(function, view: str, quiver: bool) -> None:
+    """Refuse an animation ``function`` cannot have: a 3D view or gradient arrows of a 1D function."""
+    if function.dim == 2:
+        return
+    if view == "3d":
+        raise ConfigError(f"a 3D view (--3d) needs a function of two variables; {function.name} has one",
+                          path="render.animation.view")
+    if quiver:
+        raise ConfigError(f"gradient arrows (--quiver) need a function of two variables; {function.name} has one",
+                          path="render.animation.quiver")
 
 
 def check_safe(config: Config) -> None:

@@ -2,7 +2,9 @@
 
 One ``update`` function drives both the saved file (fast blitted frames, see
 :mod:`optviz.frames`) and a live FuncAnimation (``--show``, notebooks), so what
-you see live and what is saved are the same frames.
+you see live and what is saved are the same frames. The race runs over the
+contour map (optionally with arrows of the negative gradient), along a 1D
+curve, or over the 3D surface (``view="3d"``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Callable
 import numpy as np
 
 from ..starts import plot_domain
+from ..validate import check_animation
 from .clip import pin_to_edge
-from .landscape import draw_landscape
-from .style import colour, diverged_label, marker, new_figure
+from .landscape import draw_gradient_field, draw_landscape
+from .style import colour, diverged_label, halo, marker, new_figure
+from .surface import HEAD_Z, TRAIL_Z, draw_surface, frozen_coordinates, lifted
 
 
 @dataclass
@@ -41,21 +45,34 @@ def frame_records(records: int, frames: int) -> list[int]:
     return sorted(set(np.linspace(0, records - 1, min(frames, records)).round().astype(int).tolist()))
 
 
-def build_scene(result, *, frames: int | None = None, trail: int | None = None, pyplot: bool = False) -> Scene:
-    """Draw the static landscape once and create one head and one trail artist per optimizer."""
+def build_scene(result, *, frames: int | None = None, trail: int | None = None, pyplot: bool = False,
+                view: str | None = None, quiver: bool | None = None) -> Scene:
+    """Draw the static landscape once and create one head and one trail artist per optimizer.
+
+    ``view`` "2d" races over the contour map (or along a 1D curve), "3d" over the
+    surface; ``quiver`` adds arrows of the negative gradient under a 2D race. Both
+    default to ``render.animation``.
+    """
     render = result.config.render
     frames = frames or render.animation.frames
     trail = render.animation.trail if trail is None else trail
+    view = view or render.animation.view
+    quiver = render.animation.quiver if quiver is None else quiver
+    check_animation(result.function, view, quiver)
+    if view == "3d":
+        return _surface_scene(result, frames, trail, pyplot)
     figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot)
     domain = plot_domain(result.config, result.function)
     draw_landscape(axes, result.function, domain, resolution=render.resolution)
+    if quiver:
+        draw_gradient_field(axes, result.function, domain)
     heads, trails = [], []
     for index, trajectory in enumerate(result):
         single = len(trajectory.positions) == 1
         diverged = int(trajectory.diverged_step[0]) if single else -1
         label = diverged_label(trajectory.label, diverged if diverged >= 0 else None)
         (trail_line,) = axes.plot([], [], color=colour(index), linewidth=1.6 if single else 0.8,
-                                  alpha=0.8 if single else 0.35, zorder=3)
+                                  alpha=0.9 if single else 0.35, path_effects=halo(1.6) if single else [], zorder=3)
         (head,) = axes.plot([], [], color=colour(index), marker=marker(index), markersize=10 if single else 5,
                             markeredgecolor="black", markeredgewidth=0.8, linestyle="none", zorder=4, label=label)
         heads.append(head)
@@ -70,8 +87,59 @@ def build_scene(result, *, frames: int | None = None, trail: int | None = None, 
     update = functools.partial(_update, heads=heads, trails=trails, counter=counter, coordinates=coordinates,
                                positions=positions, steps=result.trajectories[0].steps, trail=trail,
                                total=result.config.steps)
+    _settle(figure)
     return Scene(figure=figure, update=update, frames=frame_records(len(result.trajectories[0].steps), frames),
                  heads=heads, trails=trails, counter=counter)
+
+
+def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scene:
+    """The race over the 3D surface: paths lifted onto it, heads at f(position)."""
+    render = result.config.render
+    figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot, projection="3d")
+    domain = plot_domain(result.config, result.function)
+    draw_surface(axes, result.function, domain, resolution=render.resolution)
+    heads, trails, coordinates = [], [], []
+    for index, trajectory in enumerate(result):
+        single = len(trajectory.positions) == 1
+        diverged = int(trajectory.diverged_step[0]) if single else -1
+        label = diverged_label(trajectory.label, diverged if diverged >= 0 else None)
+        (trail_line,) = axes.plot([], [], [], color=colour(index), linewidth=1.8 if single else 0.8,
+                                  alpha=0.95 if single else 0.35, path_effects=halo(1.8) if single else [],
+                                  zorder=TRAIL_Z)
+        (head,) = axes.plot([], [], [], color=colour(index), marker=marker(index), markersize=10 if single else 5,
+                            markeredgecolor="black", markeredgewidth=0.8, linestyle="none", zorder=HEAD_Z,
+                            label=label)
+        heads.append(head)
+        trails.append(trail_line)
+        coordinates.append(lifted(result.function, *frozen_coordinates(trajectory), domain))
+    counter = axes.text2D(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=5,
+                          bbox=dict(boxstyle="round", facecolor="white", alpha=0.8), fontsize="medium")
+    axes.legend(handles=heads, loc="upper right", fontsize="small", framealpha=0.85)
+    axes.set_title(f"{result.function.name}: optimizers racing downhill")
+    update = functools.partial(_update_3d, heads=heads, trails=trails, counter=counter, coordinates=coordinates,
+                               steps=result.trajectories[0].steps, trail=trail, total=result.config.steps)
+    _settle(figure)
+    return Scene(figure=figure, update=update, frames=frame_records(len(result.trajectories[0].steps), frames),
+                 heads=heads, trails=trails, counter=counter)
+
+
+def _settle(figure) -> None:
+    """Lay the figure out once: constrained layout moves the Axes a pixel between its first and
+    second draw, and FuncAnimation's first frame would otherwise differ from the saved one."""
+    figure.draw_without_rendering()
+
+
+def _update_3d(record: int, *, heads, trails, counter, coordinates, steps, trail, total):
+    first = 0 if trail is None else max(0, record - trail)
+    for head, trail_line, (xs, ys, zs, head_xs, head_ys, head_zs) in zip(heads, trails, coordinates):
+        head.set_data(head_xs[:, record], head_ys[:, record])
+        head.set_3d_properties(head_zs[:, record])
+        gap = np.full((len(xs), 1), np.nan)  # NaN breaks the line between starts
+        segment = [np.hstack([values[:, first:record + 1], gap]).ravel() for values in (xs, ys, zs)]
+        trail_line.set_data(segment[0], segment[1])
+        trail_line.set_3d_properties(segment[2])
+    counter.set_text(f"step {int(steps[record])} / {total}")
+    return [*trails, *heads, counter]
 
 
 def _plot_coordinates(trajectory, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,20 +165,21 @@ def _update(record: int, *, heads, trails, counter, coordinates, positions, step
 
 
 def save_animation(result, path: str | Path, *, frames: int | None = None, fps: float | None = None,
-                   trail: int | None = None, progress=None) -> Path:
-    """Write the race to ``path`` (.gif or .mp4) and return the path."""
+                   trail: int | None = None, view: str | None = None, quiver: bool | None = None,
+                   progress=None) -> Path:
+    """Write the race to ``path`` (.gif or .mp4) and return the path; ``progress(done, total)`` per frame."""
     from ..frames import save_animation as write_frames
 
-    scene = build_scene(result, frames=frames, trail=trail)
+    scene = build_scene(result, frames=frames, trail=trail, view=view, quiver=quiver)
     fps = fps or result.config.render.animation.fps
     return write_frames(scene.figure, scene.update, scene.frames, Path(path), fps=fps, progress=progress)
 
 
 def live_animation(result, *, frames: int | None = None, trail: int | None = None, fps: float | None = None,
-                   pyplot: bool = False):
+                   view: str | None = None, quiver: bool | None = None, pyplot: bool = False):
     """A matplotlib FuncAnimation of the same frames, for ``--show`` and notebooks (``.to_jshtml()``)."""
     from ..frames import live_animation as animate_live
 
-    scene = build_scene(result, frames=frames, trail=trail, pyplot=pyplot)
+    scene = build_scene(result, frames=frames, trail=trail, pyplot=pyplot, view=view, quiver=quiver)
     fps = fps or result.config.render.animation.fps
     return animate_live(scene.figure, scene.update, scene.frames, interval=1000 / fps)

@@ -106,3 +106,43 @@ def _mark_minima(axes, function, domain) -> None:
             axes.plot(point[0], point[1], marker="*", markersize=15 if global_minimum else 10,
                       color="white" if global_minimum else "0.85", markeredgecolor="black", markeredgewidth=0.8,
                       linestyle="none", zorder=2, label=label)
+
+
+# Arrows per side of the gradient field: enough to read the flow, few enough to see the map.
+ARROWS = 21
+# Arrow lengths shrink with log10 of |grad f| over this many decades below the steepest
+# arrow; flat regions keep a short arrow, so their direction still shows.
+ARROW_DECADES = 3.0
+
+
+def draw_gradient_field(axes, function, domain: np.ndarray, *, arrows: int = ARROWS):
+    """Arrows of the negative gradient (the way down) over a 2D ``domain``; returns the Quiver.
+
+    The gradient is taken by central differences on the numpy formula, so it
+    needs no autograd and works for any function optviz can draw.
+    """
+    (x_low, x_high), (y_low, y_high) = domain
+    # Inset by half a cell, so no arrow starts on the frame.
+    x_cell, y_cell = (x_high - x_low) / arrows, (y_high - y_low) / arrows
+    grid_x, grid_y = np.meshgrid(np.linspace(x_low + x_cell / 2, x_high - x_cell / 2, arrows),
+                                 np.linspace(y_low + y_cell / 2, y_high - y_cell / 2, arrows))
+    points = np.stack([grid_x, grid_y], axis=-1)
+    gradient = np.empty_like(points)
+    with np.errstate(all="ignore"):
+        for axis, span in enumerate((x_high - x_low, y_high - y_low)):
+            step = np.zeros(2)
+            step[axis] = 1e-6 * span
+            gradient[..., axis] = (np.asarray(function(points + step), dtype=float)
+                                   - np.asarray(function(points - step), dtype=float)) / (2 * step[axis])
+        norm = np.hypot(gradient[..., 0], gradient[..., 1])
+        steepest = np.nanmax(norm) if np.isfinite(norm).any() else 0.0
+        length = np.clip(1 + np.log10(norm / steepest) / ARROW_DECADES, 0.2, 1.0) if steepest > 0 else norm
+        direction = -gradient / norm[..., None]
+    usable = np.isfinite(direction).all(axis=-1) & (norm > 0)
+    # One scale for both components keeps each arrow pointing along -grad f in data space.
+    longest = 0.85 * min(x_cell, y_cell)
+    u = np.where(usable, direction[..., 0] * length * longest, np.nan)
+    v = np.where(usable, direction[..., 1] * length * longest, np.nan)
+    return axes.quiver(grid_x, grid_y, u, v, angles="xy", scale_units="xy", scale=1, color="white", alpha=0.55,
+                       width=0.0035, headwidth=3.5, headlength=4, headaxislength=3.5, pivot="middle", zorder=1,
+                       label="_gradient")

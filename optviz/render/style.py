@@ -20,18 +20,29 @@ def marker(index: int) -> str:
     return MARKERS[index % len(MARKERS)]
 
 
+def halo(linewidth: float) -> list:
+    """Path effects that outline a line of ``linewidth`` in white, so it stands out on any colour map."""
+    from matplotlib import patheffects
+
+    return [patheffects.Stroke(linewidth=linewidth + 2.2, foreground="white", alpha=0.75), patheffects.Normal()]
+
+
 def new_figure(size=(7.0, 5.5), dpi: int = 110, *, pyplot: bool = False, **subplot_kw):
     """A Figure with one Axes, detached from pyplot's global state unless ``pyplot`` (a live window)."""
+    figure = blank_figure(size, dpi, pyplot=pyplot)
+    axes = figure.add_subplot(**subplot_kw)
+    return figure, axes
+
+
+def blank_figure(size=(7.0, 5.5), dpi: int = 110, *, pyplot: bool = False):
+    """A Figure without Axes and with constrained layout, detached from pyplot unless ``pyplot``."""
     if pyplot:
         import matplotlib.pyplot as plt
 
-        figure = plt.figure(figsize=tuple(size), dpi=dpi, layout="constrained")
-    else:
-        from matplotlib.figure import Figure
+        return plt.figure(figsize=tuple(size), dpi=dpi, layout="constrained")
+    from matplotlib.figure import Figure
 
-        figure = Figure(figsize=tuple(size), dpi=dpi, layout="constrained")
-    axes = figure.add_subplot(**subplot_kw)
-    return figure, axes
+    return Figure(figsize=tuple(size), dpi=dpi, layout="constrained")
 
 
 def save_figure(figure, path: str | Path, *, dpi: int | None = None) -> Path:

@@ -1,0 +1,66 @@
+"""Regenerate the README's pictures in docs/ from the example configs: ``make gallery``.
+
+Each entry runs one config (with a few overrides) through ``optviz.run_to_dir``
+and copies the files it names into docs/ under their gallery names. The GIF is
+drawn smaller and with fewer frames than the config asks, so the repository
+stays light (under 1 MB).
+
+    python docs/gallery.py [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import optviz
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+# (config, --set overrides, {file in the run directory: name in docs/})
+GALLERY = [
+    ("configs/peaks.yaml", ["render.figures=[path, surface]", "render.animation.enabled=false"],
+     {"path.png": "peaks-path.png", "surface.png": "peaks-surface.png"}),
+    ("configs/peaks.yaml", ["render.figures=[]", "render.size=[6.4, 4.8]", "render.dpi=90"],
+     {"animation.gif": "peaks-race.gif"}),
+    ("configs/himmelblau.yaml", ["render.figures=[diagnostics]"],
+     {"diagnostics.png": "himmelblau-diagnostics.png"}),
+    ("configs/rosenbrock.yaml", ["render.figures=[surface]"], {"surface.png": "rosenbrock-surface.png"}),
+    ("configs/peaks1d.yaml", ["render.figures=[path]"], {"path.png": "peaks1d-path.png"}),
+]
+
+
+def build(entries=GALLERY, docs: Path = DOCS) -> list[Path]:
+    """Run each entry and copy its pictures into ``docs``; returns the paths written."""
+    written = []
+    for config_path, overrides, pictures in entries:
+        config = optviz.load_config(ROOT / config_path, overrides)
+        with tempfile.TemporaryDirectory() as scratch:
+            optviz.run_to_dir(config, scratch)
+            for source, name in pictures.items():
+                target = docs / name
+                shutil.copyfile(Path(scratch) / source, target)
+                written.append(target)
+                print(f"{target.relative_to(ROOT)}  {target.stat().st_size / 1024:.0f} KiB")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only the entries writing these docs/ names")
+    args = parser.parse_args(argv)
+    entries = GALLERY
+    if args.only:
+        entries = [entry for entry in GALLERY if set(entry[2].values()) & set(args.only)]
+        if not entries:
+            parser.error(f"no gallery entry writes {', '.join(args.only)}")
+    build(entries)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
