@@ -396,3 +396,18 @@ def test_when_every_run_diverged_the_loss_figure_shows_the_blow_up():
     ax = optviz.plot_loss(result, axes())
     last = result["SGD"].last_finite()[0]
     assert ax.get_yscale() == "log" and ax.get_ylim()[1] >= result["SGD"].loss[0, last]
+
+
+def test_a_user_function_that_raises_mid_run_is_one_line_and_keeps_the_earlier_run(tmp_path):
+    (tmp_path / "fragile.py").write_text(
+        "def bowl(x, y):\n    if x.requires_grad and (x > 2.5).any():\n"
+        "        raise ValueError('left the trusted region')\n    return (x - 3) ** 2 + y**2\n\n\n"
+        "bowl.domain = [[-3, 3], [-3, 3]]\n")
+    out = tmp_path / "out"
+    config = write_config(tmp_path, {"function": "fragile.py:bowl", "start": [2.0, 1.0], "steps": 30,
+                                     "optimizers": [{"name": "Adam", "lr": 0.1}], "render": {"figures": ["loss"]}})
+    assert invoke("run", config, "--out", out, "--set", "start=[-2, 1]", "--set", "steps=3").exit_code == 0
+    before = snapshot(out)
+    result = invoke("run", config, "--out", out)  # validation passes; the run reaches x > 2.5
+    assert (result.exit_code, result.stderr) == (1, "Error: function bowl raised ValueError: left the trusted region\n")
+    assert snapshot(out) == before and leftovers(out) == []
