@@ -469,8 +469,24 @@ def _translate(error: ValidationError, data: dict, source: str) -> ConfigError:
         return ConfigError(keyed.message, path=keyed.path, source=source)
     # Union members (start: point | grid | random) add their model name to the location.
     location = [part for part in location if not (isinstance(part, str) and (part[:1].isupper() or "[" in part))]
+    pairs = _value_at(data, location[:-1]) if location[-2:-1] in (["domain"], ["box"]) else None
+    if isinstance(pairs, list) and pairs and all(type(value) in (int, float) for value in pairs):
+        # domain: [-3, 3] for [[-3, 3]], the usual slip: name the whole value and what to write.
+        return ConfigError(f"must be a list of [low, high] pairs, one per variable, e.g. [{pairs}] for x alone "
+                           f"or [{pairs}, {pairs}] for x and y; got {pairs}", path=_format_path(location[:-1]),
+                           source=source)
     path = _format_path(location)
     return ConfigError(_message(first, location), path=path, source=source)
+
+
+def _value_at(data: Any, location: list) -> Any:
+    """The value at a pydantic error location, or None where the location does not lead."""
+    for part in location:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 _EXAMPLE_OPTIMIZER = "{name: Adam, lr: 0.1}"
