@@ -91,7 +91,7 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,
-                                  frame_progress=bar.frames)
+                                  figure_progress=bar.figures, frame_progress=bar.frames)
     if not quiet:
         for warning in manifest["warnings"]:
             click.echo(f"Warning: {warning}", err=True)

@@ -1,11 +1,12 @@
-"""A progress bar on stderr for long work: optimizers run, frames rendered.
+"""A progress bar on stderr for long work: optimizers run, figures drawn, frames rendered.
 
 One line, redrawn in place and erased when the work is done, so the CLI's own
 report follows on a clean line. Nothing is written when the stream is not a
 terminal (a pipe, a log file, CI) or when the user asked for ``--quiet``::
 
     with ProgressBar.for_terminal(quiet=False) as bar:
-        result = run(config, progress=bar.runs)                # (label, done, total)
+        result = run(config, progress=bar.runs)                  # (label, done, total)
+        save_figures(result, out_dir, progress=bar.figures)      # (name, done, total)
         save_animation(result, "race.gif", progress=bar.frames)  # (done, total)
 """
 
@@ -41,6 +42,10 @@ class ProgressBar:
         """Engine progress: called as each optimizer starts, ``done`` of ``total`` finished."""
         self.update("runs", done, total, detail=label)
 
+    def figures(self, name: str, done: int, total: int) -> None:
+        """Figure progress: called as each figure starts, ``done`` of ``total`` drawn."""
+        self.update("figures", done, total, detail=name)
+
     def frames(self, done: int, total: int) -> None:
         """Animation progress: called after each frame."""
         self.update("frames", done, total)
@@ -50,7 +55,7 @@ class ProgressBar:
         if not self.enabled or total <= 0:
             return
         filled = round(_WIDTH * min(done, total) / total)
-        line = f"{what:<7}[{'#' * filled}{'.' * (_WIDTH - filled)}] {done}/{total}"
+        line = f"{what:<8}[{'#' * filled}{'.' * (_WIDTH - filled)}] {done}/{total}"
         if detail:
             line += f"  {detail}"
         now = time.monotonic()

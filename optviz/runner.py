@@ -43,16 +43,20 @@ def check_writable(out_dir: Path) -> None:
 
 
 def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = None,
-                 fmt: str | None = None) -> list[str]:
-    """Draw each configured figure into ``out_dir``; returns the file names."""
+                 fmt: str | None = None, progress: Callable[[str, int, int], None] | None = None) -> list[str]:
+    """Draw each configured figure into ``out_dir``; returns the file names.
+
+    ``progress(name, done, total)`` is called as each figure starts.
+    """
     from . import render
 
     fmt = fmt or result.config.render.format
+    kinds = [kind for kind in kinds or result.config.render.figures if kind not in TWO_D_ONLY or result.dim == 2]
     written = []
-    for kind in kinds or result.config.render.figures:
-        if kind in TWO_D_ONLY and result.dim != 2:
-            continue
+    for kind in kinds:
         name = f"{kind}.{fmt}"
+        if progress:
+            progress(name, len(written), len(kinds))
         getattr(render, FIGURES[kind])(result, out_dir / name)
         written.append(name)
     return written
@@ -60,10 +64,12 @@ def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = 
 
 def run_to_dir(config: Config, out_dir: str | Path, *, animate: bool | None = None, fmt: str | None = None,
                progress: Callable[[str, int, int], None] | None = None,
+               figure_progress: Callable[[str, int, int], None] | None = None,
                frame_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run ``config`` and write everything into ``out_dir``; returns the manifest.
 
     ``progress(label, done, total)`` is called as each optimizer starts,
+    ``figure_progress(name, done, total)`` as each figure starts and
     ``frame_progress(done, total)`` after each animation frame.
 
     The files are written into a hidden staging folder and moved into ``out_dir``
@@ -77,7 +83,7 @@ def run_to_dir(config: Config, out_dir: str | Path, *, animate: bool | None = No
         engine_seconds = time.perf_counter() - started
         nonfinite = nonfinite_region(result.function, plot_domain(config, result.function), config.render.resolution)
         files = write_data(result, staging)
-        files += save_figures(result, staging, fmt=fmt)
+        files += save_figures(result, staging, fmt=fmt, progress=figure_progress)
         if animate if animate is not None else config.render.animation.enabled:
             name = animation_name(config.render.animation.view, config.render.animation.format)
             files.append(animate_result(result, staging / name, progress=frame_progress).name)

@@ -402,14 +402,16 @@ def test_progress_bar_draws_on_a_terminal_and_erases_itself():
     with ProgressBar.for_terminal(stream=stream) as bar:
         bar.runs("Adam", 0, 2)
         bar.runs("SGD", 1, 2)
+        bar.figures("loss.png", 0, 1)
         for done in range(1, 5):
             bar.frames(done, 4)
     screens = [screen.rstrip() for screen in stream.getvalue().split("\r")]
     # Frames 2 and 3 come within a tenth of a second of frame 1: skipped.
-    assert screens == ["", "runs   [" + "." * 24 + "] 0/2  Adam",
-                       "runs   [" + "#" * 12 + "." * 12 + "] 1/2  SGD",
-                       "frames [" + "#" * 6 + "." * 18 + "] 1/4",
-                       "frames [" + "#" * 24 + "] 4/4",
+    assert screens == ["", "runs    [" + "." * 24 + "] 0/2  Adam",
+                       "runs    [" + "#" * 12 + "." * 12 + "] 1/2  SGD",
+                       "figures [" + "." * 24 + "] 0/1  loss.png",
+                       "frames  [" + "#" * 6 + "." * 18 + "] 1/4",
+                       "frames  [" + "#" * 24 + "] 4/4",
                        "", ""]  # erased: spaces over the bar, the cursor back at the line start
     assert stream.getvalue().endswith("\r" + " " * len(screens[-3]) + "\r")
 
@@ -418,16 +420,20 @@ def test_progress_bar_draws_on_a_terminal_and_erases_itself():
 def test_progress_bar_is_silent_off_a_terminal_or_when_quiet(stream, quiet):
     with ProgressBar.for_terminal(quiet=quiet, stream=stream) as bar:
         bar.runs("Adam", 0, 1)
+        bar.figures("loss.png", 0, 1)
         bar.frames(1, 1)
     assert stream.getvalue() == ""
 
 
-def test_run_progress_reaches_every_optimizer_and_frame(tmp_path):
+def test_run_progress_reaches_every_optimizer_figure_and_frame(tmp_path):
     calls = []
-    config = config_from_dict(small(CONFIGS["2d"], animation={"enabled": True, "frames": 4}))
+    config = config_from_dict(small(CONFIGS["1d"], figures=["loss", "surface", "diagnostics"],
+                                    animation={"enabled": True, "frames": 4}))
     optviz.run_to_dir(config, tmp_path, progress=lambda label, done, total: calls.append(("runs", label, done, total)),
+                      figure_progress=lambda name, done, total: calls.append(("figures", name, done, total)),
                       frame_progress=lambda done, total: calls.append(("frames", done, total)))
     assert calls == [("runs", "Adam", 0, 2), ("runs", "SGD", 1, 2),
+                     ("figures", "loss.png", 0, 2), ("figures", "diagnostics.png", 1, 2),  # no surface in 1D
                      ("frames", 1, 4), ("frames", 2, 4), ("frames", 3, 4), ("frames", 4, 4)]
 
 
@@ -444,3 +450,25 @@ def test_readme_shows_the_committed_gallery():
         assert (ROOT / name).is_file(), f"README shows {name}, which is missing"
     gif = next(ROOT / name for name in shown if name.endswith(".gif"))
     assert gif.stat().st_size < 1_000_000
+
+
+def test_run_draws_the_bar_on_a_terminal_stderr_only(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps(small(CONFIGS["1d"])))
+    controller, terminal = pty.openpty()
+    completed = subprocess.run([sys.executable, "-m", "optviz", "run", config, "--out", tmp_path / "run"],
+                               stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120,
+                               env={**os.environ, "MPLBACKEND": "Agg"})
+    os.close(terminal)
+    shown = os.read(controller, 65536).decode()
+    os.close(controller)
+    assert completed.returncode == 0
+    assert "runs    [" in shown and "figures [" in shown and shown.endswith("\r")
+    assert "[" not in completed.stdout  # the report on stdout stays clean
+    piped = invoke("run", config, "--out", tmp_path / "piped")  # CliRunner's stderr is no terminal
+    assert piped.exit_code == 0 and piped.stderr == ""

@@ -4,11 +4,12 @@ A 1D function has no surface to draw: its curve, with the points on it, is
 ``path.png``; :func:`save_surface` refuses one and the runner leaves
 ``surface.png`` out for it.
 
-Steep functions (``log_scale``: rosenbrock, beale, ...) rise by orders of
-magnitude from the valley the optimizers follow, so their heights and colours
-are ``log10(f - floor)``: on a linear axis the whole valley would be pressed
-flat against the floor. The paths are drawn on top of the surface (no depth
-sorting), so a hill never hides where an optimizer went.
+Heights are f itself. Steep functions (``log_scale``: rosenbrock, beale, ...)
+rise by orders of magnitude from the valley the optimizers follow, so their
+colours measure ``f - floor`` on a log scale: on a linear one the whole valley
+would be one colour. (Log heights were tried: a narrow valley sampled on a grid
+turns into a comb of spikes.) The paths are drawn on top of the surface (no
+depth sorting), so a hill never hides where an optimizer went.
 """
 
 from __future__ import annotations
@@ -191,6 +192,14 @@ def plot_surface(result, axes=None):
     domain = plot_domain(result.config, result.function)
     draw_surface(axes, result.function, domain, resolution=render.resolution)
     handles = [line for line in axes.get_lines() if line.get_label() == "known minima"]
+    if len(result.starts) > 1:
+        # Every optimizer sets off from the same points: mark them once, not in five colours over each other.
+        starts = np.clip(result.starts, domain[:, 0], domain[:, 1])  # a 3D plot does not clip to its box
+        xs, ys = starts[:, 0], starts[:, 1]
+        with np.errstate(all="ignore"):
+            zs = np.asarray(result.function(starts), dtype=float)
+        handles += axes.plot(xs, ys, zs, marker="o", markersize=6, color="white", markeredgecolor="black",
+                             markeredgewidth=1.0, linestyle="none", zorder=HEAD_Z, label="starts")
     for index, trajectory in enumerate(result):
         many = len(trajectory.positions) > 1
         xs, ys = frozen_coordinates(trajectory)
@@ -202,9 +211,10 @@ def plot_surface(result, axes=None):
             axes.plot(trail_x[start, :end + 1], trail_y[start, :end + 1], trail_z[start, :end + 1],
                       color=colour(index), linewidth=1.0 if many else 1.8, alpha=0.4 if many else 0.95,
                       path_effects=[] if many else halo(1.8), zorder=TRAIL_Z, label="_trail")
-            axes.plot([head_x[start, 0]], [head_y[start, 0]], [head_z[start, 0]], marker="o", markersize=8,
-                      color=colour(index), markerfacecolor="white", markeredgewidth=1.8, linestyle="none",
-                      zorder=HEAD_Z, label="_start")
+            if not many:
+                axes.plot([head_x[start, 0]], [head_y[start, 0]], [head_z[start, 0]], marker="o", markersize=8,
+                          color=colour(index), markerfacecolor="white", markeredgewidth=1.8, linestyle="none",
+                          zorder=HEAD_Z, label="_start")
             axes.plot([head_x[start, end]], [head_y[start, end]], [head_z[start, end]],
                       marker="X" if trajectory.diverged[start] else marker(index), markersize=7 if many else 11,
                       color=colour(index), markeredgecolor="black", linestyle="none", zorder=HEAD_Z, label="_end")
