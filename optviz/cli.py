@@ -188,6 +188,40 @@ def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None
     del animation  # kept alive until the window closes
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key (value parsed as YAML), e.g. start.grid=[64,64]. Repeatable.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run directory [default: outputs/<config stem>/].")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest, with its basin entry, as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
+@click.option("--safe", is_flag=True, help=SAFE_HELP)
+def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, quiet: bool,
+          safe: bool) -> None:
+    """Map which known minimum each start of CONFIG ends at: basin.png and basin.npz, with the run's files.
+
+    Give CONFIG a grid of starts (start: {grid: [nx, ny]}) for a map with one pixel per
+    start; render.basin.colour_by picks minimum, final_loss or steps.
+
+    \b
+    Example:
+      optviz basin configs/peaks_basin.yaml --set start.grid=[64,64] --out /tmp/basins
+    """
+    with reported():
+        from .basin import basin_map, describe
+        from .runner import default_out_dir
+
+        config = _load(config_path, overrides, safe)
+        target = Path(out_dir) if out_dir else default_out_dir(config_path)
+        manifest = basin_map(config, target)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+    elif not quiet:
+        for entry in manifest["basin"]["runs"]:
+            click.echo(f"  {entry['label']:<14} {describe(entry)}")
+        click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
+
+
 @cli.command("list", context_settings=CONTEXT)
 @click.argument("what", type=click.Choice(["functions", "optimizers", "schedulers"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

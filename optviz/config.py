@@ -143,15 +143,24 @@ class AnimationSpec(_Model):
     quiver: bool = False  # arrows of the negative gradient under the 2D race
 
 
+class BasinSpec(_Model):
+    """``render.basin``: what colours each start of ``basin.png``."""
+
+    # minimum: which known minimum the start ends within record.tolerance of; final_loss: f at
+    # the final point; steps: the step from which it stays within that tolerance.
+    colour_by: Literal["minimum", "final_loss", "steps"] = "minimum"
+
+
 class RenderSpec(_Model):
     # surface is drawn for 2D functions only: a 1D function's curve is path's picture.
-    figures: list[Literal["loss", "path", "surface", "diagnostics"]] = Field(
+    figures: list[Literal["loss", "path", "surface", "diagnostics", "basin"]] = Field(
         default_factory=lambda: ["loss", "path", "surface", "diagnostics"])
     size: tuple[float, float] = (7.0, 5.5)
     dpi: int = Field(default=110, ge=30, le=600)
     format: Literal["png", "svg", "pdf"] = "png"
     resolution: int = Field(default=300, ge=20, le=2000)
     animation: AnimationSpec = Field(default_factory=AnimationSpec)
+    basin: BasinSpec = Field(default_factory=BasinSpec)
 
     @field_validator("size")
     @classmethod
@@ -161,7 +170,40 @@ class RenderSpec(_Model):
         return size
 
 
-StartSpec = GridStart | RandomStart | list[Any] | float
+def _start_form(value: Any) -> str:
+    """Which form a ``start`` takes, so that its errors speak of that form alone.
+
+    A mapping is a grid unless it says ``random`` or, lacking both ``grid`` and
+    ``random``, has a key that looks like a misspelt random-start key.
+    """
+    if isinstance(value, (GridStart, RandomStart)):
+        return type(value).__name__
+    if isinstance(value, dict):
+        keys = [str(key) for key in value]
+        random_keys = [key for key in RandomStart.model_fields if key not in GridStart.model_fields]
+        misspelt = any(difflib.get_close_matches(key, random_keys, n=1, cutoff=0.6) for key in keys)
+        return "RandomStart" if "random" in keys or ("grid" not in keys and misspelt) else "GridStart"
+    return "Points" if isinstance(value, list) else "Number"
+
+
+StartSpec = Annotated[
+    Union[Annotated[GridStart, Tag("GridStart")], Annotated[RandomStart, Tag("RandomStart")],
+          Annotated[list[Any], Tag("Points")], Annotated[float, Tag("Number")]],
+    Discriminator(_start_form),
+]
+
+
+class RecordSpec(_Model):
+    """``record``: which steps the engine keeps, and when a start counts as converged.
+
+    ``every: N`` keeps steps 0, N, 2N, ... and the last; left out, every step is kept
+    unless that would take more memory than optviz records by default (see
+    :mod:`optviz.record`). ``tolerance`` is the distance to a known minimum within which
+    a start has converged (default: 1% of the domain's diagonal).
+    """
+
+    every: int | None = Field(default=None, ge=1)
+    tolerance: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class MinimumSpec(_Model):
@@ -215,6 +257,7 @@ class Config(_Model):
     seed: int = 0
     dtype: Literal["float32", "float64"] = "float32"
     optimizers: list[OptimizerSpec] = Field(min_length=1)
+    record: RecordSpec = Field(default_factory=RecordSpec)
     render: RenderSpec = Field(default_factory=RenderSpec)
     # Where relative import paths (path/to/opt.py:Class) are looked up: the config's folder.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -501,10 +544,12 @@ _MISSING_HINTS = {
 
 
 def _pick_error(errors: list[dict]) -> dict:
-    """Prefer the error a person can act on (not the union's 'not a float' alternatives)."""
-    for error in errors:
-        if error["type"] in ("value_error", "assertion_error"):
-            return error
+    """Prefer the error a person can act on (not the union's 'not a float' alternatives);
+    a misspelt key before the required key it leaves missing."""
+    for kinds in (("value_error", "assertion_error"), ("extra_forbidden",)):
+        for error in errors:
+            if error["type"] in kinds:
+                return error
     return errors[0]
 
 
@@ -524,7 +569,7 @@ def _message(error: dict, location: list) -> str:
         hint = _MISSING_HINTS.get(re.sub(r"\[\d+\]", "[]", path), "")
         return f"required key is missing{f'; {hint}' if hint else ''}"
     if kind == "extra_forbidden":
-        parent = _model_at(location[:-1])
+        parent = _model_at(list(error["loc"])[:-1])  # with union tags, which name the model
         valid = [field.alias or name for name, field in parent.model_fields.items()] if parent else []
         return "unknown key" + (_suggest(str(location[-1]), valid) if valid else "")
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
@@ -561,14 +606,34 @@ def _message(error: dict, location: list) -> str:
 
 def _model_at(location: list) -> type[BaseModel] | None:
     model: Any = Config
+    annotation: Any = None
     for part in location:
         if isinstance(part, int):
+            continue
+        if isinstance(part, str) and part in _tagged_models(annotation):  # a union member's tag
+            model = _tagged_models(annotation)[part]
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
             return None
         annotation = model.model_fields[part].annotation
         model = _first_model(annotation)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _tagged_models(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The models of a tagged union (``Annotated[Model, Tag(...)]`` members) by tag; empty for anything else."""
+    import typing
+
+    found = {}
+    for argument in typing.get_args(annotation):
+        if typing.get_origin(argument) is not Annotated:
+            continue
+        inner, *metadata = typing.get_args(argument)
+        model = _first_model(inner)
+        for item in metadata:
+            if isinstance(item, Tag) and model is not None:
+                found[item.tag] = model
+    return found
 
 
 def _first_model(annotation: Any) -> Any:

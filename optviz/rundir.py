@@ -6,11 +6,11 @@
       trajectories.npz    every recorded array, exact (what `optviz animate` reads)
       trajectories.csv    the same in long format, for spreadsheets (skipped when huge)
       summary.csv         one row per (optimizer, start)
+      basin.npz           with the basin figure: outcome per start (see optviz.basin)
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -25,9 +25,14 @@ from .config import config_from_dict, parse_yaml
 from .engine import RunResult, Trajectory
 from .errors import RunError
 from .io import atomic_path, write_text
+from .record import tolerance
 
-CSV_ROW_LIMIT = 1_000_000
+# trajectories.csv is for spreadsheets and quick looks: above this many rows (about 20 MB)
+# it is left out, and trajectories.npz holds the same numbers.
+CSV_ROW_LIMIT = 200_000
 ARRAYS = ("positions", "loss", "lr", "grad_norm", "diverged_step")
+# Stored only when the run has them: converged_step needs known minima.
+OPTIONAL_ARRAYS = ("converged_step",)
 
 
 def config_hash(config) -> str:
@@ -54,7 +59,7 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
     """
     config = result.config
     runs = [_run_entry(result, trajectory) for trajectory in result]
-    return {
+    data = {
         "versions": versions(),
         "config_hash": config_hash(config),
         "function": result.function.name,
@@ -63,6 +68,8 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
         "seed": config.seed,
         "dtype": config.dtype,
         "starts": len(result.starts),
+        "record_every": result.record_every,
+        "tolerance": result.tolerance,
         "runs": runs,
         "diverged": [run["label"] for run in runs if run["diverged_starts"]],
         "failed": [run["label"] for run in runs if run["status"] == "failed"],
@@ -71,6 +78,11 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
         "files": sorted(files or []),
         "timing": timing or {},
     }
+    if "basin" in config.render.figures:
+        from .basin import basin_summary
+
+        data["basin"] = basin_summary(result)
+    return data
 
 
 def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
@@ -84,6 +96,8 @@ def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
                                                       "partly diverged" if diverged_starts else "ok"),
         "diverged_starts": diverged_starts,
     }
+    if trajectory.converged_step is not None:
+        entry["converged_starts"] = int(np.count_nonzero(trajectory.converged_step >= 0))
     if len(trajectory.final_loss) == 1:
         step = int(trajectory.diverged_step[0])
         entry.update({
@@ -128,17 +142,23 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
         "optimizers": np.array([trajectory.optimizer for trajectory in result]),
         "starts": result.starts,
         "steps": result.trajectories[0].steps,
+        "record_every": np.array(result.record_every),
     }
     for index, trajectory in enumerate(result):
-        for name in ARRAYS:
-            arrays[f"{name}_{index}"] = np.ascontiguousarray(getattr(trajectory, name))
+        for name in (*ARRAYS, *OPTIONAL_ARRAYS):
+            array = getattr(trajectory, name)
+            if name == "lr" and trajectory.shared_lr:
+                array = array[:1]  # one row for all starts; load_run broadcasts it back
+            if array is not None:
+                arrays[f"{name}_{index}"] = np.ascontiguousarray(array)
     with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, array in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, buffer.getvalue())
+            # Level 1: float records barely compress further, and the default takes twice as long.
+            archive.writestr(info, buffer.getvalue(), compresslevel=1)
     return path
 
 
@@ -149,47 +169,72 @@ def csv_rows(result: RunResult) -> int:
 def write_trajectories_csv(result: RunResult, path: Path) -> Path:
     """Long format: ``label,start,step,x[,y],loss,lr,grad_norm``; floats round-trip exactly."""
     axes = ["x"] if result.dim == 1 else ["x", "y"]
-    with atomic_path(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["label", "start", "step", *axes, "loss", "lr", "grad_norm"])
-        for trajectory in result:
-            for start in range(trajectory.loss.shape[0]):
-                for record, step in enumerate(trajectory.steps):
-                    writer.writerow([
-                        trajectory.label, start, int(step),
-                        *(_number(value) for value in trajectory.positions[start, record]),
-                        _number(trajectory.loss[start, record]),
-                        _number(trajectory.lr[start, record]),
-                        _number(trajectory.grad_norm[start, record]),
-                    ])
+    columns = []
+    for trajectory in result:
+        count, records = trajectory.loss.shape
+        columns.append([
+            [_text(trajectory.label)] * (count * records),
+            _integers(np.repeat(np.arange(count), records)),
+            _integers(np.tile(trajectory.steps, count)),
+            *(_floats(trajectory.positions[..., axis].ravel()) for axis in range(result.dim)),
+            _floats(trajectory.loss.ravel()),
+            _floats(trajectory.lr.ravel()),
+            _floats(trajectory.grad_norm.ravel()),
+        ])
+    _write_csv(path, ["label", "start", "step", *axes, "loss", "lr", "grad_norm"], columns)
     return path
-
-
-def _number(value) -> str:
-    return repr(float(value))
 
 
 def write_summary_csv(result: RunResult, path: Path) -> Path:
-    """One row per (optimizer, start)."""
-    rows = result.summary()
+    """One row per (optimizer, start); empty cells where a value does not exist (NaN, no minimum)."""
+    table = result.summary_table()
+    escaped = {label: _text(label) for label in result.labels}
     axes = ["x"] if result.dim == 1 else ["x", "y"]
-    columns = ["label", "start", "status", "final_loss", *[f"final_{axis}" for axis in axes],
-               "nearest_minimum", "distance_to_minimum", "diverged_step"]
-    with atomic_path(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([row["label"], row["start"], row["status"], _blank(row["final_loss"]),
-                             *(_blank(value) for value in row["final_position"]),
-                             _blank(row["nearest_minimum"]), _blank(row["distance_to_minimum"]),
-                             _blank(row["diverged_step"])])
+    header = ["label", "start", "status", "final_loss", *[f"final_{axis}" for axis in axes],
+              "nearest_minimum", "distance_to_minimum", "diverged_step", "converged_step"]
+    column = [
+        [escaped[label] for label in table["label"]], _integers(table["start"]), list(table["status"]),
+        _finite_floats(table["final_loss"]),
+        *(_finite_floats(table["final_position"][:, axis]) for axis in range(result.dim)),
+        _integers(table["nearest_minimum"]), _finite_floats(table["distance_to_minimum"]),
+        _integers(table["diverged_step"]), _integers(table["converged_step"]),
+    ]
+    _write_csv(path, header, [column])
     return path
 
 
-def _blank(value) -> str:
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else str(value)
+# Column by column rather than row by row: 65,536 starts x several optimizers stay fast.
+def _floats(values: np.ndarray) -> list[str]:
+    """repr of each value: an exact round trip, ``nan`` and ``inf`` included."""
+    return list(map(repr, np.asarray(values, dtype=np.float64).tolist()))
+
+
+def _finite_floats(values: np.ndarray) -> list[str]:
+    """repr of each finite value; empty where there is none."""
+    text = _floats(values)
+    for index in np.flatnonzero(~np.isfinite(values)).tolist():
+        text[index] = ""
+    return text
+
+
+def _integers(values: np.ndarray) -> list[str]:
+    """Each integer; empty for the -1 that marks "none"."""
+    return ["" if value < 0 else str(value) for value in np.asarray(values).tolist()]
+
+
+def _text(value: str) -> str:
+    """A CSV field as the csv module writes it: quoted when it holds a comma, quote or newline."""
+    if any(character in value for character in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _write_csv(path: Path, header: list[str], blocks: list[list[list[str]]]) -> None:
+    """Blocks of columns of ready CSV fields (see :func:`_text`), joined without the csv module's per-row cost."""
+    with atomic_path(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
+        handle.write(",".join(map(_text, header)) + "\n")
+        for columns in blocks:
+            handle.writelines(",".join(row) + "\n" for row in zip(*columns))
 
 
 def write_data(result: RunResult, out_dir: Path) -> list[str]:
@@ -202,6 +247,10 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
     if csv_rows(result) <= CSV_ROW_LIMIT:
         write_trajectories_csv(result, out_dir / "trajectories.csv")
         written.append("trajectories.csv")
+    if "basin" in result.config.render.figures:
+        from .basin import write_basin_npz
+
+        written.append(write_basin_npz(result, out_dir / "basin.npz").name)
     return written
 
 
@@ -232,10 +281,14 @@ def load_run(run_dir: str | Path, *, safe: bool = False) -> RunResult:
         labels = archive["labels"].tolist()
         optimizers = archive["optimizers"].tolist()
         steps = archive["steps"]
-        trajectories = [
-            Trajectory(label=label, optimizer=optimizer, steps=steps,
-                       **{name: archive[f"{name}_{index}"] for name in ARRAYS})
-            for index, (label, optimizer) in enumerate(zip(labels, optimizers))
-        ]
         starts = archive["starts"]
-    return RunResult(config=config, function=function, starts=starts, trajectories=trajectories)
+        trajectories = []
+        for index, (label, optimizer) in enumerate(zip(labels, optimizers)):
+            arrays = {name: archive[f"{name}_{index}"] for name in ARRAYS}
+            arrays["lr"] = np.broadcast_to(arrays["lr"], arrays["loss"].shape)  # stored once when shared
+            arrays.update({name: archive[f"{name}_{index}"] for name in OPTIONAL_ARRAYS
+                           if f"{name}_{index}" in archive.files})
+            trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, **arrays))
+        record_every = int(archive["record_every"]) if "record_every" in archive.files else 1
+    return RunResult(config=config, function=function, starts=starts, trajectories=trajectories,
+                     record_every=record_every, tolerance=tolerance(config, function) if function.minima else None)

@@ -17,7 +17,8 @@ from .io import staged_directory
 from .rundir import load_run, write_data, write_manifest
 from .starts import plot_domain
 
-FIGURES = {"loss": "save_loss", "path": "save_path", "surface": "save_surface", "diagnostics": "save_diagnostics"}
+FIGURES = {"loss": "save_loss", "path": "save_path", "surface": "save_surface", "diagnostics": "save_diagnostics",
+           "basin": "save_basin"}
 # A surface needs two variables: for a 1D function it is left out (path.png draws the curve).
 TWO_D_ONLY = {"surface"}
 

@@ -6,6 +6,7 @@ milliseconds with a message instead of part-way through a run.
 
 from __future__ import annotations
 
+from .basin import check_basin
 from .config import Config
 from .custom import check_domain
 from .errors import ConfigError
@@ -16,6 +17,7 @@ from .optimizers import (
     resolve_optimizer,
     resolve_scheduler,
 )
+from .record import record_every
 from .starts import check_box, resolve_starts
 
 
@@ -26,7 +28,10 @@ def check_config(config: Config) -> None:
     function = config.test_function()
     if config.domain is not None:
         check_box(config.domain, function.dim, "domain")
-    resolve_starts(config, function)
+    starts = resolve_starts(config, function)
+    record_every(config, len(starts), function.dim)  # too much to record fails here, not as an OOM mid-run
+    if "basin" in config.render.figures:
+        check_basin(config, function)
     check_animation(function, config.render.animation.view, config.render.animation.quiver)
     for index, spec in enumerate(config.optimizers):
         prefix = f"optimizers[{index}]"

@@ -1,10 +1,11 @@
 """Figures drawn from a finished run; renderers never re-run an optimizer."""
 
 from .animate import build_scene, live_animation, save_animation
+from .basin import plot_basin, save_basin
 from .diagnostics import plot_diagnostics, save_diagnostics
 from .loss import plot_loss, save_loss
 from .path import plot_path, save_path
 from .surface import plot_surface, save_surface
 
-__all__ = ["build_scene", "live_animation", "plot_diagnostics", "plot_loss", "plot_path", "plot_surface",
+__all__ = ["build_scene", "live_animation", "plot_basin", "save_basin", "plot_diagnostics", "plot_loss", "plot_path", "plot_surface",
            "save_animation", "save_diagnostics", "save_loss", "save_path", "save_surface"]

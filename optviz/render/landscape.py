@@ -7,8 +7,12 @@ import numpy as np
 from .clip import padded_limits
 
 
-def draw_landscape(axes, function, domain: np.ndarray, *, resolution: int = 300, colorbar: bool = True):
-    """Draw ``function`` over ``domain`` into ``axes``; mark its known minima. Returns the mappable (2D)."""
+def draw_landscape(axes, function, domain: np.ndarray, *, resolution: int = 300, colorbar=True):
+    """Draw ``function`` over ``domain`` into ``axes``; mark its known minima. Returns the mappable (2D).
+
+    ``colorbar``: True for a colour bar beside ``axes``, False for none, or a list of
+    Axes that share one bar (small multiples drawing the same landscape).
+    """
     low, high = domain[0]
     if function.dim == 1:
         xs = np.linspace(low, high, max(resolution, 400))
@@ -29,7 +33,7 @@ def draw_landscape(axes, function, domain: np.ndarray, *, resolution: int = 300,
     return _contour(axes, function, domain, resolution=resolution, colorbar=colorbar)
 
 
-def _contour(axes, function, domain, *, resolution: int, colorbar: bool):
+def _contour(axes, function, domain, *, resolution: int, colorbar):
     from matplotlib import colors, ticker
 
     (x_low, x_high), (y_low, y_high) = domain
@@ -61,7 +65,7 @@ def _contour(axes, function, domain, *, resolution: int, colorbar: bool):
         axes.contour(grid_x, grid_y, values, levels=15, colors="white", linewidths=0.4, alpha=0.5, zorder=0)
         label = "f"
     if colorbar:
-        bar = axes.figure.colorbar(mappable, ax=axes, shrink=0.9, pad=0.02)
+        bar = axes.figure.colorbar(mappable, ax=colorbar if isinstance(colorbar, list) else axes, shrink=0.9, pad=0.02)
         bar.set_label(label)
         if function.log_scale:
             bar.locator = ticker.LogLocator()

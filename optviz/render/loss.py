@@ -11,15 +11,24 @@ from .clip import edge_crossing, exceeds, padded_limits
 from .style import colour, diverged_label, marker, new_figure, save_figure, spans_decades
 
 
-def plot_loss(result, axes=None):
-    """Draw every optimizer's loss against step into ``axes`` (a new figure if None); return the Axes."""
+def plot_loss(result, axes=None, *, only: int | None = None, legend: bool = True):
+    """Draw every optimizer's loss against step into ``axes`` (a new figure if None); return the Axes.
+
+    ``only`` draws just the optimizer with that index (one panel of :func:`plot_loss_panels`).
+    With many starts and one optimizer on the axes, each start's curve is drawn faintly
+    under the median and interquartile band.
+    """
     if axes is None:
         _, axes = new_figure(result.config.render.size, result.config.render.dpi)
-    curves, healthy, ends = [], [], []
+    alone = only is not None or len(result.trajectories) == 1
+    curves, healthy, starts, ends = [], [], [], []
     for index, trajectory in enumerate(result):
+        if only is not None and index != only:
+            continue
         steps = trajectory.steps
         # The limits follow the starts that stayed finite; a diverged curve leaves through the edge.
-        healthy.extend([trajectory.loss[~trajectory.diverged].ravel(), trajectory.loss[:, 0]])
+        healthy.append(trajectory.loss[~trajectory.diverged].ravel())
+        starts.append(trajectory.loss[:, 0])
         if trajectory.loss.shape[0] == 1:
             loss = trajectory.loss[0]
             diverged = int(trajectory.diverged_step[0])
@@ -36,13 +45,21 @@ def plot_loss(result, axes=None):
                 lower, median, upper = np.nanpercentile(trajectory.loss, [25, 50, 75], axis=0)
             diverged = int(trajectory.diverged.sum())
             label = f"{trajectory.label} (median, IQR)" + (f"; {diverged} of {len(trajectory.loss)} diverged" if diverged else "")
+            if alone:
+                _draw_each_start(axes, result, trajectory, index)
+                curves.append(trajectory.loss)  # a diverged start's curve must not stretch the axes either
             axes.plot(steps, median, color=colour(index), marker=marker(index), markersize=4,
                       markevery=max(1, len(steps) // 15), linewidth=1.6, label=label)
             axes.fill_between(steps, lower, upper, color=colour(index), alpha=0.2, linewidth=0)
             curves.extend([lower, upper])
-    values = np.concatenate(healthy) if healthy else np.array([])
+    values = np.concatenate(healthy)
+    if values.size:
+        values = np.concatenate([values, *starts])
+    else:  # every start diverged: then the blow-up itself is the story
+        values = np.concatenate([curve.ravel() for curve in curves])
     if spans_decades(values):
-        axes.set_yscale("log")
+        with np.errstate(over="ignore"):  # autoscaling over a diverged curve's 1e300 before the limits below
+            axes.set_yscale("log")
     minimum = result.function.min_value
     show_minimum = minimum is not None and (axes.get_yscale() == "linear" or minimum > 0)
     if show_minimum:
@@ -58,14 +75,59 @@ def plot_loss(result, axes=None):
                   linestyle="none", zorder=5, clip_on=crossing is None)
     axes.set_xlabel("step")
     axes.set_ylabel("loss f(x)")
-    axes.set_title(f"{result.function.name}: loss per step")
+    axes.set_title(f"{result.function.name}: loss per step" if only is None else result.trajectories[only].label)
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(loc="best", fontsize="small")
+    if legend:
+        axes.legend(loc="best", fontsize="small")
     return axes
 
 
+def _draw_each_start(axes, result, trajectory, index: int) -> None:
+    """Each shown start's curve (see :func:`~optviz.render.path.shown_starts`), faint, as one artist."""
+    from matplotlib.collections import LineCollection
+
+    from .path import shown_starts
+
+    chosen = shown_starts(result)
+    segments = [np.column_stack([trajectory.steps, trajectory.loss[start]]) for start in chosen]
+    alpha = float(np.clip(2.0 / np.sqrt(len(chosen)), 0.05, 0.4))
+    axes.add_collection(LineCollection(segments, colors=colour(index), linewidths=0.8, alpha=alpha, zorder=1,
+                                       label=f"each start ({len(chosen)} of {len(result.starts)})"
+                                       if len(chosen) < len(result.starts) else "each start"))
+
+
+def plot_loss_panels(result, figure=None):
+    """One panel per optimizer with its starts, their median and interquartile band; return the Figure."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from .panels import label_outer, panel_figure
+
+    if figure is None:
+        figure, panels, _ = panel_figure(result.config.render, len(result.trajectories))
+    else:
+        panels = figure.axes
+    for index, panel in enumerate(panels):
+        plot_loss(result, panel, only=index, legend=False)
+        diverged = int(result.trajectories[index].diverged.sum())
+        if diverged:
+            panel.set_title(f"{result.trajectories[index].label} ({diverged} of {len(result.starts)} diverged)")
+    label_outer(panels)
+    handles = [Line2D([], [], color="0.3", linewidth=0.8, alpha=0.5, label="each start"),
+               Line2D([], [], color="0.3", linewidth=1.6, label="median"),
+               Patch(color="0.3", alpha=0.2, label="interquartile range")]
+    minimum = result.function.min_value
+    if minimum is not None and (panels[0].get_yscale() == "linear" or minimum > 0):  # as plot_loss draws it
+        handles.append(Line2D([], [], color="0.3", linestyle=":", linewidth=1, label=f"global minimum {minimum:.4g}"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
+    figure.suptitle(f"{result.function.name}: loss per step from {len(result.starts)} starts")
+    return figure
+
+
 def save_loss(result, path: str | Path) -> Path:
-    """Write ``loss.png`` (or .svg/.pdf by suffix) for ``result``."""
+    """Write ``loss.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
+    if len(result.trajectories) > 1 and len(result.starts) > 1:
+        return save_figure(plot_loss_panels(result), path)
     figure, axes = new_figure(result.config.render.size, result.config.render.dpi)
     plot_loss(result, axes)
     return save_figure(figure, path)

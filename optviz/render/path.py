@@ -12,50 +12,149 @@ from .landscape import draw_landscape
 from .style import colour, diverged_label, marker, new_figure, save_figure
 
 
-def plot_path(result, axes=None):
-    """Draw the function and every optimizer's path into ``axes`` (a new figure if None); return the Axes."""
+# More paths than this per optimizer turn into a smear and slow the figure down: a subset
+# spread over the starts is drawn and the title says how many.
+MAX_PATHS = 400
+
+
+def plot_path(result, axes=None, *, only: int | None = None, colorbar=True, legend: bool = True):
+    """Draw the function and every optimizer's path into ``axes`` (a new figure if None); return the Axes.
+
+    ``only`` draws just the optimizer with that index (one panel of :func:`plot_path_panels`).
+    """
     render = result.config.render
     if axes is None:
         _, axes = new_figure(render.size, render.dpi)
     domain = plot_domain(result.config, result.function)
-    draw_landscape(axes, result.function, domain, resolution=render.resolution)
+    draw_landscape(axes, result.function, domain, resolution=render.resolution, colorbar=colorbar)
+    chosen = shown_starts(result)
     for index, trajectory in enumerate(result):
-        faint = len(trajectory.positions) > 1
-        for start in range(len(trajectory.positions)):
-            diverged = int(trajectory.diverged_step[start])
-            label = diverged_label(trajectory.label, diverged if diverged >= 0 and not faint else None)
-            if faint and start:
-                label = "_"
-            elif faint and trajectory.diverged.any():
-                label = f"{trajectory.label} ({int(trajectory.diverged.sum())} of {len(trajectory.positions)} diverged)"
-            _draw_one(axes, result.dim, trajectory, start, index, label, faint=faint)
-    axes.set_title(f"{result.function.name}: paths over {result.config.steps} steps")
-    axes.legend(loc="best", fontsize="small", framealpha=0.85)
+        if only is not None and index != only:
+            continue
+        if len(trajectory.positions) > 1:
+            _draw_many(axes, result.dim, trajectory, index, chosen)
+            continue
+        diverged = int(trajectory.diverged_step[0])
+        _draw_one(axes, result.dim, trajectory, index, diverged_label(trajectory.label, diverged if diverged >= 0 else None))
+    axes.set_title(f"{result.function.name}: {_paths(result, chosen)} over {result.config.steps} steps")
+    if legend:
+        axes.legend(loc="best", fontsize="small", framealpha=0.85)
     return axes
 
 
-def _draw_one(axes, dim: int, trajectory, start: int, index: int, label: str, *, faint: bool) -> None:
-    positions = trajectory.positions[start]
-    finite = np.all(np.isfinite(positions), axis=-1) & np.isfinite(trajectory.loss[start])
-    last = int(trajectory.last_finite()[start])
+def plot_path_panels(result, figure=None):
+    """One panel per optimizer, each with all its starts' paths on the same landscape; return the Figure."""
+    from matplotlib.lines import Line2D
+
+    from .panels import label_outer, panel_figure
+
+    render = result.config.render
+    domain = plot_domain(result.config, result.function)
+    if figure is None:
+        figure, panels, _ = panel_figure(render, len(result.trajectories), domain if result.dim == 2 else None)
+    else:
+        panels = figure.axes
+    for index, (panel, trajectory) in enumerate(zip(panels, result)):
+        plot_path(result, panel, only=index, colorbar=panels if index == len(panels) - 1 else False, legend=False)
+        diverged = int(trajectory.diverged.sum())
+        panel.set_title(trajectory.label + (f" ({diverged} of {len(trajectory.diverged)} diverged)" if diverged else ""))
+    label_outer(panels)
+    neutral = dict(color="0.3", linestyle="none")
+    handles = [
+        Line2D([], [], color="0.3", alpha=0.6, label="path"),
+        Line2D([], [], marker="o", markerfacecolor="white", markersize=5, **neutral, label="start"),
+        Line2D([], [], marker="s", markeredgecolor="black", markersize=6, **neutral, label="end"),
+        Line2D([], [], marker="*", markerfacecolor="white", markeredgecolor="black", markersize=11, linestyle="none",
+               label="known minimum"),
+    ]
+    if any(trajectory.diverged.any() for trajectory in result):
+        handles.append(Line2D([], [], marker="X", markeredgecolor="black", markersize=8, **neutral,
+                              label="last point before diverging"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
+    figure.suptitle(f"{result.function.name}: {_paths(result, shown_starts(result))} per optimizer "
+                    f"over {result.config.steps} steps")
+    return figure
+
+
+def shown_starts(result) -> np.ndarray:
+    """Indices of the starts whose paths are drawn: all of them up to :data:`MAX_PATHS`, else a
+    subset spread over them (every k-th row and column of a 2D grid, a fixed random draw otherwise)."""
+    from ..basin import grid_shape
+
+    count = len(result.starts)
+    if count <= MAX_PATHS:
+        return np.arange(count)
+    shape = grid_shape(result.config, result.dim)
+    if shape is not None and len(shape) == 2:
+        stride = int(np.ceil(np.sqrt(count / MAX_PATHS)))
+        rows, columns = np.meshgrid(np.arange(0, shape[0], stride), np.arange(0, shape[1], stride), indexing="ij")
+        return (rows * shape[1] + columns).ravel()
+    return np.sort(np.random.default_rng(0).choice(count, MAX_PATHS, replace=False))
+
+
+def _paths(result, chosen: np.ndarray) -> str:
+    count = len(result.starts)
+    if count == 1:
+        return "paths"
+    return f"{len(chosen)} of {count} paths" if len(chosen) < count else f"{count} paths"
+
+
+def _draw_many(axes, dim: int, trajectory, index: int, chosen: np.ndarray) -> None:
+    """The chosen starts' paths, faint, with each start and end (the head) marked; one artist each."""
+    from matplotlib.collections import LineCollection
+
+    last = trajectory.last_finite()[chosen]
+    heights = trajectory.loss if dim == 1 else trajectory.positions[..., 1]
+    segments = [np.column_stack([trajectory.positions[start, : end + 1, 0], heights[start, : end + 1]])
+                for start, end in zip(chosen, last)]
+    alpha = float(np.clip(2.0 / np.sqrt(len(chosen)), 0.08, 0.6))
+    axes.add_collection(LineCollection(segments, colors=colour(index), linewidths=1.0, alpha=alpha, zorder=3,
+                                       label=trajectory.label))
+    starts = np.array([segment[0] for segment in segments])
+    # A path that ends off the plot (a diverged one) is marked where it crossed the edge.
+    ends = np.array([edge_crossing(segment[:, 0], segment[:, 1], axes.get_xlim(), axes.get_ylim()) or segment[-1]
+                     for segment in segments])
+    diverged = trajectory.diverged[chosen]
+    few = len(chosen) <= 50
+    size = 30 if few else 10
+    # Many starts are a dense pattern of dots: kept small and light so the paths still show.
+    axes.scatter(starts[:, 0], starts[:, 1], s=size * 0.6 if few else 4, facecolors="white", edgecolors=colour(index),
+                 linewidths=1.0 if few else 0.5, alpha=1.0 if few else 0.6, zorder=4, label="starts")
+    axes.scatter(ends[~diverged, 0], ends[~diverged, 1], s=size * 1.6, color=colour(index), marker=marker(index),
+                 edgecolors="black", linewidths=0.6, zorder=5, label="ends")
+    if diverged.any():
+        # Unclipped, so a mark on the edge shows whole; a path that never was in view has none.
+        (x_low, x_high), (y_low, y_high) = sorted(axes.get_xlim()), sorted(axes.get_ylim())
+        in_view = (ends[:, 0] >= x_low) & (ends[:, 0] <= x_high) & (ends[:, 1] >= y_low) & (ends[:, 1] <= y_high)
+        axes.scatter(ends[diverged & in_view, 0], ends[diverged & in_view, 1], s=size * 2.5, color=colour(index),
+                     marker="X", edgecolors="black", linewidths=0.6, zorder=5, clip_on=False,
+                     label=f"last point before diverging ({int(trajectory.diverged.sum())} of {len(trajectory.diverged)})")
+
+
+def _draw_one(axes, dim: int, trajectory, index: int, label: str) -> None:
+    """The path of a lone start, its markers along it, the start circled and the end marked."""
+    positions = trajectory.positions[0]
+    finite = np.all(np.isfinite(positions), axis=-1) & np.isfinite(trajectory.loss[0])
+    last = int(trajectory.last_finite()[0])
     xs = positions[: last + 1, 0]
-    ys = trajectory.loss[start, : last + 1] if dim == 1 else positions[: last + 1, 1]
+    ys = trajectory.loss[0, : last + 1] if dim == 1 else positions[: last + 1, 1]
     style = dict(color=colour(index), zorder=3)
-    alpha = 0.35 if faint else 0.9
-    axes.plot(xs, ys, marker=marker(index), markersize=3 if faint else 4.5, linewidth=1.0 if faint else 1.5,
-              markevery=max(1, len(xs) // 40) if dim == 2 else 1, alpha=alpha, label=label, **style)
+    axes.plot(xs, ys, marker=marker(index), markersize=4.5, linewidth=1.5,
+              markevery=max(1, len(xs) // 40) if dim == 2 else 1, alpha=0.9, label=label, **style)
     axes.plot(xs[0], ys[0], marker="o", markersize=9, markerfacecolor="white", markeredgewidth=1.8,
               linestyle="none", label="_start", **style)
-    diverged = trajectory.diverged_step[start] >= 0 or not finite.all()
+    diverged = trajectory.diverged_step[0] >= 0 or not finite.all()
     # A path that ends off the plot gets its end marker where it crossed the edge.
     crossing = edge_crossing(xs, ys, axes.get_xlim(), axes.get_ylim())
     end_x, end_y = crossing if crossing is not None else (xs[-1], ys[-1])
-    axes.plot(end_x, end_y, marker="X" if diverged else marker(index), markersize=12 if not faint else 7,
+    axes.plot(end_x, end_y, marker="X" if diverged else marker(index), markersize=12,
               markeredgecolor="black", linestyle="none", label="_end", clip_on=crossing is None, **style)
 
 
 def save_path(result, path: str | Path) -> Path:
-    """Write ``path.png`` (or .svg/.pdf by suffix) for ``result``."""
+    """Write ``path.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
+    if len(result.trajectories) > 1 and len(result.starts) > 1:
+        return save_figure(plot_path_panels(result), path)
     figure, axes = new_figure(result.config.render.size, result.config.render.dpi)
     plot_path(result, axes)
     return save_figure(figure, path)
