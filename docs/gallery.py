@@ -31,6 +31,9 @@ GALLERY = [
      {"diagnostics.png": "himmelblau-diagnostics.png"}),
     ("configs/rosenbrock.yaml", ["render.figures=[surface]"], {"surface.png": "rosenbrock-surface.png"}),
     ("configs/peaks1d.yaml", ["render.figures=[path]"], {"path.png": "peaks1d-path.png"}),
+    ("configs/himmelblau_basin.yaml", ["render.figures=[basin]", "render.dpi=80"],
+     {"basin.png": "himmelblau-basin.png"}),
+    ("configs/peaks_starts.yaml", ["render.figures=[path]", "render.dpi=70"], {"path.png": "peaks-starts-path.png"}),
 ]
 
 

@@ -164,20 +164,26 @@ def with_basin_figure(config: Config) -> Config:
     return updated
 
 
-def basin_map(config: Config, out_dir: str | Path, *, fmt: str | None = None,
-              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+def basin_map(config: Config, out_dir: str | Path, *, source: str = "", fmt: str | None = None,
+              progress: Callable[[str, int, int], None] | None = None,
+              figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run ``config`` and write its run directory with ``basin.npz`` and ``basin.png``; return the manifest.
 
     The manifest's ``basin`` entry has, per optimizer, the share of starts that
-    reached each known minimum (see :func:`basin_summary`).
+    reached each known minimum (see :func:`basin_summary`). ``source`` (the config's
+    file) prefixes a :class:`ConfigError` when the basin figure cannot be drawn; the
+    progress callbacks are :func:`~optviz.runner.run_to_dir`'s.
 
     >>> from optviz import load_config
     >>> manifest = basin_map(load_config("configs/himmelblau_basin.yaml"), "outputs/himmelblau_basin")  # doctest: +SKIP
-    >>> [run["not_converged"] for run in manifest["basin"]["runs"]]  # doctest: +SKIP
-    [0.0, 0.0012, 0.0]
+    >>> [round(minimum["fraction"], 3) for minimum in manifest["basin"]["runs"][0]["minima"]]  # doctest: +SKIP
+    [0.255, 0.26, 0.237, 0.247]
     """
     from .runner import run_to_dir
 
     config = with_basin_figure(config)
-    check_basin(config, config.test_function())
-    return run_to_dir(config, out_dir, animate=False, fmt=fmt, progress=progress)
+    try:
+        check_basin(config, config.test_function())
+    except ConfigError as error:
+        raise error.with_context(source=source) from None
+    return run_to_dir(config, out_dir, animate=False, fmt=fmt, progress=progress, figure_progress=figure_progress)

@@ -198,7 +198,7 @@ def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None
 @click.option("--safe", is_flag=True, help=SAFE_HELP)
 def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, quiet: bool,
           safe: bool) -> None:
-    """Map which known minimum each start of CONFIG ends at: basin.png and basin.npz, with the run's files.
+    """Map which known minimum each start reaches: basin.png and basin.npz, with the run's files.
 
     Give CONFIG a grid of starts (start: {grid: [nx, ny]}) for a map with one pixel per
     start; render.basin.colour_by picks minimum, final_loss or steps.
@@ -209,11 +209,16 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
     """
     with reported():
         from .basin import basin_map, describe
+        from .progress import ProgressBar
         from .runner import default_out_dir
 
         config = _load(config_path, overrides, safe)
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
-        manifest = basin_map(config, target)
+        with ProgressBar.for_terminal(quiet=quiet) as bar:
+            manifest = basin_map(config, target, source=config_path, progress=bar.runs, figure_progress=bar.figures)
+    if not quiet:
+        for warning in manifest["warnings"]:
+            click.echo(f"Warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
     elif not quiet:
