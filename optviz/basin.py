@@ -179,10 +179,12 @@ def basin_map(config: Config, out_dir: str | Path, *, source: str = "", fmt: str
     >>> [round(minimum["fraction"], 3) for minimum in manifest["basin"]["runs"][0]["minima"]]  # doctest: +SKIP
     [0.255, 0.26, 0.237, 0.247]
     """
+    from .engine import check_single_run
     from .runner import run_to_dir
 
     config = with_basin_figure(config)
     try:
+        check_single_run(config)
         check_basin(config, config.test_function())
     except ConfigError as error:
         raise error.with_context(source=source) from None

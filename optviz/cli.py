@@ -82,12 +82,14 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
       optviz run configs/momentum.yaml --set steps=300 --set optimizers.SGD.lr=0.05 --out /tmp/m --json
     """
     with reported():
+        from .engine import check_single_run
         from .runner import default_out_dir, run_to_dir
 
         from .progress import ProgressBar
 
         # Through the config, so config.yaml records the dpi the figures were drawn at.
         config = _load(config_path, overrides + ((f"render.dpi={dpi}",) if dpi else ()), safe)
+        check_single_run(config, source=config_path)
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,
@@ -225,6 +227,143 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
         for entry in manifest["basin"]["runs"]:
             click.echo(f"  {entry['label']:<14} {describe(entry)}")
         click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key (value parsed as YAML), sweep keys too, e.g. "
+                   "sweep.optimizers.SGD.lr=[0.01,0.1]. Repeatable.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Sweep directory [default: outputs/<config stem>/].")
+@click.option("--shard", metavar="K/N", help="Run only slice K of N (the cells numbered K-1 modulo N) and store its "
+                                             "cells; `optviz merge` then writes the table and figures.")
+@click.option("--json", "as_json", is_flag=True, help="Print sweep.json (with --shard, the slice's summary) on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output); no progress lines.")
+@click.option("--safe", is_flag=True, help=SAFE_HELP)
+def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, shard: str | None, as_json: bool,
+          quiet: bool, safe: bool) -> None:
+    """Run every cell of CONFIG's sweep block: sweep.csv, every loss curve, a heatmap, the best cell.
+
+    One line per finished cell goes to stderr. Finished cells are kept in OUT/cells/,
+    so the same command resumes an interrupted sweep without recomputing them.
+
+    \b
+    Example:
+      optviz sweep configs/sgd_grid.yaml --set 'sweep.optimizers.SGD.lr={logspace: [-4, -2, 8]}'
+      optviz sweep configs/big.yaml --shard 3/8 --out outputs/big    # then: optviz merge outputs/big
+    """
+    with reported():
+        from .runner import default_out_dir
+        from .sweep import parse_shard
+        from .sweepdir import sweep_to_dir
+
+        part = parse_shard(shard) if shard else None
+        config = _load(config_path, overrides, safe)
+        target = Path(out_dir) if out_dir else default_out_dir(config_path)
+        manifest = sweep_to_dir(config, target, shard=part, progress=None if quiet else _cell_line,
+                                source=config_path)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+    elif not quiet:
+        _report_sweep(manifest, target)
+
+
+def _cell_line(finished) -> None:
+    click.echo(finished.line(), err=True)
+
+
+def _report_sweep(manifest: dict, target: Path) -> None:
+    session = manifest["session"]
+    done = f"{session['computed']} computed, {session['reused']} reused"
+    if session["shard"]:
+        click.echo(f"Shard {session['shard']}: {manifest['shard_cells']} of {manifest['cells']} cells ({done}) in "
+                   f"{target}/cells/; run `optviz merge {target}` once every shard has finished")
+        return
+    for entry in manifest["optimizers"]:
+        best = entry["best"]
+        loss = "-" if best["final_loss"] is None else f"{best['final_loss']:.4g}"
+        diverged = f"; {entry['diverged_cells']} of {entry['cells']} cells diverged" if entry["diverged_cells"] else ""
+        click.echo(f"  {entry['label']:<14} best {best['describe'].removeprefix(entry['label']).strip()}: "
+                   f"final loss {loss}{diverged}")
+    for warning in session.get("warnings", []):
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Wrote {target}/ ({manifest['cells']} cells: {done}): {', '.join(manifest['files'])}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("sweep_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print sweep.json on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
+@click.option("--safe", is_flag=True, help=SAFE_HELP)
+def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
+    """Combine the slices of a sharded sweep in DIR into the outputs one unsharded sweep writes.
+
+    Exit code 1, naming the missing cells, while some slice has not finished.
+
+    \b
+    Example:
+      for k in 1 2 3 4; do optviz sweep configs/big.yaml --shard $k/4 --out outputs/big -q & done; wait
+      optviz merge outputs/big
+    """
+    with reported():
+        from .sweepdir import merge_sweep
+
+        manifest = merge_sweep(sweep_dir, safe=safe)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+    elif not quiet:
+        _report_sweep(manifest, Path(sweep_dir))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key (value parsed as YAML). Repeatable.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Output directory [default: outputs/<config stem>-tuned/].")
+@click.option("--criterion", type=click.Choice(["median-final-loss", "distance", "auc"]), default="median-final-loss",
+              show_default=True, help="What the lr minimizes, over the starts (a diverged start counts as worst): "
+                                      "final loss, distance to the nearest known minimum, or area under the loss "
+                                      "curve per step.")
+@click.option("--starts", type=click.IntRange(1, 10_000), default=8, show_default=True,
+              help="Random starts over the domain that every lr is tried from.")
+@click.option("--lrs", default="1e-4:10:26", show_default=True, metavar="FIRST:LAST:COUNT",
+              help="The lrs tried per optimizer: COUNT values log-spaced from FIRST to LAST.")
+@click.option("--json", "as_json", is_flag=True, help="Print the tuning summary, with the run's manifest, as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output); no progress lines.")
+@click.option("--safe", is_flag=True, help=SAFE_HELP)
+def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, criterion: str, starts: int, lrs: str,
+         as_json: bool, quiet: bool, safe: bool) -> None:
+    """Pick each optimizer's lr by the same rule, then run CONFIG with those lrs: a fair comparison.
+
+    Writes tuned.yaml (the config with the chosen lrs), tune.csv, tune.png (the criterion
+    against lr: the ranking of optimizers changes with the lr) and the usual run
+    directory; every figure says how the lrs were chosen.
+
+    \b
+    Example:
+      optviz tune configs/peaks.yaml --out outputs/peaks-tuned
+      optviz tune configs/rosenbrock.yaml --criterion auc --starts 16 --lrs 1e-5:1:31
+    """
+    with reported():
+        from .progress import ProgressBar
+        from .tune import describe, parse_lrs, tune_to_dir
+
+        lr_range = parse_lrs(lrs)
+        config = _load(config_path, overrides, safe)
+        target = Path(out_dir) if out_dir else Path("outputs") / f"{Path(config_path).stem}-tuned"
+        with ProgressBar.for_terminal(quiet=quiet) as bar:
+            summary = tune_to_dir(config, target, criterion=criterion, lrs=lr_range, starts=starts, source=config_path,
+                               progress=None if quiet else _cell_line, run_progress=bar.runs,
+                               figure_progress=bar.figures)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    elif not quiet:
+        click.echo(f"lrs chosen: {summary['how']}")
+        for line in describe(summary):
+            click.echo(line)
+        click.echo(f"Wrote {target}/: {', '.join(sorted(summary['files'] + summary['run']['files']))}")
 
 
 @cli.command("list", context_settings=CONTEXT)

@@ -161,6 +161,9 @@ class RenderSpec(_Model):
     resolution: int = Field(default=300, ge=20, le=2000)
     animation: AnimationSpec = Field(default_factory=AnimationSpec)
     basin: BasinSpec = Field(default_factory=BasinSpec)
+    # A line of text under the title of every figure and animation (optviz tune says there
+    # how the lrs were chosen).
+    note: str | None = Field(default=None, max_length=400)
 
     @field_validator("size")
     @classmethod
@@ -259,10 +262,14 @@ class Config(_Model):
     optimizers: list[OptimizerSpec] = Field(min_length=1)
     record: RecordSpec = Field(default_factory=RecordSpec)
     render: RenderSpec = Field(default_factory=RenderSpec)
+    # Keys to sweep and their values (see optviz.sweep); checked there, after the rest.
+    sweep: dict[str, Any] | None = None
     # Where relative import paths (path/to/opt.py:Class) are looked up: the config's folder.
     _base_dir: Path | None = PrivateAttr(default=None)
     # (what it was resolved from, the TestFunction): a file import runs its module once.
     _function: tuple[str, Any] | None = PrivateAttr(default=None)
+    # The expanded sweep (optviz.sweep.plan_sweep), built once when the config is checked.
+    _sweep: Any = PrivateAttr(default=None)
 
     @field_validator("function", mode="before")
     @classmethod
@@ -354,10 +361,12 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *
 
 
 def config_from_dict(data: Any, *, overrides: list[str] | tuple[str, ...] = (), source: str = "",
-                     base_dir: Path | None = None, safe: bool = False) -> "Config":
+                     base_dir: Path | None = None, safe: bool = False, like: "Config | None" = None) -> "Config":
     """Validate plain data (as YAML would give) into a checked :class:`Config`.
 
     With ``safe``, a config that would import Python code is refused before anything is imported.
+    ``like`` is a config this one derives from (a sweep's cell): its resolved test function
+    is reused when ``function`` and ``domain`` are the same, so an import runs once.
     """
     if data is None:
         raise ConfigError("the config is empty; it needs at least 'function' and 'optimizers'", source=source)
@@ -376,6 +385,8 @@ def config_from_dict(data: Any, *, overrides: list[str] | tuple[str, ...] = (), 
         if safe:
             check_safe(config)
         config._base_dir = base_dir
+        if like is not None:
+            config._function = like._function  # test_function() checks that it still applies
         check_config(config)
     except ConfigError as error:
         raise error.with_context(source=source) from None
@@ -438,6 +449,8 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], *, sourc
             raise ConfigError(f"{where}: expected dotted.key=value", source=source)
         value = parse_yaml(raw, source=source) if raw.strip() else None
         parts = key.strip().split(".")
+        if parts[0] == "sweep" and len(parts) > 2:  # a sweep's keys are dotted paths themselves
+            parts = ["sweep", ".".join(parts[1:])]
         if parts[0] not in Config.model_fields:
             raise ConfigError(f"{where}: no key {parts[0]!r}{_suggest(parts[0], list(Config.model_fields))}", source=source)
         node: Any = data

@@ -26,6 +26,13 @@ Many starts run at once, each on its own trajectory, in one of three layouts:
   user's class optviz cannot vouch for, and ReduceLROnPlateau (which reads the
   loss, so its lr differs per start) run each start in its own loop.
 
+A sweep's runs of one element-wise optimizer that differ only in its hyperparameters
+(:func:`run_batch`) share a fourth layout, ``groups``: ONE optimizer with one param
+group per run, each group's parameter a ``(dim, starts)`` view of one ``(dim, runs,
+starts)`` tensor, so f and its gradient are still a few vectorized operations per
+step. Every group states all its settings and torch applies them group by group, so
+each run is exactly the run it has alone (:func:`batch_key` says which runs qualify).
+
 A lone start is always a plain ``(dim,)`` vector, exactly what a hand-written loop
 optimizes. Batched and lone runs agree start by start to the last few bits: the
 only difference is that vectorized kernels (exp, pow, ...) may round differently
@@ -43,13 +50,15 @@ of the machine.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .config import Config, OptimizerSpec
-from .optimizers import ELEMENTWISE_OPTIMIZERS
+from .errors import ConfigError
+from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS
 from .record import record_every as planned_record_every
 from .record import recorded_steps, tolerance as convergence_tolerance
 from .starts import resolve_starts
@@ -57,7 +66,8 @@ from .validate import resolve_optimizer_spec
 
 Progress = Callable[[str, int, int], None]
 
-__all__ = ["RunResult", "Trajectory", "batch_layout", "recorded_steps", "run", "run_optimizer"]
+__all__ = ["RunResult", "Trajectory", "batch_key", "batch_layout", "recorded_steps", "run", "run_batch",
+           "run_optimizer"]
 
 
 @dataclass
@@ -200,22 +210,16 @@ def run(config: Config, *, record_every: int | None = None, progress: Progress |
     ``record_every`` overrides ``record.every`` (see :mod:`optviz.record`).
 
     >>> from optviz import config_from_dict, run
-    >>> result = run(config_from_dict({"function": "quadratic", "start": [2.0], "steps": 5,
+    >>> result = run(config_from_dict({"function": "quadratic", "start": [2.0], "steps": 5, "dtype": "float64",
     ...                                "optimizers": [{"name": "SGD", "lr": 0.1}]}))
     >>> result["SGD"].positions[0, :, 0].round(4).tolist()
     [2.0, 0.4, 0.08, 0.016, 0.0032, 0.0006]
     """
+    check_single_run(config)
     function = config.test_function()
     starts = resolve_starts(config, function)
-    every = record_every or planned_record_every(config, len(starts), function.dim)
-    plan = _Plan(
-        steps=config.steps,
-        recorded=recorded_steps(config.steps, every),
-        dtype=config.dtype,
-        minima=np.array([minimum.point for minimum in function.minima], dtype=np.float64).reshape(-1, function.dim),
-        tolerance=convergence_tolerance(config, function),
-    )
-    result = RunResult(config=config, function=function, starts=starts, record_every=every,
+    plan = _plan(config, function, record_every or planned_record_every(config, len(starts), function.dim))
+    result = RunResult(config=config, function=function, starts=starts, record_every=plan.every,
                        tolerance=plan.tolerance if function.minima else None)
     with _one_thread_flushing_subnormals():
         for spec in config.optimizers:
@@ -225,15 +229,94 @@ def run(config: Config, *, record_every: int | None = None, progress: Progress |
     return result
 
 
+def check_single_run(config: Config, *, source: str = "") -> None:
+    """Refuse a config with a ``sweep:`` block: it is many runs, which ``optviz sweep`` makes.
+
+    ``source`` (the config's file) prefixes the :class:`ConfigError`.
+    """
+    if config.sweep:
+        raise ConfigError("this config is a sweep of many runs: run it with `optviz sweep` (optviz.sweep_to_dir), "
+                          "or remove the sweep block (--set sweep=null) to run the config as written", path="sweep",
+                          source=source)
+
+
+def batch_key(config: Config) -> str | None:
+    """Configs with equal keys run exactly as one optimizer with a param group each (:func:`run_batch`).
+
+    That takes one optimizer of an element-wise torch.optim class, and everything but its
+    group-level hyperparameters (the function, starts, steps, dtype, record settings, the
+    scheduler and its arguments, :data:`~optviz.optimizers.OPTIMIZER_LEVEL_KEYWORDS`) equal.
+    None for a config that runs alone.
+    """
+    if len(config.optimizers) != 1:
+        return None
+    cls, hyperparameters, scheduler = resolve_optimizer_spec(config.optimizers[0], config)
+    if batch_layout(cls, scheduler) != "stacked":
+        return None
+    data = config.to_dict()
+    for apart in ("render", "sweep", "optimizers"):  # drawing does not change the numbers; labels neither
+        data.pop(apart, None)
+    data["optimizer"] = {
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "scheduler": [scheduler[0].__name__, scheduler[1]] if scheduler else None,
+        **{key: value for key, value in hyperparameters.items() if key in OPTIMIZER_LEVEL_KEYWORDS},
+    }
+    return json.dumps(data, sort_keys=True, default=repr)
+
+
+def run_batch(configs: Sequence[Config]) -> list[RunResult]:
+    """Run configs of equal :func:`batch_key` as ONE optimizer with one param group per config.
+
+    Result ``i`` equals ``run(configs[i])``: each group's parameter is that config's starts
+    and its group holds every setting a lone optimizer would, so torch computes the same
+    numbers; a group that diverges leaves the others untouched. The scheduler, if any,
+    steps every group's lr as it would step a lone optimizer's.
+    """
+    keys = {batch_key(config) for config in configs}
+    if not configs or None in keys or len(keys) > 1:
+        raise ValueError("run_batch takes configs of one element-wise optimizer that differ only in its "
+                         "hyperparameters (equal, non-None batch_key)")
+    first = configs[0]
+    function = first.test_function()
+    starts = resolve_starts(first, function)
+    plan = _plan(first, function, planned_record_every(first, len(starts), function.dim))
+    resolved = [resolve_optimizer_spec(config.optimizers[0], config) for config in configs]
+    cls, _, scheduler = resolved[0]
+    with _one_thread_flushing_subnormals():
+        records = _descend(cls, [hyperparameters for _, hyperparameters, _ in resolved], scheduler, function, starts,
+                           "groups", plan, stop_at_divergence=False)
+    results = []
+    for config, record in zip(configs, records):
+        if not len(plan.minima):
+            record["converged_step"] = None
+        trajectory = Trajectory(label=config.optimizers[0].display_label, optimizer=cls.__name__,
+                                steps=plan.recorded, **record)
+        results.append(RunResult(config=config, function=function, starts=starts, trajectories=[trajectory],
+                                 record_every=plan.every, tolerance=plan.tolerance if function.minima else None))
+    return results
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What every optimizer of a run shares: steps, recorded steps, dtype, minima and tolerance."""
 
     steps: int
+    every: int
     recorded: np.ndarray
     dtype: str
     minima: np.ndarray  # (minima, dim)
     tolerance: float
+
+
+def _plan(config: Config, function, every: int) -> _Plan:
+    return _Plan(
+        steps=config.steps,
+        every=every,
+        recorded=recorded_steps(config.steps, every),
+        dtype=config.dtype,
+        minima=np.array([minimum.point for minimum in function.minima], dtype=np.float64).reshape(-1, function.dim),
+        tolerance=convergence_tolerance(config, function),
+    )
 
 
 @contextlib.contextmanager
@@ -269,10 +352,10 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function, starts: np.ndar
     # diverged. Element-wise ones step on harmlessly, alone or batched, so both agree.
     stop = layout == "sequential"
     if len(starts) > 1 and not stop:
-        record = _descend(cls, hyperparameters, scheduler, function, starts, layout, plan, stop_at_divergence=stop)
+        (record,) = _descend(cls, hyperparameters, scheduler, function, starts, layout, plan, stop_at_divergence=stop)
     else:
         parts = [_descend(cls, hyperparameters, scheduler, function, starts[index:index + 1], "vector", plan,
-                          stop_at_divergence=stop) for index in range(len(starts))]
+                          stop_at_divergence=stop)[0] for index in range(len(starts))]
         record = {key: np.concatenate([part[key] for part in parts])
                   for key in ("positions", "loss", "grad_norm", "diverged_step", "converged_step")}
         lrs = np.concatenate([part["lr"] for part in parts])
@@ -285,19 +368,62 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function, starts: np.ndar
 
 
 class _Batch:
-    """The starts as an optimizer's parameters, in one layout; every view is ``(dim, starts)``."""
+    """The starts as an optimizer's parameters, in one layout; every view is ``(dim, count)``.
 
-    def __init__(self, starts: np.ndarray, layout: str, dtype) -> None:
+    ``count`` is the number of starts, times the number of param groups in the
+    ``groups`` layout (group by group, each group's starts together).
+    """
+
+    def __init__(self, starts: np.ndarray, layout: str, dtype, groups: int = 1) -> None:
         import torch
 
         self.layout = layout
         self.dim = starts.shape[1]
+        self.count = len(starts) * groups
         if layout == "vector":
             self.params = [torch.tensor(starts[0], dtype=dtype, requires_grad=True)]
         elif layout == "stacked":
             self.params = [torch.tensor(starts.T, dtype=dtype).contiguous().requires_grad_(True)]
+        elif layout == "groups":
+            # f is evaluated on the (dim, groups, starts) leaf; each group's parameter is a view
+            # of its storage, a leaf of its own whose .grad is a view of one shared buffer.
+            self.leaf = torch.tensor(starts.T, dtype=dtype)[:, None, :].repeat(1, groups, 1).requires_grad_(True)
+            storage = self.leaf.detach()
+            self.grad = torch.zeros_like(storage)
+            self.params = []
+            for group in range(groups):
+                param = storage[:, group].requires_grad_(True)
+                param.grad = self.grad[:, group]
+                self.params.append(param)
         else:
             self.params = [torch.tensor(start, dtype=dtype, requires_grad=True) for start in starts]
+        # d(sum of f)/dx without building the sum: each start's f seeds its own gradient.
+        shape = () if layout == "vector" else (groups, len(starts)) if layout == "groups" else (self.count,)
+        self.seed = torch.ones(shape, dtype=dtype)
+
+    def param_groups(self, cls, hyperparameters: dict | list[dict]) -> list:
+        """What the optimizer is built from: the parameters, or in the ``groups`` layout one
+        group per entry of ``hyperparameters``, each stating every setting of its lone run."""
+        if self.layout != "groups":
+            return self.params
+        return [{"params": [param], **_group_settings(cls, group)}
+                for param, group in zip(self.params, hyperparameters)]
+
+    def evaluate(self, function, optimizer):
+        """f at every start, its gradient left in the parameters' ``.grad``; returns f."""
+        import torch
+
+        if self.layout == "groups":
+            loss = function.fn(*self.leaf.unbind(0), torch)
+            (gradient,) = torch.autograd.grad(loss, self.leaf, self.seed, materialize_grads=True)
+            # Overwritten rather than zeroed and accumulated into, which would turn a
+            # gradient of -0.0 into +0.0 where a lone run keeps it.
+            self.grad.copy_(gradient)
+            return loss
+        optimizer.zero_grad()
+        loss = function.fn(*self.coordinates(), torch)
+        torch.autograd.backward(loss, self.seed)
+        return loss
 
     def coordinates(self) -> tuple:
         """x (and y) of every start, for ``function.fn``; autograd flows back to the parameters."""
@@ -312,6 +438,8 @@ class _Batch:
 
         if self.layout == "separate":
             return torch.stack([param.detach() for param in self.params], dim=1)
+        if self.layout == "groups":
+            return self.leaf.detach().reshape(self.dim, -1)
         return self.params[0].detach().reshape(self.dim, -1)
 
     def gradient(self):
@@ -319,48 +447,63 @@ class _Batch:
 
         if self.layout == "separate":
             return torch.stack([param.grad for param in self.params], dim=1)
+        if self.layout == "groups":
+            return self.grad.reshape(self.dim, -1)
         return self.params[0].grad.reshape(self.dim, -1)
 
 
-def _descend(cls, hyperparameters: dict, scheduler, function, starts: np.ndarray, layout: str, plan: _Plan, *,
-             stop_at_divergence: bool) -> dict[str, Any]:
+def _group_settings(cls, hyperparameters: dict) -> dict:
+    """Every setting a lone ``cls(params, **hyperparameters)`` puts in its param group.
+
+    A group given all of them takes nothing from the optimizer's defaults, which are
+    built from the first group's hyperparameters.
+    """
+    import torch
+
+    lone = cls([torch.zeros(1, requires_grad=True)], **hyperparameters)
+    settings = {key: value for key, value in lone.param_groups[0].items() if key != "params"}
+    # Left unspecified, foreach means torch's for-loop implementation on CPU (its foreach
+    # kernels are for CUDA); saying so spares it deciding again for every group at every step.
+    if "foreach" in settings and settings["foreach"] is None and not settings.get("fused"):
+        settings["foreach"] = False
+    return settings
+
+
+def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, starts: np.ndarray, layout: str,
+             plan: _Plan, *, stop_at_divergence: bool) -> list[dict[str, Any]]:
     """The optimization loop over a batch of starts; returns the records as numpy arrays.
 
-    Records of a start after it diverged are NaN, whether or not the loop stops there.
+    ``hyperparameters`` is one dict, or in the ``groups`` layout one per param group; the
+    result holds one record per param group. Records of a start after it diverged are
+    NaN, whether or not the loop stops there.
     """
     import torch
 
     dtype = getattr(torch, plan.dtype)
-    count, dim = starts.shape
-    batch = _Batch(starts, layout, dtype)
-    optimizer = cls(batch.params, **hyperparameters)
+    groups = hyperparameters if layout == "groups" else [hyperparameters]
+    batch = _Batch(starts, layout, dtype, groups=len(groups))
+    count, dim = batch.count, batch.dim
+    optimizer = cls(batch.param_groups(cls, hyperparameters), **groups[0])
     lr_scheduler = scheduler[0](optimizer, **scheduler[1]) if scheduler else None
     loss_driven = lr_scheduler is not None and type(lr_scheduler).__name__ == "ReduceLROnPlateau"
     needs_closure = cls.__name__ == "LBFGS" or _step_requires_closure(cls)
-    records = _Records(count, len(plan.recorded), dim, dtype)
+    records = _Records(count, len(plan.recorded), dim, dtype, groups=len(groups))
     convergence = _Convergence(plan.minima, plan.tolerance, count, dtype)
     diverged_step = torch.full((count,), -1, dtype=torch.int64)
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
     is_recorded[plan.recorded] = True
-    # d(sum of f)/dx without building the sum: each start's f seeds its own gradient.
-    seed = torch.ones(() if layout == "vector" else count, dtype=dtype)
 
     def closure():
-        optimizer.zero_grad()
-        loss = function.fn(*batch.coordinates(), torch)
-        torch.autograd.backward(loss, seed)
-        return loss
+        return batch.evaluate(function, optimizer)
 
     error = None
     for step in range(plan.steps + 1):
-        optimizer.zero_grad()
-        loss = function.fn(*batch.coordinates(), torch)
-        torch.autograd.backward(loss, seed)
+        loss = batch.evaluate(function, optimizer)
         with torch.no_grad():
             position, loss = batch.position(), loss.detach().reshape(count)
             already_diverged = _mark_divergence(diverged_step, position, loss, step)
             if is_recorded[step]:
-                records.write(position, loss, batch.gradient(), optimizer.param_groups[0]["lr"], already_diverged)
+                records.write(position, loss, batch.gradient(), optimizer.param_groups, already_diverged)
             convergence.update(step, position)
         if step == plan.steps:
             break
@@ -375,8 +518,15 @@ def _descend(cls, hyperparameters: dict, scheduler, function, starts: np.ndarray
             error = f"{type(failure).__name__} at step {step}: {failure}"
             convergence.stop()
             break
-    return {**records.arrays(), "diverged_step": diverged_step.numpy(),
-            "converged_step": convergence.converged_step(plan.steps, diverged_step.numpy()), "error": error}
+    arrays = records.arrays()
+    diverged = diverged_step.numpy()
+    converged = convergence.converged_step(plan.steps, diverged)
+    per_group = len(starts)
+    return [{
+        "positions": arrays["positions"][part], "loss": arrays["loss"][part], "grad_norm": arrays["grad_norm"][part],
+        "lr": np.broadcast_to(arrays["lr"][group], (per_group, len(plan.recorded))),
+        "diverged_step": diverged[part], "converged_step": converged[part], "error": error,
+    } for group, part in ((group, slice(group * per_group, (group + 1) * per_group)) for group in range(len(groups)))]
 
 
 def _mark_divergence(diverged_step, position, loss, step: int):
@@ -392,19 +542,19 @@ def _mark_divergence(diverged_step, position, loss, step: int):
 
 
 class _Records:
-    """Preallocated ``[start, record]`` buffers, filled in place at each recorded step."""
+    """Preallocated ``[start, record]`` buffers, filled in place at each recorded step; the lr per param group."""
 
-    def __init__(self, count: int, records: int, dim: int, dtype) -> None:
+    def __init__(self, count: int, records: int, dim: int, dtype, groups: int = 1) -> None:
         import torch
 
         self.positions = torch.full((count, records, dim), float("nan"), dtype=dtype)
         self.loss = torch.full((count, records), float("nan"), dtype=dtype)
         self.grad_norm = torch.full((count, records), float("nan"), dtype=dtype)
-        self.lr = np.full(records, np.nan)
+        self.lr = np.full((groups, records), np.nan)
         self.slot = 0
 
-    def write(self, position, loss, gradient, lr: float, hidden) -> None:
-        """One record of every start; those in ``hidden`` (diverged earlier) stay NaN."""
+    def write(self, position, loss, gradient, param_groups: list[dict], hidden) -> None:
+        """One record of every start, and the lr of each group; starts in ``hidden`` (diverged earlier) stay NaN."""
         import torch
 
         slot = self.slot
@@ -416,13 +566,13 @@ class _Records:
             self.positions[hidden, slot] = float("nan")
             self.loss[hidden, slot] = float("nan")
             self.grad_norm[hidden, slot] = float("nan")
-        self.lr[slot] = float(lr)
+        self.lr[:, slot] = [float(group["lr"]) for group in param_groups[:len(self.lr)]]
         self.slot += 1
 
     def arrays(self) -> dict[str, np.ndarray]:
-        count = self.loss.shape[0]
+        """The records as numpy arrays; ``lr`` is ``(groups, records)``."""
         return {"positions": self.positions.numpy(), "loss": self.loss.numpy(), "grad_norm": self.grad_norm.numpy(),
-                "lr": np.broadcast_to(self.lr, (count, len(self.lr)))}
+                "lr": self.lr}
 
 
 class _Convergence:

@@ -37,6 +37,11 @@ UNSUPPORTED_SCHEDULERS = {
 # Constructor keywords that pick an implementation rather than a hyperparameter: accepted,
 # but not advertised in listings.
 IMPLEMENTATION_KEYWORDS = frozenset({"foreach", "fused", "differentiable", "capturable"})
+# Constructor keywords torch reads from the optimizer as a whole rather than from each param
+# group (Adagrad fills its state from initial_accumulator_value when it is built; step()
+# reads differentiable from the defaults): runs that differ in one of them cannot share one
+# optimizer as param groups.
+OPTIMIZER_LEVEL_KEYWORDS = IMPLEMENTATION_KEYWORDS | {"initial_accumulator_value"}
 
 
 def _closest(name: str, candidates: list[str]) -> str:

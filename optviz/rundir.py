@@ -276,8 +276,13 @@ def load_run(run_dir: str | Path, *, safe: bool = False) -> RunResult:
             raise RunError(f"{run_dir}: not a run directory (no {required.name}); make one with `optviz run CONFIG`")
     data = parse_yaml(config_file.read_text(encoding="utf-8"), source=str(config_file))
     config = config_from_dict(data, source=str(config_file), base_dir=run_dir, safe=safe)
+    return read_trajectories_npz(npz_file, config)
+
+
+def read_trajectories_npz(path: Path, config) -> RunResult:
+    """The :class:`RunResult` of ``config`` stored in ``path`` by :func:`write_trajectories_npz`."""
     function = config.test_function()
-    with np.load(npz_file, allow_pickle=False) as archive:
+    with np.load(path, allow_pickle=False) as archive:
         labels = archive["labels"].tolist()
         optimizers = archive["optimizers"].tolist()
         steps = archive["steps"]

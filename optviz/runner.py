@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from .config import Config
 from .custom import nonfinite_region
-from .engine import RunResult, run
+from .engine import RunResult, check_single_run, run
 from .errors import RunError
 from .io import staged_directory
 from .rundir import load_run, write_data, write_manifest
@@ -77,6 +77,7 @@ def run_to_dir(config: Config, out_dir: str | Path, *, animate: bool | None = No
     together at the end, so a failed or interrupted run leaves an earlier run there intact.
     """
     out_dir = Path(out_dir)
+    check_single_run(config)  # before the directory is made: a config error changes nothing
     check_writable(out_dir)
     with staged_directory(out_dir, last=("manifest.json",)) as staging:
         started = time.perf_counter()

@@ -39,6 +39,10 @@ def check_config(config: Config) -> None:
             check_optimizer(spec, config)
         except ConfigError as error:
             raise error.with_context(path_prefix=prefix) from None
+    if config.sweep is not None:
+        from .sweep import plan_sweep
+
+        plan_sweep(config)  # every cell is checked as a config of its own
 
 
 def check_animation(function, view: str, quiver: bool) -> None:

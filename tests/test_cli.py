@@ -147,7 +147,9 @@ def test_csv_numbers_equal_the_engine(tmp_path):
     np.testing.assert_array_equal([float(row["loss"]) for row in rows], trajectory.loss[0])
 
 
-@pytest.mark.parametrize("config", sorted(path.name for path in CONFIGS.glob("*.yaml")))
+# Sweep configs are many runs: tests/test_sweep.py runs them with `optviz sweep`.
+@pytest.mark.parametrize("config", sorted(path.name for path in CONFIGS.glob("*.yaml")
+                                          if "\nsweep:" not in path.read_text()))
 def test_every_example_config_runs(config, tmp_path):
     # Shrunk so the suite stays fast; the full configs run in `make demo` and `make gallery`.
     result = invoke("run", CONFIGS / config, "--set", "steps=5", "--no-animate", "--out", tmp_path, "--json")

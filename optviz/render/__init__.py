@@ -6,6 +6,10 @@ from .diagnostics import plot_diagnostics, save_diagnostics
 from .loss import plot_loss, save_loss
 from .path import plot_path, save_path
 from .surface import plot_surface, save_surface
+from .sweep import plot_sweep_best, plot_sweep_heatmap, plot_sweep_loss, save_sweep_best, save_sweep_heatmap, save_sweep_loss
+from .tune import plot_tune, save_tune
 
 __all__ = ["build_scene", "live_animation", "plot_basin", "save_basin", "plot_diagnostics", "plot_loss", "plot_path", "plot_surface",
-           "save_animation", "save_diagnostics", "save_loss", "save_path", "save_surface"]
+           "save_animation", "save_diagnostics", "save_loss", "save_path", "save_surface",
+           "plot_sweep_best", "plot_sweep_heatmap", "plot_sweep_loss", "plot_tune", "save_sweep_best", "save_sweep_heatmap",
+           "save_sweep_loss", "save_tune"]

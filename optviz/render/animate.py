@@ -20,7 +20,7 @@ from ..starts import plot_domain
 from ..validate import check_animation
 from .clip import pin_to_edge
 from .landscape import draw_gradient_field, draw_landscape
-from .style import colour, diverged_label, halo, marker, new_figure
+from .style import add_note, colour, diverged_label, halo, marker, new_figure
 from .surface import HEAD_Z, TRAIL_Z, draw_surface, frozen_coordinates, lifted
 
 
@@ -62,6 +62,7 @@ def build_scene(result, *, frames: int | None = None, trail: int | None = None, 
     if view == "3d":
         return _surface_scene(result, frames, trail, pyplot)
     figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot)
+    add_note(figure, render.note)
     domain = plot_domain(result.config, result.function)
     draw_landscape(axes, result.function, domain, resolution=render.resolution)
     if quiver:
@@ -96,6 +97,7 @@ def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scen
     """The race over the 3D surface: paths lifted onto it, heads at f(position)."""
     render = result.config.render
     figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot, projection="3d")
+    add_note(figure, render.note)
     domain = plot_domain(result.config, result.function)
     draw_surface(axes, result.function, domain, resolution=render.resolution)
     heads, trails, coordinates = [], [], []

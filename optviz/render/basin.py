@@ -75,7 +75,7 @@ def plot_basin(result, figure=None):
 
 def save_basin(result, path: str | Path) -> Path:
     """Write ``basin.png`` (or .svg/.pdf by suffix) for ``result``."""
-    return save_figure(plot_basin(result), path)
+    return save_figure(plot_basin(result), path, note=result.config.render.note)
 
 
 def _title(result, shape) -> str:

@@ -127,7 +127,7 @@ def plot_loss_panels(result, figure=None):
 def save_loss(result, path: str | Path) -> Path:
     """Write ``loss.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
     if len(result.trajectories) > 1 and len(result.starts) > 1:
-        return save_figure(plot_loss_panels(result), path)
+        return save_figure(plot_loss_panels(result), path, note=result.config.render.note)
     figure, axes = new_figure(result.config.render.size, result.config.render.dpi)
     plot_loss(result, axes)
-    return save_figure(figure, path)
+    return save_figure(figure, path, note=result.config.render.note)

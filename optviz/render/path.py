@@ -154,7 +154,7 @@ def _draw_one(axes, dim: int, trajectory, index: int, label: str) -> None:
 def save_path(result, path: str | Path) -> Path:
     """Write ``path.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
     if len(result.trajectories) > 1 and len(result.starts) > 1:
-        return save_figure(plot_path_panels(result), path)
+        return save_figure(plot_path_panels(result), path, note=result.config.render.note)
     figure, axes = new_figure(result.config.render.size, result.config.render.dpi)
     plot_path(result, axes)
-    return save_figure(figure, path)
+    return save_figure(figure, path, note=result.config.render.note)

@@ -45,14 +45,28 @@ def blank_figure(size=(7.0, 5.5), dpi: int = 110, *, pyplot: bool = False):
     return Figure(figsize=tuple(size), dpi=dpi, layout="constrained")
 
 
-def save_figure(figure, path: str | Path, *, dpi: int | None = None) -> Path:
-    """Write ``figure`` atomically (temporary file, then rename); the format follows the suffix."""
+def save_figure(figure, path: str | Path, *, dpi: int | None = None, note: str | None = None) -> Path:
+    """Write ``figure`` atomically (temporary file, then rename); the format follows the suffix.
+
+    ``note`` (a config's ``render.note``) is written along the bottom (see :func:`add_note`).
+    """
     from ..io import atomic_path
 
+    add_note(figure, note)
     path = Path(path)
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=dpi or figure.dpi, format=path.suffix.lstrip(".") or "png")
     return path
+
+
+def add_note(figure, note: str | None) -> None:
+    """Write ``note`` along the bottom of ``figure``, wrapped to its width, in a smaller grey type."""
+    if not note:
+        return
+    import textwrap
+
+    # About 14 characters of small type per inch of figure.
+    figure.supxlabel(textwrap.fill(note, max(40, int(figure.get_figwidth() * 14))), fontsize="small", color="0.3")
 
 
 def diverged_label(label: str, diverged_step: int | None) -> str:

@@ -239,4 +239,4 @@ def save_surface(result, path: str | Path) -> Path:
     render = result.config.render
     figure, axes = new_figure(render.size, render.dpi, projection="3d")
     plot_surface(result, axes)
-    return save_figure(figure, path)
+    return save_figure(figure, path, note=result.config.render.note)

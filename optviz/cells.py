@@ -1,0 +1,85 @@
+"""A sweep's finished cells on disk, so an interrupted sweep resumes and shards can be merged.
+
+    outputs/sgd_grid/cells/
+      <key>.npz    the cell's trajectories, exactly as a run directory's trajectories.npz
+      <key>.json   its resolved config, the versions that computed it and any error
+
+``<key>`` is the sha256 of the cell's resolved config (:func:`optviz.sweep.cell_key`).
+Each file is written to a temporary name and renamed, the npz first and the json
+last: a cell is finished when its json exists, so a process killed at any moment
+leaves either a finished cell or none (at worst a hidden ``.part`` file, which
+nothing reads).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine import RunResult
+from .io import write_text
+from .rundir import read_trajectories_npz, write_trajectories_npz
+
+CELLS = "cells"
+
+
+def cell_files(out_dir: Path, key: str) -> tuple[Path, Path]:
+    """The npz and json of the cell ``key`` under ``out_dir``."""
+    folder = Path(out_dir) / CELLS
+    return folder / f"{key}.npz", folder / f"{key}.json"
+
+
+def versions() -> dict[str, str]:
+    """What computed a cell; a cell computed by other versions is not reused (see :func:`load_cell`)."""
+    import torch
+
+    from . import __version__
+
+    return {"optviz": __version__, "torch": torch.__version__, "numpy": np.__version__}
+
+
+def save_cell(out_dir: Path, cell, result: RunResult) -> None:
+    """Store a finished cell: its arrays, then the json that marks it finished."""
+    npz, meta = cell_files(out_dir, cell.key)
+    write_trajectories_npz(result, npz)
+    config = cell.config.to_dict()
+    config.pop("render", None)
+    write_text(meta, json.dumps({"key": cell.key, "label": cell.label, "config": config, "versions": versions(),
+                                 "error": result.trajectories[0].error}, indent=1) + "\n")
+
+
+def load_cell(out_dir: Path, cell, *, same_versions: bool = True) -> RunResult | None:
+    """The stored result of ``cell``, or None if it is not finished here.
+
+    With ``same_versions``, a cell computed by another optviz, torch or numpy counts
+    as not finished, so a resumed sweep recomputes it rather than mixing versions.
+    """
+    npz, meta = cell_files(out_dir, cell.key)
+    info = read_meta(meta)
+    if info is None or not npz.is_file() or info.get("key") != cell.key:
+        return None
+    if same_versions and info.get("versions") != versions():
+        return None
+    try:
+        result = read_trajectories_npz(npz, cell.config)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # damaged by hand or by a full disk: redo it
+        return None
+    result.trajectories[0].error = info.get("error")
+    return result
+
+
+def read_meta(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def leftovers(out_dir: Path) -> list[Path]:
+    """Temporary files of writes that a killed process never finished."""
+    folder = Path(out_dir) / CELLS
+    return sorted(folder.glob(".*.part*")) if folder.is_dir() else []
