@@ -1,6 +1,7 @@
 """Regenerate the README's pictures in docs/ from the example configs: ``make gallery``.
 
 Each entry runs one config (with a few overrides) through ``optviz.run_to_dir``
+(or, where the entry says so, ``optviz.sweep_to_dir`` or ``optviz.tune_to_dir``)
 and copies the files it names into docs/ under their gallery names. The GIF is
 drawn smaller and with fewer frames than the config asks, so the repository
 stays light (under 1 MB).
@@ -21,7 +22,7 @@ import optviz
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
-# (config, --set overrides, {file in the run directory: name in docs/})
+# (config, --set overrides, {file in the run directory: name in docs/}[, "sweep" or "tune"])
 GALLERY = [
     ("configs/peaks.yaml", ["render.figures=[path, surface]", "render.animation.enabled=false"],
      {"path.png": "peaks-path.png", "surface.png": "peaks-surface.png"}),
@@ -34,16 +35,21 @@ GALLERY = [
     ("configs/himmelblau_basin.yaml", ["render.figures=[basin]", "render.dpi=80"],
      {"basin.png": "himmelblau-basin.png"}),
     ("configs/peaks_starts.yaml", ["render.figures=[path]", "render.dpi=70"], {"path.png": "peaks-starts-path.png"}),
+    ("configs/quadratic_lr.yaml", ["render.dpi=80"], {"sweep-loss.png": "quadratic-lr-sweep.png"}, "sweep"),
+    ("configs/sgd_grid.yaml", ["render.dpi=80"], {"sweep-heatmap.png": "sgd-grid-heatmap.png"}, "sweep"),
+    ("configs/peaks.yaml", ["render.figures=[path]", "render.animation.enabled=false", "render.dpi=80"],
+     {"tune.png": "peaks-tune.png", "path.png": "peaks-tuned-path.png"}, "tune"),
 ]
+RUNNERS = {"run": "run_to_dir", "sweep": "sweep_to_dir", "tune": "tune_to_dir"}
 
 
 def build(entries=GALLERY, docs: Path = DOCS) -> list[Path]:
     """Run each entry and copy its pictures into ``docs``; returns the paths written."""
     written = []
-    for config_path, overrides, pictures in entries:
+    for config_path, overrides, pictures, *kind in entries:
         config = optviz.load_config(ROOT / config_path, overrides)
         with tempfile.TemporaryDirectory() as scratch:
-            optviz.run_to_dir(config, scratch)
+            getattr(optviz, RUNNERS[kind[0] if kind else "run"])(config, scratch)
             for source, name in pictures.items():
                 target = docs / name
                 shutil.copyfile(Path(scratch) / source, target)

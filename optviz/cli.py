@@ -283,9 +283,10 @@ def _report_sweep(manifest: dict, target: Path) -> None:
     for entry in manifest["optimizers"]:
         best = entry["best"]
         loss = "-" if best["final_loss"] is None else f"{best['final_loss']:.4g}"
+        over = "" if entry["starts"] == 1 else f" over {entry['starts']} starts"
         diverged = f"; {entry['diverged_cells']} of {entry['cells']} cells diverged" if entry["diverged_cells"] else ""
         click.echo(f"  {entry['label']:<14} best {best['describe'].removeprefix(entry['label']).strip()}: "
-                   f"final loss {loss}{diverged}")
+                   f"{'median ' if over else ''}final loss {loss}{over}{diverged}")
     for warning in session.get("warnings", []):
         click.echo(f"Warning: {warning}", err=True)
     click.echo(f"Wrote {target}/ ({manifest['cells']} cells: {done}): {', '.join(manifest['files'])}")

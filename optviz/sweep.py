@@ -241,7 +241,7 @@ def _optimizer_key(config: Config, key: str, path: str) -> tuple[int, str]:
         raise ConfigError(f"cannot be swept{hint}; sweep {SWEEPABLE}", path=path)
     labels = config.labels
     # The longest label that prefixes the rest: a label may itself contain dots.
-    names = [(label, index) for index, label in enumerate(labels)] + [(str(index), index) for index in range(len(labels))]
+    names = [*((label, index) for index, label in enumerate(labels)), *((str(index), index) for index in range(len(labels)))]
     matches = [(name, index) for name, index in names if rest.lower().startswith(name.lower() + ".")]
     if not matches:
         whole = next((label for label, _ in names if label.lower() == rest.lower()), None)
@@ -298,7 +298,8 @@ def _values(spec: Any, path: str) -> tuple[tuple[Any, ...], str]:
     if not (math.isfinite(first) and math.isfinite(last)):
         raise ConfigError(f"must be finite, got {arguments!r}", path=where)
     if spacing == "geomspace" and (first <= 0 or last <= 0):
-        raise ConfigError(f"needs positive endpoints (the values themselves, log-spaced), got {arguments!r}", path=where)
+        raise ConfigError(f"needs positive endpoints (the values themselves, log-spaced), got {arguments!r}",
+                          path=where)
     spaced = {"linspace": np.linspace, "logspace": np.logspace, "geomspace": np.geomspace}[spacing]
     with np.errstate(over="ignore"):
         values = spaced(first, last, count)

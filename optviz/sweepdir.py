@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .cells import leftovers, load_cell, read_meta, save_cell, cell_files
+from .cells import cell_files, leftovers, load_cell, read_meta, save_cell
 from .config import Config, load_config
 from .engine import RunResult, batch_key, run, run_batch
 from .errors import ConfigError, RunError
@@ -38,7 +38,7 @@ from .io import staged_directory, write_text
 from .record import AUTO_RECORD_BYTES, record_bytes, record_every
 from .scores import Score, rank, score
 from .starts import resolve_starts
-from .sweep import Cell, Sweep, plan_sweep, show
+from .sweep import Cell, Sweep, plan_sweep
 
 # A batch's records stay within this, and within this many cells, so a killed sweep loses
 # little and memory stays bounded whatever the starts per cell.
@@ -209,7 +209,8 @@ def sweep_to_dir(config: Config, out_dir: str | Path, *, shard: tuple[int, int] 
     return write_outputs(result, out_dir, session)
 
 
-def finish_cells(cells: list[Cell], out_dir: Path, progress: Progress | None = None) -> tuple[dict[int, Outcome], int]:
+def finish_cells(cells: list[Cell], out_dir: Path,
+                 progress: Progress | None = None) -> tuple[dict[int, Outcome], int]:
     """Every cell's outcome by cell index, reusing those finished in ``out_dir`` and storing each
     one computed as soon as its batch ends; also returns how many were computed."""
     outcomes: dict[int, Outcome] = {}
@@ -261,7 +262,8 @@ def merge_sweep(out_dir: str | Path, *, safe: bool = False) -> dict[str, Any]:
                        f"run the missing shards, or `optviz sweep {path} --out {out_dir}` to compute them here")
     for leftover in leftovers(out_dir):
         leftover.unlink(missing_ok=True)
-    result = SweepResult(sweep=sweep, outcomes=outcomes, load=lambda cell: load_cell(out_dir, cell, same_versions=False))
+    result = SweepResult(sweep=sweep, outcomes=outcomes,
+                         load=lambda cell: load_cell(out_dir, cell, same_versions=False))
     computed_by = sorted({json.dumps(read_meta(cell_files(out_dir, cell.key)[1])["versions"], sort_keys=True)
                           for cell in sweep.cells})
     session = _session(started, computed=0, reused=len(sweep.cells), shard=None)
@@ -360,10 +362,12 @@ def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any
         optimizers.append({
             "label": label,
             "cells": len(outcomes),
+            "starts": outcomes[0].score.starts,
             "diverged_cells": sum(outcome.score.status == "diverged" for outcome in outcomes),
             "partly_diverged_cells": sum(outcome.score.status == "partly diverged" for outcome in outcomes),
             "failed_cells": sum(outcome.score.status == "failed" for outcome in outcomes),
-            "best": {"cell": best.cell.index, "values": {best.cell.names[key]: value for key, value in best.cell.values.items()},
+            "best": {"cell": best.cell.index,
+                     "values": {best.cell.names[key]: value for key, value in best.cell.values.items()},
                      "describe": best.cell.describe(), "status": best.score.status,
                      "final_loss": _json_number(best.score.final_loss),
                      "distance_to_minimum": _json_number(best.score.distance),
@@ -384,8 +388,3 @@ def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any
 
 def _json_number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
-
-
-def shown_values(cell: Cell) -> str:
-    """The cell's swept values alone, ``lr=0.00316, momentum=0.9``."""
-    return ", ".join(f"{cell.names[key]}={show(value)}" for key, value in cell.values.items())

@@ -115,9 +115,9 @@ def check_tunable(config: Config, criterion: str) -> None:
 
 
 def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str = "median-final-loss",
-         lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int = DEFAULT_STARTS, source: str = "",
-         progress: Progress | None = None, run_progress: Callable[[str, int, int], None] | None = None,
-         figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int = DEFAULT_STARTS, source: str = "",
+                progress: Progress | None = None, run_progress: Callable[[str, int, int], None] | None = None,
+                figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Tune every optimizer's lr, write tuned.yaml, tune.csv and tune.png, and run tuned.yaml into ``out_dir``.
 
     Returns the tuning summary with the run's manifest under ``"run"``. ``progress``
@@ -129,7 +129,27 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str = "median
     >>> summary = tune_to_dir(load_config("configs/peaks.yaml"), "outputs/peaks-tuned")   # doctest: +SKIP
     >>> {entry["label"]: entry["lr"] for entry in summary["optimizers"]}             # doctest: +SKIP
     """
-    from .runner import check_writable, run_to_dir
+    from .render.tune import save_tune
+    from .runner import run_to_dir
+
+    tuning = search_lrs(config, out_dir, criterion=criterion, lrs=lrs, starts=starts, source=source,
+                        progress=progress)
+    out_dir = Path(out_dir)
+    tuned = tuned_config(tuning, out_dir)
+    write_text(out_dir / "tuned.yaml", _header(tuning) + tuned.to_yaml())
+    write_tune_csv(tuning, out_dir / "tune.csv")
+    figure = save_tune(tuning, out_dir / f"tune.{config.render.format}").name
+    manifest = run_to_dir(tuned, out_dir, progress=run_progress, figure_progress=figure_progress)
+    return {"criterion": criterion, "how": tuning.how(), "lrs": tuning.lrs.tolist(), "starts": starts,
+            "optimizers": [_entry(tuning, label) for label in config.labels],
+            "files": sorted(["tuned.yaml", "tune.csv", figure, "cells/"]), "run": manifest}
+
+
+def search_lrs(config: Config, out_dir: str | Path, *, criterion: str = "median-final-loss",
+               lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int = DEFAULT_STARTS, source: str = "",
+               progress: Progress | None = None) -> Tuning:
+    """Try the lrs for every optimizer of ``config`` and choose one each; the runs are kept in ``out_dir/cells``."""
+    from .runner import check_writable
 
     try:
         check_tunable(config, criterion)
@@ -145,18 +165,8 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str = "median
         best = rank(found, criterion)[0]
         chosen[label] = float(sweep.axes_of(label)[0].values[best]) if np.isfinite(found[best].value(criterion)) \
             else None
-    tuning = Tuning(config=config, criterion=criterion, lrs=np.array(sweep.axes[0].values), starts=starts,
-                    scores=scores, chosen=chosen)
-    tuned = tuned_config(tuning, out_dir)
-    write_text(out_dir / "tuned.yaml", _header(tuning) + tuned.to_yaml())
-    write_tune_csv(tuning, out_dir / "tune.csv")
-    from .render.tune import save_tune
-
-    figure = save_tune(tuning, out_dir / f"tune.{config.render.format}").name
-    manifest = run_to_dir(tuned, out_dir, progress=run_progress, figure_progress=figure_progress)
-    return {"criterion": criterion, "how": tuning.how(), "lrs": tuning.lrs.tolist(), "starts": starts,
-            "optimizers": [_entry(tuning, label) for label in config.labels],
-            "files": sorted(["tuned.yaml", "tune.csv", figure, "cells/"]), "run": manifest}
+    return Tuning(config=config, criterion=criterion, lrs=np.array(sweep.axes[0].values), starts=starts,
+                  scores=scores, chosen=chosen)
 
 
 def tuned_config(tuning: Tuning, out_dir: Path) -> Config:
@@ -211,5 +221,6 @@ def describe(summary: dict[str, Any]) -> list[str]:
         if entry["lr"] is None:
             lines.append(f"  {entry['label']:<14} every lr diverged; kept the config's lr")
         else:
-            lines.append(f"  {entry['label']:<14} lr {entry['lr']:<10.3g} {summary['criterion']} {entry['criterion']:.4g}")
+            lines.append(f"  {entry['label']:<14} lr {entry['lr']:<10.3g} "
+                         f"{summary['criterion']} {entry['criterion']:.4g}")
     return lines

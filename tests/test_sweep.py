@@ -349,8 +349,7 @@ def test_a_two_key_grid_draws_a_heatmap_with_diverged_cells_hatched(tmp_path):
         if row["status"] == "ok":
             assert grid[line, column] == pytest.approx(float(row["final_loss"]))
     best = manifest["optimizers"][0]["best"]
-    assert float(min(row["final_loss"] for row in table if row["final_loss"])) == pytest.approx(best["final_loss"]) \
-        or best["final_loss"] == min(float(row["final_loss"]) for row in table if row["final_loss"])
+    assert best["final_loss"] == min(float(row["final_loss"]) for row in table if row["final_loss"])
     assert axes.get_xlabel() == "lr (log-spaced)" and axes.get_ylabel() == "momentum"
     star = [line for line in axes.lines if line.get_marker() == "*"]
     assert [(float(star[0].get_xdata()[0]), float(star[0].get_ydata()[0]))] == [
@@ -507,11 +506,11 @@ def test_a_killed_sweep_leaves_only_whole_cells_and_resumes(kill, tmp_path):
         assert process.returncode == 130 and stderr.splitlines()[-1] == "Interrupted."
     else:
         assert process.returncode == -signal.SIGKILL
-    visible = sorted(path.name for path in (out / "cells").iterdir() if not path.name.startswith("."))
-    assert visible == sorted([f"{key}.json" for key in finished] + [f"{key}.npz" for key in finished]) or \
-        visible == sorted([f"{key}.json" for key in finished] + [f"{key}.npz" for key in finished] +
-                          [name for name in visible if name.endswith(".npz") and name[:-4] not in finished])
-    for key in finished:
+    # Every finished cell has both files; at most one cell was caught between its npz and its
+    # json, and that npz is whole (renamed into place) and will be rewritten.
+    arrays = {path.stem for path in (out / "cells").glob("*.npz")}
+    assert set(finished) <= arrays and len(arrays - set(finished)) <= 1
+    for key in arrays:
         with np.load(out / "cells" / f"{key}.npz") as archive:
             assert np.isfinite(archive["positions_0"]).any()
     assert not (out / "sweep.csv").exists()

@@ -1,0 +1,223 @@
+"""`optviz tune`: every optimizer's lr chosen by one documented rule over several starts, then the usual run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import optviz
+from optviz import config_from_dict
+from optviz.cli import cli
+from optviz.engine import RunResult, Trajectory
+from optviz.scores import rank, score
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+SHRUNK = ["--set", "steps=30", "--set", "render.figures=[loss, path]", "--set", "render.animation.enabled=false",
+          "--lrs", "1e-3:1:7", "--starts", "4"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+def median_final_loss(config, lr: float, starts: int) -> float:
+    """The default criterion, computed here from plain runs: diverged starts count as +inf."""
+    data = config.to_dict()
+    data["start"] = {"random": starts, "seed": config.seed}
+    data["optimizers"][0]["lr"] = lr
+    trajectory = optviz.run(config_from_dict(data)).trajectories[0]
+    final = np.where(trajectory.diverged | ~np.isfinite(trajectory.final_loss), np.inf, trajectory.final_loss)
+    return float(np.median(final))
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tuned")
+    result = invoke("tune", CONFIGS / "peaks.yaml", *SHRUNK, "--out", out, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_each_lr_is_the_lowest_median_final_loss_over_the_starts(tuned):
+    out, summary = tuned
+    config = optviz.load_config(CONFIGS / "peaks.yaml", ["steps=30"])
+    lrs = np.geomspace(1e-3, 1, 7)
+    np.testing.assert_allclose(summary["lrs"], lrs, rtol=1e-12)
+    written = optviz.load_config(out / "tuned.yaml")
+    for index, entry in enumerate(summary["optimizers"]):
+        alone = config.model_copy(deep=True)
+        alone.optimizers = [config.optimizers[index]]
+        values = [median_final_loss(alone, lr, 4) for lr in lrs]
+        assert entry["criterion"] == pytest.approx(min(values), rel=1e-12)
+        assert values[list(lrs).index(pytest.approx(entry["lr"], rel=1e-12))] == min(values)
+        assert written.optimizers[index].hyperparameters["lr"] == entry["lr"]
+    with (out / "tune.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 5 * 7 and {row["criterion"] for row in rows} == {"median-final-loss"}
+    assert [float(row["lr"]) for row in rows if row["chosen"] == "true"] == [entry["lr"] for entry in summary["optimizers"]]
+
+
+def test_the_tuned_run_is_the_config_with_those_lrs_and_says_so(tuned):
+    out, summary = tuned
+    text = (out / "tuned.yaml").read_text()
+    assert text.startswith("# Written by optviz tune: each optimizer's lr is the lowest median final loss (diverged "
+                           "starts worst) over 4 random starts, of 7 lrs from 0.001 to 1.\n")
+    note = yaml.safe_load(text)["render"]["note"]
+    assert note.startswith("lrs tuned by optviz tune, each the lowest median final loss") and "Adam " in note
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest == summary["run"]
+    assert {"loss.png", "path.png", "trajectories.npz"} <= set(manifest["files"])
+    assert {"tuned.yaml", "tune.csv", "tune.png"} <= {path.name for path in out.iterdir()}
+    # The run is the tuned config's, from the config's own start, and `optviz run tuned.yaml` redoes it.
+    again = optviz.run(optviz.load_config(out / "tuned.yaml"))
+    stored = optviz.load_run(out)
+    assert stored.starts.tolist() == [[0.0, 0.9]]
+    for trajectory in again:
+        np.testing.assert_array_equal(trajectory.positions, stored[trajectory.label].positions)
+
+
+def test_a_figures_note_is_written_under_it(tmp_path):
+    from optviz.render.style import save_figure
+
+    result = optviz.run(config_from_dict({"function": "quadratic", "start": [2.0], "steps": 5,
+                                          "optimizers": [{"name": "SGD", "lr": 0.1}],
+                                          "render": {"note": "lrs tuned by optviz tune"}}))
+    axes = optviz.plot_loss(result)
+    save_figure(axes.figure, tmp_path / "loss.png", note=result.config.render.note)
+    assert axes.figure.get_supxlabel() == "lrs tuned by optviz tune"
+
+
+def test_tune_png_shows_every_optimizer_against_lr(tuned):
+    from optviz.render.tune import plot_tune
+    from optviz.tune import search_lrs
+
+    out, summary = tuned
+    config = optviz.load_config(CONFIGS / "peaks.yaml", ["steps=30"])
+    tuning = search_lrs(config, out, lrs=(1e-3, 1, 7), starts=4)  # the runs are in out/cells already
+    assert tuning.chosen == {entry["label"]: entry["lr"] for entry in summary["optimizers"]}
+    figure = plot_tune(tuning)
+    axes, strip = figure.axes
+    curves = {line.get_label(): line for line in axes.lines}
+    for entry in summary["optimizers"]:
+        line = curves[f"{entry['label']}: lr {entry['lr']:.3g}"]
+        shown = tuning.values(entry["label"]) - config.test_function().min_value  # above the minimum
+        np.testing.assert_allclose(line.get_ydata(), np.where(np.isfinite(shown), shown, np.nan))
+    stars = [line for line in axes.lines if line.get_marker() == "*" and len(line.get_xdata())]
+    assert sorted(float(star.get_xdata()[0]) for star in stars) == sorted(entry["lr"] for entry in summary["optimizers"])
+    assert axes.get_xscale() == "log" and strip.get_ylabel() == "best"
+    assert (out / "tune.png").stat().st_size > 20_000
+
+
+def test_a_second_tune_reuses_the_tuning_runs(tuned, tmp_path):
+    out, summary = tuned
+    cells = sorted(path.name for path in (out / "cells").iterdir())
+    result = invoke("tune", CONFIGS / "peaks.yaml", *SHRUNK, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert sum(line.endswith("(reused)") for line in result.stderr.splitlines()) == 35
+    assert sorted(path.name for path in (out / "cells").iterdir()) == cells
+    assert result.stdout.splitlines()[0] == ("lrs chosen: the lowest median final loss (diverged starts worst) over 4 "
+                                             "random starts, of 7 lrs from 0.001 to 1")
+
+
+def test_other_criteria_choose_by_their_own_numbers(tmp_path):
+    result = invoke("tune", CONFIGS / "rosenbrock.yaml", "--set", "steps=40", "--set", "optimizers=[SGD, Adam]",
+                    "--set", "render.figures=[loss]", "--criterion", "auc", "--lrs", "1e-4:1:5", "--starts", "3",
+                    "--out", tmp_path, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    with (tmp_path / "tune.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for entry in summary["optimizers"]:
+        mine = [row for row in rows if row["label"] == entry["label"]]
+        finite = [float(row["auc"]) for row in mine if row["auc"]]
+        assert entry["criterion"] == min(finite)
+        assert [float(row["lr"]) for row in mine if row["chosen"] == "true"] == [entry["lr"]]
+    assert summary["how"].startswith("the lowest median area under the loss curve per step")
+
+
+# --- the scores behind the criteria ----------------------------------------------------------------
+
+
+def cell(final_losses, *, diverged=(), loss_curves=None, converged=None):
+    """A one-optimizer RunResult on quadratic whose starts end at the given losses (x = sqrt(f / 4))."""
+    config = config_from_dict({"function": "quadratic", "start": [1.0], "steps": 2,
+                               "optimizers": [{"name": "SGD", "lr": 0.1}]})
+    final = np.asarray(final_losses, dtype=float)
+    count = len(final)
+    loss = np.array(loss_curves, dtype=float) if loss_curves is not None else np.column_stack([final + 2, final + 1, final])
+    positions = np.sqrt(np.abs(loss) / 4)[..., None]
+    diverged_step = np.full(count, -1)
+    for start in diverged:
+        diverged_step[start] = 1
+        loss[start, 1:] = np.nan
+        positions[start, 1:] = np.nan
+    trajectory = Trajectory(label="SGD", optimizer="SGD", positions=positions, loss=loss,
+                            lr=np.full((count, 3), 0.1), grad_norm=np.zeros((count, 3)), steps=np.arange(3),
+                            diverged_step=diverged_step,
+                            converged_step=np.asarray(converged if converged is not None else [-1] * count))
+    return RunResult(config=config, function=config.test_function(), starts=np.ones((count, 1)),
+                     trajectories=[trajectory])
+
+
+@pytest.mark.parametrize("finals,diverged,expected", [
+    ([4.0], (), 4.0),
+    ([1.0, 2.0, 3.0], (), 2.0),
+    ([1.0, 2.0, 3.0, 4.0], (), 2.5),
+    ([1.0, 2.0, 3.0], (0,), 3.0),  # a diverged start counts as the worst, not as missing
+    ([1.0, 2.0, 3.0, 4.0], (0, 1), np.inf),  # half diverged: the median is infinite
+], ids=["one", "odd", "even", "one-diverged", "half-diverged"])
+def test_median_final_loss_counts_a_diverged_start_as_worst(finals, diverged, expected):
+    numbers = score(cell(finals, diverged=diverged))
+    assert numbers.final_loss == expected and numbers.value("median-final-loss") == expected
+    assert numbers.diverged_starts == len(diverged)
+
+
+def test_distance_and_auc():
+    numbers = score(cell([4.0, 16.0, 36.0]))  # x = 1, 2, 3 from the minimum at 0
+    assert numbers.distance == 2.0
+    # Losses f+2, f+1, f at steps 0, 1, 2: the trapezoids give (f + 1.5 + f + 0.5) / 2 per step.
+    assert numbers.auc == pytest.approx(16.0 + 1.0)
+
+
+def test_ties_go_to_the_lower_area_under_the_curve_then_the_earlier():
+    slow = score(cell([0.0], loss_curves=[[9.0, 9.0, 0.0]]))
+    fast = score(cell([0.0], loss_curves=[[9.0, 0.0, 0.0]]))
+    assert rank([slow, fast, fast]) == [1, 2, 0]
+    assert rank([slow, fast], "auc") == [1, 0]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lrs", "1:0.1:5"], "--lrs: expected FIRST:LAST:COUNT with 0 < FIRST < LAST and 2 <= COUNT <= 1000, "
+                           "e.g. 1e-4:10:26, got '1:0.1:5'"),
+    (["--lrs", "1e-3:1"], "--lrs: expected FIRST:LAST:COUNT with 0 < FIRST < LAST and 2 <= COUNT <= 1000, "
+                          "e.g. 1e-4:10:26, got '1e-3:1'"),
+], ids=["reversed", "two-parts"])
+def test_bad_lrs_are_usage_errors(args, message, tmp_path):
+    result = invoke("tune", CONFIGS / "quadratic.yaml", *args, "--out", tmp_path / "out")
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_what_cannot_be_tuned_is_a_config_error(tmp_path):
+    bowl = tmp_path / "bowl.yaml"
+    bowl.write_text("function: {expr: 'x**2 + y**2', domain: [[-1, 1], [-1, 1]]}\noptimizers: [SGD]\n")
+    result = invoke("tune", bowl, "--criterion", "distance", "--out", tmp_path / "out")
+    assert (result.exit_code, result.stderr) == (2, f"Error: {bowl}: --criterion distance needs known minima and "
+                                                    "custom has none; use median-final-loss or auc\n")
+    result = invoke("tune", CONFIGS / "quadratic_lr.yaml", "--out", tmp_path / "out")
+    assert (result.exit_code, result.stderr) == (2, f"Error: {CONFIGS / 'quadratic_lr.yaml'}: sweep: tune sweeps the lrs "
+                                                    "itself: remove the sweep block (--set sweep=null)\n")
+    (tmp_path / "plain.py").write_text(
+        "import torch\nclass Fixed(torch.optim.Optimizer):\n    def __init__(self, params, step=0.1):\n"
+        "        super().__init__(params, {'step': step})\n    def step(self, closure=None):\n        pass\n")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("function: quadratic\noptimizers: [{name: plain.py:Fixed}]\n")
+    result = invoke("tune", plain, "--out", tmp_path / "out")
+    assert (result.exit_code, result.stderr) == (2, f"Error: {plain}: optimizers[0]: Fixed takes no lr to tune\n")
+    assert not (tmp_path / "out").exists()
