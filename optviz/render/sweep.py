@@ -267,7 +267,7 @@ def _heatmap(axes, result, label: str) -> bool:
     axes.set_ylim(-0.5, grid.shape[0] - 0.5)
     axes.set_xlabel(x_axis.name + (" (log-spaced)" if x_axis.log else ""))
     axes.set_ylabel(y_axis.name + (" (log-spaced)" if y_axis.log else ""))
-    over = f"; each square the best over {', '.join(axis.name for axis in rest)}" if rest else ""
+    over = f"\neach square: the best over {', '.join(axis.name for axis in rest)}" if rest else ""
     axes.set_title(f"{label}: best {best.cell.describe().removeprefix(label).strip()}{over}", fontsize="medium")
     return bool(rows.size)
 
