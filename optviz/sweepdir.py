@@ -44,7 +44,6 @@ from .sweep import Cell, Sweep, plan_sweep
 # little and memory stays bounded whatever the starts per cell.
 MAX_BATCH_CELLS = 256
 BATCH_RECORD_BYTES = AUTO_RECORD_BYTES
-FIGURES = ("sweep-loss", "sweep-heatmap", "sweep-best")
 
 
 @dataclass(frozen=True)
