@@ -18,10 +18,11 @@ import numpy as np
 
 from ..starts import plot_domain
 from ..validate import check_animation
-from .clip import pin_to_edge
+from .clip import frozen_coordinates, pin_to_edge
 from .landscape import draw_gradient_field, draw_landscape
 from .style import add_note, colour, diverged_label, halo, marker, new_figure
-from .surface import HEAD_Z, TRAIL_Z, draw_surface, frozen_coordinates, lifted
+from .path import shown_starts
+from .surface import HEAD_Z, TRAIL_Z, draw_surface, lifted
 
 
 @dataclass
@@ -82,7 +83,10 @@ def build_scene(result, *, frames: int | None = None, trail: int | None = None, 
                         bbox=dict(boxstyle="round", facecolor="white", alpha=0.8), fontsize="medium")
     axes.legend(handles=heads, loc="upper right", fontsize="small", framealpha=0.85)
     axes.set_title(f"{result.function.name}: optimizers racing downhill")
-    coordinates = [_plot_coordinates(trajectory, result.dim) for trajectory in result]
+    # Tens of thousands of moving heads would make every frame slow and unreadable: the race
+    # shows the same subset of starts as path.png.
+    rows = shown_starts(result)
+    coordinates = [frozen_coordinates(trajectory, result.dim, rows) for trajectory in result]
     # A head that leaves the plot (a diverging run) waits where it crossed the edge.
     positions = [pin_to_edge(xs, ys, axes.get_xlim(), axes.get_ylim()) for xs, ys in coordinates]
     update = functools.partial(_update, heads=heads, trails=trails, counter=counter, coordinates=coordinates,
@@ -101,6 +105,7 @@ def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scen
     domain = plot_domain(result.config, result.function)
     draw_surface(axes, result.function, domain, resolution=render.resolution)
     heads, trails, coordinates = [], [], []
+    rows = shown_starts(result)
     for index, trajectory in enumerate(result):
         single = len(trajectory.positions) == 1
         diverged = int(trajectory.diverged_step[0]) if single else -1
@@ -113,7 +118,7 @@ def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scen
                             label=label)
         heads.append(head)
         trails.append(trail_line)
-        coordinates.append(lifted(result.function, *frozen_coordinates(trajectory), domain))
+        coordinates.append(lifted(result.function, *frozen_coordinates(trajectory, 2, rows), domain))
     counter = axes.text2D(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=5,
                           bbox=dict(boxstyle="round", facecolor="white", alpha=0.8), fontsize="medium")
     axes.legend(handles=heads, loc="upper right", fontsize="small", framealpha=0.85)
@@ -142,17 +147,6 @@ def _update_3d(record: int, *, heads, trails, counter, coordinates, steps, trail
         trail_line.set_3d_properties(segment[2])
     counter.set_text(f"step {int(steps[record])} / {total}")
     return [*trails, *heads, counter]
-
-
-def _plot_coordinates(trajectory, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, records) arrays of what is plotted: x and f(x) in 1D, x and y in 2D; frozen after divergence."""
-    xs = trajectory.positions[..., 0].copy()
-    ys = trajectory.loss.copy() if dim == 1 else trajectory.positions[..., 1].copy()
-    last = trajectory.last_finite()
-    for start, final in enumerate(last):
-        xs[start, final + 1:] = xs[start, final]
-        ys[start, final + 1:] = ys[start, final]
-    return xs, ys
 
 
 def _update(record: int, *, heads, trails, counter, coordinates, positions, steps, trail, total):

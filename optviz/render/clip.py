@@ -101,3 +101,14 @@ def _exit_points(from_x, from_y, to_x, to_y, xlim, ylim) -> tuple[np.ndarray, np
     fraction = np.where(np.isfinite(end).all(axis=0), fraction, 0.0)
     point = start + fraction * np.where(np.isfinite(step), step, 0.0)
     return point[0], point[1]
+
+
+def frozen_coordinates(trajectory, dim: int = 2, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """What is plotted per ``[start, record]`` for the starts in ``rows`` (all if None): x and y in 2D,
+    x and f(x) in 1D, each held at its last finite point after a divergence."""
+    rows = np.arange(len(trajectory.positions)) if rows is None else rows
+    last = trajectory.last_finite()[rows]
+    held = np.minimum(np.arange(trajectory.positions.shape[1])[None, :], last[:, None])
+    second = trajectory.loss[rows] if dim == 1 else trajectory.positions[rows, :, 1]
+    return (np.take_along_axis(trajectory.positions[rows, :, 0], held, axis=1),
+            np.take_along_axis(second, held, axis=1))

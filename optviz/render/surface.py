@@ -22,7 +22,8 @@ from matplotlib.lines import Line2D
 
 from ..errors import RunError
 from ..starts import plot_domain
-from .clip import pin_to_edge
+from .clip import frozen_coordinates, pin_to_edge
+from .path import shown_starts
 from .style import colour, diverged_label, halo, marker, new_figure, save_figure
 
 # Grid points per axis of the drawn mesh: more only slows drawing (and blows up SVG/PDF).
@@ -167,16 +168,6 @@ def lifted(function, xs: np.ndarray, ys: np.ndarray,
     return trail_x, trail_y, trail_z, head_x, head_y, head_z
 
 
-def frozen_coordinates(trajectory) -> tuple[np.ndarray, np.ndarray]:
-    """x and y per ``[start, record]``, held at the last finite point after a divergence."""
-    xs = trajectory.positions[..., 0].copy()
-    ys = trajectory.positions[..., 1].copy()
-    for start, final in enumerate(trajectory.last_finite()):
-        xs[start, final + 1:] = xs[start, final]
-        ys[start, final + 1:] = ys[start, final]
-    return xs, ys
-
-
 def plot_surface(result, axes=None):
     """Draw the surface and every optimizer's path lifted onto it into 3D ``axes``; return the Axes.
 
@@ -192,9 +183,10 @@ def plot_surface(result, axes=None):
     domain = plot_domain(result.config, result.function)
     draw_surface(axes, result.function, domain, resolution=render.resolution)
     handles = [line for line in axes.get_lines() if line.get_label() == "known minima"]
+    rows = shown_starts(result)  # the same subset as path.png when there are very many starts
     if len(result.starts) > 1:
         # Every optimizer sets off from the same points: mark them once, not in five colours over each other.
-        starts = np.clip(result.starts, domain[:, 0], domain[:, 1])  # a 3D plot does not clip to its box
+        starts = np.clip(result.starts[rows], domain[:, 0], domain[:, 1])  # a 3D plot does not clip to its box
         xs, ys = starts[:, 0], starts[:, 1]
         with np.errstate(all="ignore"):
             zs = np.asarray(result.function(starts), dtype=float)
@@ -202,9 +194,10 @@ def plot_surface(result, axes=None):
                              markeredgewidth=1.0, linestyle="none", zorder=HEAD_Z, label="starts")
     for index, trajectory in enumerate(result):
         many = len(trajectory.positions) > 1
-        xs, ys = frozen_coordinates(trajectory)
+        xs, ys = frozen_coordinates(trajectory, 2, rows)
         trail_x, trail_y, trail_z, head_x, head_y, head_z = lifted(result.function, xs, ys, domain)
-        last = trajectory.last_finite()
+        last = trajectory.last_finite()[rows]
+        diverged = trajectory.diverged[rows]
         for start in range(len(xs)):
             end = int(last[start])
             # Markers along a 3D path only clutter it: the legend and the end marker carry the shape.
@@ -216,7 +209,7 @@ def plot_surface(result, axes=None):
                           color=colour(index), markerfacecolor="white", markeredgewidth=1.8, linestyle="none",
                           zorder=HEAD_Z, label="_start")
             axes.plot([head_x[start, end]], [head_y[start, end]], [head_z[start, end]],
-                      marker="X" if trajectory.diverged[start] else marker(index), markersize=7 if many else 11,
+                      marker="X" if diverged[start] else marker(index), markersize=7 if many else 11,
                       color=colour(index), markeredgecolor="black", linestyle="none", zorder=HEAD_Z, label="_end")
         handles.append(Line2D([], [], color=colour(index), marker=marker(index), markeredgecolor="black",
                               linewidth=1.8, label=_label(trajectory)))
