@@ -477,8 +477,10 @@ def test_a_failure_mid_sweep_keeps_the_finished_cells_and_a_rerun_computes_only_
 
 
 def sweep_process(config: Path, out: Path) -> subprocess.Popen:
+    # A shell's background job inherits SIGINT as ignored; give the child the default, as a terminal would.
     return subprocess.Popen([sys.executable, "-m", "optviz", "sweep", str(config), "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
