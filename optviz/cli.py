@@ -94,17 +94,22 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,
                                   figure_progress=bar.figures, frame_progress=bar.frames)
-    if not quiet:
-        for warning in manifest["warnings"]:
-            click.echo(f"Warning: {warning}", err=True)
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2))
-    elif not quiet:
+    if _announce(manifest, quiet=quiet, as_json=as_json):
         _report(manifest, target)
     problems = _problems(manifest)
     if strict and problems:
         click.echo(f"Error: --strict: {'; '.join(problems)}", err=True)
         sys.exit(1)
+
+
+def _announce(manifest: dict, *, quiet: bool, as_json: bool) -> bool:
+    """Print the run's warnings (stderr) and, with --json, the manifest; True if a human report should follow."""
+    if not quiet:
+        for warning in manifest["warnings"]:
+            click.echo(f"Warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+    return not (quiet or as_json)
 
 
 def _report(manifest: dict, target: Path) -> None:
@@ -218,12 +223,7 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = basin_map(config, target, source=config_path, progress=bar.runs, figure_progress=bar.figures)
-    if not quiet:
-        for warning in manifest["warnings"]:
-            click.echo(f"Warning: {warning}", err=True)
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2))
-    elif not quiet:
+    if _announce(manifest, quiet=quiet, as_json=as_json):
         for entry in manifest["basin"]["runs"]:
             click.echo(f"  {entry['label']:<14} {describe(entry)}")
         click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")

@@ -93,15 +93,20 @@ def _mark_undefined(axes, xs, undefined: np.ndarray, extent=None) -> None:
         axes.add_patch(Rectangle((x_low, y_low), x_high - x_low, y_high - y_low, zorder=-1, **style))
 
 
-def _mark_minima(axes, function, domain) -> None:
-    first = True
+def minima_in(function, domain: np.ndarray):
+    """Yield ``(minimum, point, label)`` for the known minima inside ``domain``; only the first
+    carries the legend label, so the legend has one "known minima" entry."""
+    label = "known minima"
     for minimum in function.minima:
         point = np.asarray(minimum.point, dtype=float)
-        if np.any(point < domain[:, 0]) or np.any(point > domain[:, 1]):
-            continue
+        if np.all(point >= domain[:, 0]) and np.all(point <= domain[:, 1]):
+            yield minimum, point, label
+            label = "_minimum"
+
+
+def _mark_minima(axes, function, domain) -> None:
+    for minimum, point, label in minima_in(function, domain):
         global_minimum = minimum.kind == "global"
-        label = "known minima" if first else "_minimum"
-        first = False
         if function.dim == 1:
             axes.plot(point[0], minimum.value, marker="*", markersize=14 if global_minimum else 10,
                       color="black" if global_minimum else "0.5", markeredgecolor="white", linestyle="none",

@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 from ..errors import RunError
 from ..starts import plot_domain
 from .clip import frozen_coordinates, pin_to_edge
+from .landscape import minima_in
 from .path import shown_starts
 from .style import colour, diverged_label, halo, marker, new_figure, save_figure
 
@@ -134,17 +135,11 @@ def _relief(rgba: np.ndarray, values: np.ma.MaskedArray) -> np.ndarray:
 
 
 def _mark_minima(axes, function, domain: np.ndarray) -> None:
-    first = True
-    for minimum in function.minima:
-        point = np.asarray(minimum.point, dtype=float)
-        if np.any(point < domain[:, 0]) or np.any(point > domain[:, 1]):
-            continue
+    for minimum, point, label in minima_in(function, domain):
         global_minimum = minimum.kind == "global"
         axes.plot([point[0]], [point[1]], [minimum.value], marker="*",
                   markersize=15 if global_minimum else 10, color="white" if global_minimum else "0.85",
-                  markeredgecolor="black", markeredgewidth=0.8, linestyle="none", zorder=MINIMA_Z,
-                  label="known minima" if first else "_minimum")
-        first = False
+                  markeredgecolor="black", markeredgewidth=0.8, linestyle="none", zorder=MINIMA_Z, label=label)
 
 
 def lifted(function, xs: np.ndarray, ys: np.ndarray,
