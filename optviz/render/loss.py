@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .clip import edge_crossing, exceeds, padded_limits
-from .style import colour, diverged_label, marker, new_figure, save_figure, spans_decades
+from .style import colour, diverged_label, marker, new_figure, save_one_or_panels, spans_decades
 
 
 def plot_loss(result, axes=None, *, only: int | None = None, legend: bool = True):
@@ -126,8 +126,4 @@ def plot_loss_panels(result, figure=None):
 
 def save_loss(result, path: str | Path) -> Path:
     """Write ``loss.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
-    if len(result.trajectories) > 1 and len(result.starts) > 1:
-        return save_figure(plot_loss_panels(result), path, note=result.config.render.note)
-    figure, axes = new_figure(result.config.render.size, result.config.render.dpi)
-    plot_loss(result, axes)
-    return save_figure(figure, path, note=result.config.render.note)
+    return save_one_or_panels(result, path, plot_loss, plot_loss_panels)

@@ -9,7 +9,7 @@ import numpy as np
 from ..starts import plot_domain
 from .clip import edge_crossing
 from .landscape import draw_landscape
-from .style import colour, diverged_label, marker, new_figure, save_figure
+from .style import colour, diverged_label, marker, new_figure, save_one_or_panels
 
 
 # More paths than this per optimizer turn into a smear and slow the figure down: a subset
@@ -153,8 +153,4 @@ def _draw_one(axes, dim: int, trajectory, index: int, label: str) -> None:
 
 def save_path(result, path: str | Path) -> Path:
     """Write ``path.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
-    if len(result.trajectories) > 1 and len(result.starts) > 1:
-        return save_figure(plot_path_panels(result), path, note=result.config.render.note)
-    figure, axes = new_figure(result.config.render.size, result.config.render.dpi)
-    plot_path(result, axes)
-    return save_figure(figure, path, note=result.config.render.note)
+    return save_one_or_panels(result, path, plot_path, plot_path_panels)

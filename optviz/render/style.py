@@ -80,3 +80,14 @@ def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
         return False
     with np.errstate(over="ignore"):  # a blow-up reaching 1e308 spans decades all the same
         return np.log10(finite.max() / finite.min()) >= decades
+
+
+def save_one_or_panels(result, path, plot, plot_panels) -> Path:
+    """Write ``plot(result, axes)`` on one Axes, or ``plot_panels(result)``'s small multiples when
+    several optimizers each have many starts (their faint paths would hide each other)."""
+    note = result.config.render.note
+    if len(result.trajectories) > 1 and len(result.starts) > 1:
+        return save_figure(plot_panels(result), path, note=note)
+    figure, axes = new_figure(result.config.render.size, result.config.render.dpi)
+    plot(result, axes)
+    return save_figure(figure, path, note=note)
