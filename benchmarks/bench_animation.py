@@ -1,4 +1,4 @@
-"""Time optviz.frames.save_animation against matplotlib's FuncAnimation + PillowWriter.
+"""Time optviz.render.frames.save_animation against matplotlib's FuncAnimation + PillowWriter.
 
 Both routes write the same scene: five descent paths racing across a contour
 map of MATLAB's peaks function, 640x480 pixels, a step counter and a legend.
@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
-from optviz.frames import save_animation
+from optviz.render.frames import save_animation
 
 MIN_SPEEDUP = 10.0
 MAX_SIZE_RATIO = 0.5

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from optviz import load_config, run  # noqa: E402
-from optviz.starts import resolve_starts  # noqa: E402
+from optviz.load.starts import resolve_starts  # noqa: E402
 
 MAX_ENGINE_SECONDS = 3.0
 MIN_SPEEDUP = 2000.0

@@ -7,7 +7,7 @@ Two sweeps, 500 steps per cell:
 
 Batched is what `optviz sweep` does: cells of one optimizer that differ only in
 hyperparameters run as one optimizer with a param group per cell
-(optviz.sweepdir.compute). One after another is ``optviz.run(cell.config)`` for each
+(optviz.pipelines.sweep.compute). One after another is ``optviz.run(cell.config)`` for each
 cell, as a shell loop over `optviz run` would compute them (without its process start
 and file writing, which would only widen the gap). The grid's one-after-another time is
 measured on an evenly spread subset of its cells (--subset) and extrapolated per cell;
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 import optviz
-from optviz.sweep import plan_sweep
-from optviz.sweepdir import compute
+from optviz.load import plan_sweep
+from optviz.pipelines.sweep import compute
 
 MIN_SPEEDUP = 20.0
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

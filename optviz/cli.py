@@ -10,12 +10,14 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
-from . import __version__
+from .version import __version__
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ConfigProblem(click.ClickException):
@@ -25,7 +27,7 @@ class ConfigProblem(click.ClickException):
 
 
 @contextlib.contextmanager
-def reported():
+def reported() -> Iterator[None]:
     """Turn the library's own errors into one-line messages with the right exit code."""
     from .errors import ConfigError, OptvizError
 
@@ -40,13 +42,39 @@ def reported():
         sys.exit(130)
 
 
-def _load(config_path: str, overrides: tuple[str, ...], safe: bool = False):
-    from .config import load_config
+def _load(config_path: str, overrides: tuple[str, ...], safe: bool = False) -> Any:
+    """The checked config file as an :class:`optviz.load.Loaded`."""
+    from .load import load
 
-    return load_config(config_path, overrides, safe=safe)
+    return load(config_path, overrides, safe=safe)
 
 
 SAFE_HELP = "Refuse configs that import Python code (optimizer or function import paths), before importing anything."
+
+# Options several commands share, defined once.
+config_argument = click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+safe_option = click.option("--safe", is_flag=True, help=SAFE_HELP)
+
+
+def set_option(example: str = "optimizers.SGD.lr=0.05") -> Callable[[F], F]:
+    """``--set KEY=VALUE``, repeatable, with an example fitting the command."""
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help=f"Override a config key (value parsed as YAML), e.g. {example}. Repeatable.")
+
+
+def out_option(what: str = "Run directory", default: str = "outputs/<config stem>/") -> Callable[[F], F]:
+    """``--out DIRECTORY``: where the command writes."""
+    return click.option("--out", "out_dir", type=click.Path(file_okay=False), help=f"{what} [default: {default}].")
+
+
+def json_option(what: str = "the manifest summary") -> Callable[[F], F]:
+    """``--json``: print ``what`` as JSON on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON on stdout.")
+
+
+def quiet_option(extra: str = "; no progress bar") -> Callable[[F], F]:
+    """``-q/--quiet``: print nothing but errors (and --json output)."""
+    return click.option("-q", "--quiet", is_flag=True, help=f"Print nothing but errors (and --json output){extra}.")
 
 
 @click.group(context_settings=CONTEXT)
@@ -62,16 +90,15 @@ def cli() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (value parsed as YAML), e.g. optimizers.SGD.lr=0.05. Repeatable.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run directory [default: outputs/<config stem>/].")
+@config_argument
+@set_option()
+@out_option()
 @click.option("--animate/--no-animate", default=None, help="Also write the animation [default: from the config].")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), help="Figure format [default: from the config].")
 @click.option("--dpi", type=click.IntRange(30, 600), help="Figure resolution in dots per inch [default: from the config].")
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output); no progress bar.")
-@click.option("--safe", is_flag=True, help=SAFE_HELP)
+@json_option()
+@quiet_option()
+@safe_option
 @click.option("--strict", is_flag=True, help="Exit with code 1 if any optimizer diverged or failed (files are still written).")
 def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, animate: bool | None, fmt: str | None,
         dpi: int | None, as_json: bool, quiet: bool, safe: bool, strict: bool) -> None:
@@ -83,13 +110,12 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
     """
     with reported():
         from .engine import check_single_run
-        from .runner import default_out_dir, run_to_dir
-
+        from .pipelines.run import default_out_dir, run_to_dir
         from .progress import ProgressBar
 
         # Through the config, so config.yaml records the dpi the figures were drawn at.
         config = _load(config_path, overrides + ((f"render.dpi={dpi}",) if dpi else ()), safe)
-        check_single_run(config, source=config_path)
+        check_single_run(config.config, source=config_path)
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,
@@ -102,7 +128,7 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
         sys.exit(1)
 
 
-def _announce(manifest: dict, *, quiet: bool, as_json: bool) -> bool:
+def _announce(manifest: dict[str, Any], *, quiet: bool, as_json: bool) -> bool:
     """Print the run's warnings (stderr) and, with --json, the manifest; True if a human report should follow."""
     if not quiet:
         for warning in manifest["warnings"]:
@@ -112,7 +138,7 @@ def _announce(manifest: dict, *, quiet: bool, as_json: bool) -> bool:
     return not (quiet or as_json)
 
 
-def _report(manifest: dict, target: Path) -> None:
+def _report(manifest: dict[str, Any], target: Path) -> None:
     for entry in manifest["runs"]:
         if "final_loss" in entry:
             status = entry["status"] if entry["status"] != "diverged" else f"diverged at step {entry['diverged_step']}"
@@ -126,7 +152,7 @@ def _report(manifest: dict, target: Path) -> None:
     click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
 
 
-def _problems(manifest: dict) -> list[str]:
+def _problems(manifest: dict[str, Any]) -> list[str]:
     """One phrase per optimizer that diverged or failed, for --strict."""
     problems = []
     for entry in manifest["runs"]:
@@ -155,7 +181,7 @@ def _problems(manifest: dict) -> list[str]:
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [default: RUN_DIR/animation.gif].")
 @click.option("--show", is_flag=True, help="Show the animation live in a window instead of writing a file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors; no progress bar.")
-@click.option("--safe", is_flag=True, help=SAFE_HELP)
+@safe_option
 def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail: int | None,
             three_d: bool | None, quiver: bool | None, out: str | None, show: bool, quiet: bool, safe: bool) -> None:
     """Animate an existing run directory without recomputing it.
@@ -169,8 +195,8 @@ def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail
         raise ConfigProblem("--quiver draws on the flat map; it does not combine with --3d")
     view = None if three_d is None else ("3d" if three_d else "2d")
     with reported():
+        from .pipelines.animate import animate_dir
         from .progress import ProgressBar
-        from .runner import animate_dir
 
         if show:
             _show(run_dir, frames, fps, trail, view, quiver, safe)
@@ -187,7 +213,7 @@ def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None
     import matplotlib.pyplot as plt
 
     from .render import live_animation
-    from .rundir import load_run
+    from .store.rundir import load_run
 
     animation = live_animation(load_run(run_dir, safe=safe), frames=frames, fps=fps, trail=trail, view=view,
                                quiver=quiver, pyplot=True)
@@ -196,13 +222,12 @@ def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (value parsed as YAML), e.g. start.grid=[64,64]. Repeatable.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run directory [default: outputs/<config stem>/].")
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest, with its basin entry, as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
-@click.option("--safe", is_flag=True, help=SAFE_HELP)
+@config_argument
+@set_option("start.grid=[64,64]")
+@out_option()
+@json_option("the manifest, with its basin entry,")
+@quiet_option("")
+@safe_option
 def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, quiet: bool,
           safe: bool) -> None:
     """Map which known minimum each start reaches: basin.png and basin.npz, with the run's files.
@@ -215,9 +240,10 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
       optviz basin configs/peaks_basin.yaml --set start.grid=[64,64] --out /tmp/basins
     """
     with reported():
-        from .basin import basin_map, describe
+        from .pipelines.basin import basin_map
+        from .pipelines.run import default_out_dir
         from .progress import ProgressBar
-        from .runner import default_out_dir
+        from .results.basin import describe
 
         config = _load(config_path, overrides, safe)
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
@@ -230,17 +256,14 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (value parsed as YAML), sweep keys too, e.g. "
-                   "sweep.optimizers.SGD.lr=[0.01,0.1]. Repeatable.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Sweep directory [default: outputs/<config stem>/].")
+@config_argument
+@set_option("sweep.optimizers.SGD.lr=[0.01,0.1]")
+@out_option("Sweep directory")
 @click.option("--shard", metavar="K/N", help="Run only slice K of N (the cells numbered K-1 modulo N) and store its "
                                              "cells; `optviz merge` then writes the table and figures.")
-@click.option("--json", "as_json", is_flag=True, help="Print sweep.json (with --shard, the slice's summary) on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output); no progress lines.")
-@click.option("--safe", is_flag=True, help=SAFE_HELP)
+@json_option("sweep.json (with --shard, the slice's summary)")
+@quiet_option("; no progress lines")
+@safe_option
 def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, shard: str | None, as_json: bool,
           quiet: bool, safe: bool) -> None:
     """Run every cell of CONFIG's sweep block: sweep.csv, every loss curve, a heatmap, the best cell.
@@ -254,9 +277,9 @@ def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, sha
       optviz sweep configs/big.yaml --shard 3/8 --out outputs/big    # then: optviz merge outputs/big
     """
     with reported():
-        from .runner import default_out_dir
-        from .sweep import parse_shard
-        from .sweepdir import sweep_to_dir
+        from .load.sweep import parse_shard
+        from .pipelines.run import default_out_dir
+        from .pipelines.sweep import sweep_to_dir
 
         part = parse_shard(shard) if shard else None
         config = _load(config_path, overrides, safe)
@@ -269,11 +292,11 @@ def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, sha
         _report_sweep(manifest, target)
 
 
-def _cell_line(finished) -> None:
+def _cell_line(finished: Any) -> None:
     click.echo(finished.line(), err=True)
 
 
-def _report_sweep(manifest: dict, target: Path) -> None:
+def _report_sweep(manifest: dict[str, Any], target: Path) -> None:
     session = manifest["session"]
     done = f"{session['computed']} computed, {session['reused']} reused"
     if session["shard"]:
@@ -294,9 +317,9 @@ def _report_sweep(manifest: dict, target: Path) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("sweep_dir", metavar="DIR", type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print sweep.json on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
-@click.option("--safe", is_flag=True, help=SAFE_HELP)
+@json_option("sweep.json")
+@quiet_option("")
+@safe_option
 def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
     """Combine the slices of a sharded sweep in DIR into the outputs one unsharded sweep writes.
 
@@ -308,7 +331,7 @@ def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
       optviz merge outputs/big
     """
     with reported():
-        from .sweepdir import merge_sweep
+        from .pipelines.sweep import merge_sweep
 
         manifest = merge_sweep(sweep_dir, safe=safe)
     if as_json:
@@ -318,11 +341,9 @@ def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (value parsed as YAML). Repeatable.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Output directory [default: outputs/<config stem>-tuned/].")
+@config_argument
+@set_option()
+@out_option("Output directory", "outputs/<config stem>-tuned/")
 @click.option("--criterion", type=click.Choice(["median-final-loss", "distance", "auc"]), default="median-final-loss",
               show_default=True, help="What the lr minimizes, over the starts (a diverged start counts as worst): "
                                       "final loss, distance to the nearest known minimum, or area under the loss "
@@ -331,9 +352,9 @@ def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
               help="Random starts over the domain that every lr is tried from.")
 @click.option("--lrs", default="1e-4:10:26", show_default=True, metavar="FIRST:LAST:COUNT",
               help="The lrs tried per optimizer: COUNT values log-spaced from FIRST to LAST.")
-@click.option("--json", "as_json", is_flag=True, help="Print the tuning summary, with the run's manifest, as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output); no progress lines.")
-@click.option("--safe", is_flag=True, help=SAFE_HELP)
+@json_option("the tuning summary, with the run's manifest,")
+@quiet_option("; no progress lines")
+@safe_option
 def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, criterion: str, starts: int, lrs: str,
          as_json: bool, quiet: bool, safe: bool) -> None:
     """Pick each optimizer's lr by the same rule, then run CONFIG with those lrs: a fair comparison.
@@ -348,11 +369,11 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
       optviz tune configs/rosenbrock.yaml --criterion auc --starts 16 --lrs 1e-5:1:31
     """
     with reported():
+        from .pipelines.tune import describe, parse_lrs, tune_to_dir
         from .progress import ProgressBar
-        from .tune import describe, parse_lrs, tune_to_dir
 
         lr_range = parse_lrs(lrs)
-        config = _load(config_path, overrides, safe)
+        config = _load(config_path, overrides, safe).config
         target = Path(out_dir) if out_dir else Path("outputs") / f"{Path(config_path).stem}-tuned"
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             summary = tune_to_dir(config, target, criterion=criterion, lrs=lr_range, starts=starts, source=config_path,
@@ -377,7 +398,7 @@ def list_(what: str, as_json: bool) -> None:
     Example:
       optviz list functions --json
     """
-    from .catalog import catalog, format_catalog
+    from .pipelines.catalog import catalog, format_catalog
 
     entries = catalog(what)
     click.echo(json.dumps(entries, indent=2) if as_json else format_catalog(what, entries))
@@ -385,9 +406,9 @@ def list_(what: str, as_json: bool) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("config_paths", metavar="CONFIG...", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key before checking.")
+@set_option()
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("--safe", is_flag=True, help=SAFE_HELP)
+@safe_option
 def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: bool, safe: bool) -> None:
     """Check configs without running them; exit code 2 if any is invalid.
 

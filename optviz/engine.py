@@ -1,6 +1,6 @@
 """Records optimizer trajectories with the real ``torch.optim`` classes.
 
-Step 0 is the start. At every recorded step (:mod:`optviz.record`) the engine keeps
+Step 0 is the start. At every recorded step (:mod:`optviz.load.record`) the engine keeps
 the position, f(position), the lr in force for the step taken from there and the
 gradient norm. The numbers are those of a plain hand-written loop::
 
@@ -52,162 +52,33 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from .config import Config, OptimizerSpec
 from .errors import ConfigError
-from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS
-from .record import record_every as planned_record_every
-from .record import recorded_steps, tolerance as convergence_tolerance
-from .starts import resolve_starts
-from .validate import resolve_optimizer_spec
+from .load import Loaded, prepare
+from .load.record import recorded_steps
+from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer_spec
+from .problems import TestFunction
+from .results import RunResult, Trajectory
 
 Progress = Callable[[str, int, int], None]
 
-__all__ = ["RunResult", "Trajectory", "batch_key", "batch_layout", "recorded_steps", "run", "run_batch",
-           "run_optimizer"]
+__all__ = ["batch_key", "batch_layout", "engine_mode", "run", "run_batch", "run_optimizer"]
 
 
-@dataclass
-class Trajectory:
-    """One optimizer's record over every start.
-
-    Arrays are indexed ``[start, record]``; ``steps[record]`` is the optimizer
-    step each record was taken at (all steps unless thinned). ``lr`` is often the
-    same for every start; it is then one row broadcast (read-only) to that shape.
-    """
-
-    label: str
-    optimizer: str
-    positions: np.ndarray  # (starts, records, dim)
-    loss: np.ndarray  # (starts, records)
-    lr: np.ndarray  # (starts, records)
-    grad_norm: np.ndarray  # (starts, records)
-    steps: np.ndarray  # (records,)
-    diverged_step: np.ndarray  # (starts,), -1 where every value stayed finite
-    # (starts,): the step from which the start stayed within the run's tolerance of a known
-    # minimum to the end, -1 where it did not end there; None when no minimum is known.
-    converged_step: np.ndarray | None = None
-    error: str | None = None  # why the run stopped early, if the optimizer raised
-
-    @property
-    def final_position(self) -> np.ndarray:
-        return self.positions[:, -1]
-
-    @property
-    def final_loss(self) -> np.ndarray:
-        return self.loss[:, -1]
-
-    @property
-    def diverged(self) -> np.ndarray:
-        return self.diverged_step >= 0
-
-    @property
-    def shared_lr(self) -> bool:
-        """True when every start had the same lr at every record (stored once)."""
-        return self.lr.shape[0] <= 1 or self.lr.strides[0] == 0
-
-    def last_finite(self) -> np.ndarray:
-        """Index of the last record before divergence, per start."""
-        finite = np.isfinite(self.loss) & np.all(np.isfinite(self.positions), axis=-1)
-        broken = ~finite
-        first_bad = np.where(broken.any(axis=1), broken.argmax(axis=1), self.loss.shape[1])
-        return np.maximum(first_bad - 1, 0)
-
-
-@dataclass
-class RunResult:
-    """Everything a run produced; figures and files are drawn from this alone."""
-
-    config: Config
-    function: Any
-    starts: np.ndarray  # (starts, dim)
-    trajectories: list[Trajectory] = field(default_factory=list)
-    record_every: int = 1
-    tolerance: float | None = None  # distance to a known minimum that counts as converged
-
-    def __getitem__(self, label: str) -> Trajectory:
-        for trajectory in self.trajectories:
-            if trajectory.label == label:
-                return trajectory
-        raise KeyError(f"no trajectory labelled {label!r}; labels: {', '.join(self.labels)}")
-
-    def __iter__(self):
-        return iter(self.trajectories)
-
-    @property
-    def labels(self) -> list[str]:
-        return [trajectory.label for trajectory in self.trajectories]
-
-    @property
-    def dim(self) -> int:
-        return self.function.dim
-
-    def summary_table(self) -> dict[str, np.ndarray]:
-        """The summary as columns of equal length, one entry per (optimizer, start).
-
-        Missing values are NaN (floats) or -1 (steps and minimum indices); ``status``
-        is "ok", "diverged" or "failed". Vectorized, so 65,536 starts take milliseconds.
-        """
-        columns: dict[str, list[np.ndarray]] = {name: [] for name in (
-            "label", "start", "status", "final_loss", "final_position", "nearest_minimum",
-            "distance_to_minimum", "diverged_step", "converged_step")}
-        count = len(self.starts)
-        for trajectory in self.trajectories:
-            diverged = trajectory.diverged
-            nearest, distance = self.function.nearest_minimum(trajectory.final_position)
-            status = np.where(diverged, "diverged", "ok").astype(object)
-            if trajectory.error:
-                status[:] = "failed"
-            converged = trajectory.converged_step
-            for name, values in (
-                ("label", np.full(count, trajectory.label, dtype=object)),
-                ("start", np.arange(count)),
-                ("status", status),
-                ("final_loss", np.where(np.isfinite(trajectory.final_loss), trajectory.final_loss, np.nan)),
-                ("final_position", np.where(np.isfinite(trajectory.final_position), trajectory.final_position, np.nan)),
-                ("nearest_minimum", np.where(diverged | (nearest < 0), -1, nearest)),
-                ("distance_to_minimum", np.where(diverged, np.nan, distance)),
-                ("diverged_step", trajectory.diverged_step),
-                ("converged_step", np.full(count, -1) if converged is None else converged),
-            ):
-                columns[name].append(np.asarray(values))
-        return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in columns.items()}
-
-    def summary(self) -> list[dict[str, Any]]:
-        """One row per (optimizer, start): final loss, distance to a known minimum, divergence, convergence."""
-        table = self.summary_table()
-        rows = []
-        for index in range(len(table["label"])):
-            rows.append({
-                "label": table["label"][index],
-                "start": int(table["start"][index]),
-                "status": table["status"][index],
-                "final_loss": _float_or_none(table["final_loss"][index]),
-                "final_position": [_float_or_none(value) for value in table["final_position"][index]],
-                "nearest_minimum": _step_or_none(table["nearest_minimum"][index]),
-                "distance_to_minimum": _float_or_none(table["distance_to_minimum"][index]),
-                "diverged_step": _step_or_none(table["diverged_step"][index]),
-                "converged_step": _step_or_none(table["converged_step"][index]),
-            })
-        return rows
-
-
-def _float_or_none(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
-def _step_or_none(value) -> int | None:
-    return int(value) if value >= 0 else None
-
-
-def run(config: Config, *, record_every: int | None = None, progress: Progress | None = None) -> RunResult:
+def run(config: Config | Loaded, *, record_every: int | None = None, progress: Progress | None = None) -> RunResult:
     """Run every optimizer of ``config`` from every start and return the trajectories.
 
-    ``record_every`` overrides ``record.every`` (see :mod:`optviz.record`).
+    ``config`` is a :class:`Config` (checked here, from what it holds now) or an already
+    :class:`~optviz.load.Loaded` one. ``record_every`` overrides ``record.every`` (see
+    :mod:`optviz.load.record`).
+
+    While it runs, the engine computes on one torch thread with subnormal floats flushed
+    to zero (:func:`engine_mode`); both settings are the caller's again when it returns,
+    or raises.
 
     >>> from optviz import config_from_dict, run
     >>> result = run(config_from_dict({"function": "quadratic", "start": [2.0], "steps": 5, "dtype": "float64",
@@ -215,13 +86,14 @@ def run(config: Config, *, record_every: int | None = None, progress: Progress |
     >>> result["SGD"].positions[0, :, 0].round(4).tolist()
     [2.0, 0.4, 0.08, 0.016, 0.0032, 0.0006]
     """
-    check_single_run(config)
-    function = config.test_function()
-    starts = resolve_starts(config, function)
-    plan = _plan(config, function, record_every or planned_record_every(config, len(starts), function.dim))
-    result = RunResult(config=config, function=function, starts=starts, record_every=plan.every,
+    check_single_run(config.config if isinstance(config, Loaded) else config)  # before a sweep is planned
+    loaded = config if isinstance(config, Loaded) else prepare(config)
+    config = loaded.config
+    function, starts = loaded.function, loaded.starts
+    plan = _plan(loaded, record_every or loaded.record_every)
+    result = RunResult(config=config, function=function, domain=loaded.domain, starts=starts, record_every=plan.every,
                        tolerance=plan.tolerance if function.minima else None)
-    with _one_thread_flushing_subnormals():
+    with engine_mode():
         for spec in config.optimizers:
             if progress:
                 progress(spec.display_label, len(result.trajectories), len(config.optimizers))
@@ -264,7 +136,7 @@ def batch_key(config: Config) -> str | None:
     return json.dumps(data, sort_keys=True, default=repr)
 
 
-def run_batch(configs: Sequence[Config]) -> list[RunResult]:
+def run_batch(configs: Sequence[Config | Loaded]) -> list[RunResult]:
     """Run configs of equal :func:`batch_key` as ONE optimizer with one param group per config.
 
     Result ``i`` equals ``run(configs[i])``: each group's parameter is that config's starts
@@ -272,27 +144,28 @@ def run_batch(configs: Sequence[Config]) -> list[RunResult]:
     numbers; a group that diverges leaves the others untouched. The scheduler, if any,
     steps every group's lr as it would step a lone optimizer's.
     """
-    keys = {batch_key(config) for config in configs}
-    if not configs or None in keys or len(keys) > 1:
+    loaded = [config if isinstance(config, Loaded) else prepare(config) for config in configs]
+    keys = {batch_key(item.config) for item in loaded}
+    if not loaded or None in keys or len(keys) > 1:
         raise ValueError("run_batch takes configs of one element-wise optimizer that differ only in its "
                          "hyperparameters (equal, non-None batch_key)")
-    first = configs[0]
-    function = first.test_function()
-    starts = resolve_starts(first, function)
-    plan = _plan(first, function, planned_record_every(first, len(starts), function.dim))
-    resolved = [resolve_optimizer_spec(config.optimizers[0], config) for config in configs]
+    first = loaded[0]
+    function, starts = first.function, first.starts
+    plan = _plan(first, first.record_every)
+    resolved = [resolve_optimizer_spec(item.config.optimizers[0], item.config) for item in loaded]
     cls, _, scheduler = resolved[0]
-    with _one_thread_flushing_subnormals():
+    with engine_mode():
         records = _descend(cls, [hyperparameters for _, hyperparameters, _ in resolved], scheduler, function, starts,
                            "groups", plan, stop_at_divergence=False)
     results = []
-    for config, record in zip(configs, records):
+    for item, record in zip(loaded, records):
         if not len(plan.minima):
             record["converged_step"] = None
-        trajectory = Trajectory(label=config.optimizers[0].display_label, optimizer=cls.__name__,
+        trajectory = Trajectory(label=item.config.optimizers[0].display_label, optimizer=cls.__name__,
                                 steps=plan.recorded, **record)
-        results.append(RunResult(config=config, function=function, starts=starts, trajectories=[trajectory],
-                                 record_every=plan.every, tolerance=plan.tolerance if function.minima else None))
+        results.append(RunResult(config=item.config, function=function, domain=item.domain, starts=starts,
+                                 trajectories=[trajectory], record_every=plan.every,
+                                 tolerance=plan.tolerance if function.minima else None))
     return results
 
 
@@ -308,32 +181,45 @@ class _Plan:
     tolerance: float
 
 
-def _plan(config: Config, function, every: int) -> _Plan:
+def _plan(loaded: Loaded, every: int) -> _Plan:
+    function = loaded.function
     return _Plan(
-        steps=config.steps,
+        steps=loaded.config.steps,
         every=every,
-        recorded=recorded_steps(config.steps, every),
-        dtype=config.dtype,
+        recorded=recorded_steps(loaded.config.steps, every),
+        dtype=loaded.config.dtype,
         minima=np.array([minimum.point for minimum in function.minima], dtype=np.float64).reshape(-1, function.dim),
-        tolerance=convergence_tolerance(config, function),
+        tolerance=loaded.tolerance,
     )
 
 
 @contextlib.contextmanager
-def _one_thread_flushing_subnormals():
+def engine_mode() -> Iterator[None]:
+    """One torch thread and subnormals flushed to zero for the block; the caller's settings after it.
+
+    Flushing is a per-thread CPU mode that torch can set but not report, so it is
+    measured: a subnormal halved reads 0 exactly when flushing is on.
+    """
     import torch
 
     threads = torch.get_num_threads()
+    flushing = _flushing_subnormals()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(flushing)
         torch.set_num_threads(threads)
 
 
-def batch_layout(cls: type, scheduler: tuple[type, dict] | None) -> str:
+def _flushing_subnormals() -> bool:
+    import torch
+
+    return torch.tensor([1e-39], dtype=torch.float32).mul_(0.5).item() == 0.0
+
+
+def batch_layout(cls: type, scheduler: tuple[type, dict[str, Any]] | None) -> str:
     """How the starts of one optimizer run together: "stacked", "separate" or "sequential"."""
     if scheduler is not None and scheduler[0].__name__ == "ReduceLROnPlateau":
         return "sequential"
@@ -344,7 +230,8 @@ def batch_layout(cls: type, scheduler: tuple[type, dict] | None) -> str:
     return "separate" if cls.__name__ == "Adafactor" else "sequential"
 
 
-def run_optimizer(spec: OptimizerSpec, config: Config, function, starts: np.ndarray, plan: _Plan) -> Trajectory:
+def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, starts: np.ndarray,
+                  plan: _Plan) -> Trajectory:
     """One optimizer from every start, in the layout :func:`batch_layout` picks for it."""
     cls, hyperparameters, scheduler = resolve_optimizer_spec(spec, config)
     layout = batch_layout(cls, scheduler)

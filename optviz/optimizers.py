@@ -8,15 +8,14 @@ run starts, so a typo is a config error rather than a traceback mid-run.
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
 import inspect
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
+from .config import Config, OptimizerSpec
 from .errors import ConfigError
+from .imports import closest, is_import_path, load_import_path
 
 BUILTIN_OPTIMIZERS = (
     "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Rprop",
@@ -44,79 +43,8 @@ IMPLEMENTATION_KEYWORDS = frozenset({"foreach", "fused", "differentiable", "capt
 OPTIMIZER_LEVEL_KEYWORDS = IMPLEMENTATION_KEYWORDS | {"initial_accumulator_value"}
 
 
-def _closest(name: str, candidates: list[str]) -> str:
-    lowered = {candidate.lower(): candidate for candidate in candidates}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
-    if close:
-        return "did you mean " + ", ".join(lowered[match] for match in close) + "?"
-    return "valid: " + ", ".join(candidates)
-
-
-def is_import_path(name: str) -> bool:
-    """True for ``package.module:Class`` or ``path/to/file.py:Class``."""
-    return ":" in name
-
-
-def load_import_path(spec: str, *, base_dir: Path | None = None) -> Any:
-    """Import the object named by ``package.module:Attr`` or ``path/to/file.py:Attr``.
-
-    A file path is resolved against the current directory, then ``base_dir`` (the
-    config file's folder). This runs the user's code, by design.
-    """
-    module_part, _, attr = spec.rpartition(":")
-    if not module_part or not attr:
-        raise ConfigError(f"bad import path {spec!r}; expected 'package.module:Class' or 'path/to/file.py:Class'")
-    try:
-        if _is_file_path(module_part):
-            file = _find_file(module_part, base_dir)
-            if file is None:
-                where = "" if Path(module_part).is_absolute() else (
-                    " in the current directory or the config's folder" if base_dir is not None else " in the current directory")
-                raise ConfigError(f"cannot import {spec!r}: no file {module_part!r}{where}")
-            module_name = f"optviz_user_{abs(hash(str(file.resolve())))}"
-            loader_spec = importlib.util.spec_from_file_location(module_name, file)
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[module_name] = module
-            try:
-                loader_spec.loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(module_name, None)
-                raise
-        else:
-            module = importlib.import_module(module_part)
-    except ConfigError:
-        raise
-    except ModuleNotFoundError as error:
-        raise ConfigError(f"cannot import {spec!r}: no module named {error.name!r}") from None
-    except Exception as error:  # the user's module raised while loading
-        raise ConfigError(f"cannot import {spec!r}: {type(error).__name__}: {error}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        public = [name for name in dir(module) if not name.startswith("_")]
-        raise ConfigError(f"cannot import {spec!r}: module has no attribute {attr!r}; {_closest(attr, public)}") from None
-
-
-def _is_file_path(module_part: str) -> bool:
-    return module_part.endswith(".py") or "/" in module_part
-
-
-def _find_file(module_part: str, base_dir: Path | None) -> Path | None:
-    """The file of ``path/to/file.py``: relative to the current directory, else to ``base_dir``."""
-    candidates = [Path(module_part)]
-    if base_dir is not None and not Path(module_part).is_absolute():
-        candidates.append(base_dir / module_part)
-    return next((path for path in candidates if path.is_file()), None)
-
-
-def absolute_import_path(spec: str, *, base_dir: Path | None = None) -> str:
-    """``path/to/file.py:Attr`` with the file's absolute path, so a run directory's config
-    finds it from anywhere; module paths and files that do not exist are returned as given."""
-    module_part, _, attr = spec.rpartition(":")
-    if not _is_file_path(module_part):
-        return spec
-    file = _find_file(module_part, base_dir)
-    return f"{file.resolve()}:{attr}" if file is not None else spec
+# (optimizer class, checked hyperparameters, (scheduler class, checked arguments) or None)
+ResolvedOptimizer = tuple[type, dict[str, Any], 'tuple[type, dict[str, Any]] | None']
 
 
 def resolve_optimizer(name: str, *, base_dir: Path | None = None) -> type:
@@ -130,7 +58,7 @@ def resolve_optimizer(name: str, *, base_dir: Path | None = None) -> type:
         return cls
     by_lower = {builtin.lower(): builtin for builtin in BUILTIN_OPTIMIZERS}
     if name.lower() not in by_lower:
-        raise ConfigError(f"unknown optimizer {name!r}; {_closest(name, list(BUILTIN_OPTIMIZERS))}")
+        raise ConfigError(f"unknown optimizer {name!r}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
     return getattr(torch.optim, by_lower[name.lower()])
 
 
@@ -161,7 +89,7 @@ def resolve_scheduler(name: str) -> type:
     by_lower = {candidate.lower(): candidate for candidate in names}
     canonical = by_lower.get(name.lower())
     if canonical is None:
-        raise ConfigError(f"unknown scheduler {name!r}; {_closest(name, names)}")
+        raise ConfigError(f"unknown scheduler {name!r}; {closest(name, names)}")
     if canonical in UNSUPPORTED_SCHEDULERS:
         raise ConfigError(f"scheduler {canonical} cannot be used from a config: {UNSUPPORTED_SCHEDULERS[canonical]}")
     return getattr(lr_scheduler, canonical)
@@ -287,3 +215,31 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return repr(value)
+
+
+def resolve_optimizer_spec(spec: OptimizerSpec, config: Config) -> ResolvedOptimizer:
+    """The optimizer class, its checked hyperparameters and (scheduler class, arguments) or None."""
+    try:
+        cls = resolve_optimizer(spec.name, base_dir=config.base_dir)
+    except ConfigError as error:
+        raise error.with_context(path_prefix="name") from None
+    hyperparameters = check_arguments(cls, spec.hyperparameters, kind="hyperparameter")
+    if spec.scheduler is None:
+        return cls, hyperparameters, None
+    try:
+        scheduler_cls = resolve_scheduler(spec.scheduler.name)
+    except ConfigError as error:
+        raise error.with_context(path_prefix="scheduler.name") from None
+    try:
+        arguments = scheduler_arguments(scheduler_cls, spec.scheduler.arguments, config.steps)
+    except ConfigError as error:
+        raise error.with_context(path_prefix="scheduler") from None
+    return cls, hyperparameters, (scheduler_cls, arguments)
+
+
+def scheduler_arguments(scheduler_cls: type, given: dict[str, Any], steps: int) -> dict[str, Any]:
+    """Checked scheduler arguments; OneCycleLR's ``total_steps`` defaults to the run's steps."""
+    arguments = check_arguments(scheduler_cls, given, kind="scheduler argument", fixed=("last_epoch",))
+    if scheduler_cls.__name__ == "OneCycleLR" and not {"total_steps", "epochs"} & set(arguments):
+        arguments["total_steps"] = steps
+    return arguments

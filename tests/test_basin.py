@@ -9,9 +9,10 @@ from click.testing import CliRunner
 from matplotlib.figure import Figure
 
 from optviz import ConfigError, config_from_dict, load_config, run
-from optviz.basin import DIVERGED, NOT_CONVERGED, basin_map, basin_summary, basins, grid_shape
+from optviz.pipelines.basin import basin_map
+from optviz.results.basin import DIVERGED, NOT_CONVERGED, basin_summary, basins, grid_shape
 from optviz.cli import cli
-from optviz.functions import get_function
+from optviz.problems.functions import get_function
 from optviz.render import plot_basin
 from optviz.render.basin import DIVERGED_COLOUR, NOT_CONVERGED_COLOUR, minimum_colour
 
@@ -228,7 +229,7 @@ def test_peaks_starts_config_draws_every_path_in_one_panel_per_optimizer(tmp_pat
 
     from optviz.render.loss import plot_loss_panels
     from optviz.render.path import plot_path_panels
-    from optviz.rundir import load_run
+    from optviz.store.rundir import load_run
 
     result = invoke("run", CONFIGS / "peaks_starts.yaml", "--set", "steps=30", "--out", tmp_path, "--quiet")
     assert result.exit_code == 0

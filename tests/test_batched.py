@@ -13,7 +13,8 @@ import torch
 
 from optviz import config_from_dict, run
 from optviz.engine import batch_layout
-from optviz.rundir import load_run, write_data
+from optviz.store.rundir import load_run, write_data
+from optviz.problems import function_of
 
 ELEMENTWISE = [
     {"name": "SGD", "lr": 0.002, "momentum": 0.9, "nesterov": True},
@@ -74,7 +75,7 @@ def test_batched_equals_each_start_alone(spec, function):
     ({"name": "Adam", "scheduler": {"name": "ReduceLROnPlateau", "patience": 2}}, "sequential"),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_layout_follows_what_the_update_couples(spec, layout):
-    from optviz.validate import resolve_optimizer_spec
+    from optviz.optimizers import resolve_optimizer_spec
 
     built = config("peaks", [0, 0], spec)
     cls, _, scheduler = resolve_optimizer_spec(built.optimizers[0], built)
@@ -104,7 +105,7 @@ def test_adafactor_would_couple_starts_if_stacked_into_a_matrix():
     starts = TARGETS["peaks"]
     spec = {"name": "Adafactor", "lr": 0.05}
     engine = run(config("peaks", starts, spec, steps=20)).trajectories[0]
-    function = config("peaks", starts, spec).test_function()
+    function = function_of(config("peaks", starts, spec))
     matrix = torch.tensor(starts, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.Adafactor([matrix], lr=0.05)
     for _ in range(20):
@@ -212,7 +213,7 @@ def test_run_directory_round_trip_keeps_compact_lr_and_convergence(tmp_path):
 
 
 def test_records_are_thinned_automatically_when_they_would_not_fit(make_config):
-    from optviz.record import AUTO_RECORD_BYTES, record_bytes, record_every
+    from optviz.load.record import AUTO_RECORD_BYTES, record_bytes, record_every
 
     big = make_config(start={"grid": [400, 400]}, steps=500, dtype="float32")
     every = record_every(big, 160_000, 2)
@@ -233,7 +234,7 @@ def test_recording_more_than_memory_allows_is_a_config_error(make_config):
 
 
 def test_summary_has_one_row_per_optimizer_and_start(tmp_path):
-    from optviz.rundir import write_summary_csv
+    from optviz.store.rundir import write_summary_csv
 
     result = run(config_from_dict({"function": "himmelblau", "start": {"grid": [3, 2]}, "steps": 60, "dtype": "float64",
                                    "optimizers": [{"name": "Adam", "lr": 0.2}, {"name": "SGD", "lr": 0.2, "label": "SGD, big lr"}]}))

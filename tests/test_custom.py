@@ -12,7 +12,8 @@ from click.testing import CliRunner
 import optviz
 from optviz import ConfigError, config_from_dict
 from optviz.cli import cli
-from optviz.custom import nonfinite_region
+from optviz.problems import nonfinite_region
+from optviz.problems import function_of
 
 PEAKS = "3*(1-x)**2*exp(-x**2-(y+1)**2) - 10*(x/5 - x**3 - y**5)*exp(-x**2-y**2) - exp(-(x+1)**2-y**2)/3"
 
@@ -68,12 +69,12 @@ def build(function, start=(0.5, 0.5), base_dir=None, **extra):
 
 def error_of(function, **keywords) -> str:
     with pytest.raises(ConfigError) as caught:
-        build(function, **keywords).test_function()
+        function_of(build(function, **keywords))
     return str(caught.value)
 
 
 def test_an_expression_is_the_registered_function_it_spells():
-    custom = build({"expr": PEAKS, "domain": [[-3, 3], [-3, 3]], "minima": [{"point": [0.228, -1.626]}]}).test_function()
+    custom = function_of(build({"expr": PEAKS, "domain": [[-3, 3], [-3, 3]], "minima": [{"point": [0.228, -1.626]}]}))
     peaks = optviz.get_function("peaks")
     points = np.random.default_rng(0).uniform(-3, 3, (50, 2))
     np.testing.assert_allclose(custom(points), peaks(points), rtol=1e-12)
@@ -100,14 +101,14 @@ def test_a_custom_run_equals_the_same_run_on_the_registered_function():
     ([{"point": [0, 0], "kind": "local"}, {"point": [1, 1]}], ["local", "global"]),
 ], ids=["computed", "given-value", "given-kind"])
 def test_minima_kinds_follow_their_values(minima, kinds):
-    function = build({"expr": "(1-x)**2 + 100*(y-x**2)**2", "domain": [[-2, 2], [-1, 3]], "minima": minima,
-                      "log_scale": True, "name": "banana"}).test_function()
+    function = function_of(build({"expr": "(1-x)**2 + 100*(y-x**2)**2", "domain": [[-2, 2], [-1, 3]], "minima": minima,
+                      "log_scale": True, "name": "banana"}))
     assert [minimum.kind for minimum in function.minima] == kinds
     assert function.log_scale and function.name == "banana"
 
 
 def test_a_one_dimensional_formula_and_the_top_level_domain():
-    function = build({"expr": "x**4 - 3*x**2 + x"}, start=[1.5], domain=[[-2.5, 2.5]]).test_function()
+    function = function_of(build({"expr": "x**4 - 3*x**2 + x"}, start=[1.5], domain=[[-2.5, 2.5]]))
     assert function.dim == 1 and function.domain == ((-2.5, 2.5),)
     assert "unknown name 'y'" in error_of({"expr": "x + y", "domain": [[-1, 1]]}, start=[0.5])
 
@@ -132,33 +133,33 @@ def test_expression_errors(function, message):
 
 
 def test_an_imported_callable_with_attributes(surfaces):
-    function = build("surfaces.py:bowl", base_dir=surfaces).test_function()
+    function = function_of(build("surfaces.py:bowl", base_dir=surfaces))
     assert (function.name, function.dim, function.domain) == ("bowl", 2, ((-3.0, 3.0), (-3.0, 3.0)))
-    assert function.minima == (optviz.functions.Minimum((1.0, -1.0), 0.0, "global"),)
+    assert function.minima == (optviz.problems.functions.Minimum((1.0, -1.0), 0.0, "global"),)
     assert function.description == "A bowl centred on (1, -1)."
     # The config's keys win over the callable's attributes.
     named = build({"import": "surfaces.py:bowl", "domain": [[0, 2], [-2, 0]], "name": "b"}, base_dir=surfaces)
-    assert named.test_function().domain == ((0.0, 2.0), (-2.0, 0.0)) and named.test_function().name == "b"
+    assert function_of(named).domain == ((0.0, 2.0), (-2.0, 0.0)) and function_of(named).name == "b"
     result = optviz.run(build("surfaces.py:bowl", base_dir=surfaces, steps=300, optimizers=[{"name": "Adam", "lr": 0.1}]))
     np.testing.assert_allclose(result["Adam"].final_position[0], [1, -1], atol=1e-3)
 
 
 def test_a_lib_callable_gets_numpy_for_grids_and_torch_for_gradients(surfaces):
-    function = build({"import": "surfaces.py:wave", "domain": [[-2, 2]]}, start=[1.0], base_dir=surfaces).test_function()
+    function = function_of(build({"import": "surfaces.py:wave", "domain": [[-2, 2]]}, start=[1.0], base_dir=surfaces))
     xs = np.linspace(-2, 2, 7)[:, None]
     np.testing.assert_allclose(function(xs), np.cos(3 * xs[:, 0]) + xs[:, 0] ** 2 / 4)
     assert function.dim == 1
 
 
 def test_a_torch_only_callable_still_draws_a_numpy_grid(surfaces):
-    function = build({"import": "surfaces.py:torch_only", "domain": [[-2, 2], [-2, 2]]}, base_dir=surfaces).test_function()
+    function = function_of(build({"import": "surfaces.py:torch_only", "domain": [[-2, 2], [-2, 2]]}, base_dir=surfaces))
     grid_x, grid_y, values = function.grid(resolution=5)
     assert isinstance(values, np.ndarray) and values.shape == (5, 5)
     np.testing.assert_allclose(values, -np.exp(-(grid_x**2) - grid_y**2))
 
 
 def test_registered_functions_and_test_functions_import_as_themselves():
-    function = build({"import": "optviz.functions:rosenbrock", "name": "banana"}).test_function()
+    function = function_of(build({"import": "optviz.problems.functions:rosenbrock", "name": "banana"}))
     rosenbrock = optviz.get_function("rosenbrock")
     assert (function.name, function.domain, function.minima, function.log_scale) == (
         "banana", rosenbrock.domain, rosenbrock.minima, True)
@@ -185,8 +186,8 @@ def test_import_errors(surfaces, function, message):
 
 
 def test_a_star_args_callable_with_a_dim_runs(surfaces):
-    function = build({"import": "surfaces.py:shapeless", "domain": [[-1, 1], [-1, 1]], "dim": 2},
-                     base_dir=surfaces).test_function()
+    function = function_of(build({"import": "surfaces.py:shapeless", "domain": [[-1, 1], [-1, 1]], "dim": 2},
+                     base_dir=surfaces))
     assert float(function(np.array([3.0, 4.0]))) == 25.0
 
 
@@ -216,7 +217,7 @@ def test_a_file_module_runs_once_per_config(surfaces):
 
     config = build("counted.py:f", base_dir=surfaces)
     optviz.run(config)
-    config.test_function()
+    function_of(config)
     assert builtins.optviz_loads == 1
     del builtins.optviz_loads
 
@@ -227,7 +228,7 @@ def test_a_file_module_runs_once_per_config(surfaces):
     ("x**2 + y**2", [[-1, 1], [-1, 1]], None, None),
 ], ids=["half-plane", "pole", "finite"])
 def test_where_a_function_is_not_finite(expr, domain, fraction, box):
-    function = build({"expr": expr, "domain": domain}, start=[0.5] * len(domain)).test_function()
+    function = function_of(build({"expr": expr, "domain": domain}, start=[0.5] * len(domain)))
     region = nonfinite_region(function, domain, resolution=5)
     if fraction is None:
         assert region is None
@@ -238,7 +239,7 @@ def test_where_a_function_is_not_finite(expr, domain, fraction, box):
 def test_a_constant_formula_has_a_zero_gradient():
     config = build({"expr": "pi", "domain": [[-1, 1], [-1, 1]]}, start=[[0.5, 0.5], [-0.5, 0.25]])
     points = torch.tensor([[0.5, 0.5], [float("inf"), 0.0]], requires_grad=True)
-    config.test_function()(points).sum().backward()
+    function_of(config)(points).sum().backward()
     assert points.grad.tolist() == [[0.0, 0.0], [0.0, 0.0]]
     trajectory = optviz.run(config)["Adam"]
     np.testing.assert_array_equal(trajectory.positions[:, -1], [[0.5, 0.5], [-0.5, 0.25]])
@@ -246,7 +247,7 @@ def test_a_constant_formula_has_a_zero_gradient():
 
 
 def test_a_piecewise_constant_formula_has_a_zero_gradient():
-    function = build({"expr": "where(x < 0, 1, 2)", "domain": [[-1, 1], [-1, 1]]}).test_function()
+    function = function_of(build({"expr": "where(x < 0, 1, 2)", "domain": [[-1, 1], [-1, 1]]}))
     points = torch.tensor([[-0.5, 0.5], [0.5, 0.0]], requires_grad=True)
     values = function(points)
     values.sum().backward()

@@ -158,7 +158,7 @@ def test_user_optimizer_from_a_file(tmp_path):
 
 
 def test_recorded_steps_can_be_thinned(make_config):
-    from optviz.engine import recorded_steps
+    from optviz.load.record import recorded_steps
 
     assert recorded_steps(10, 4).tolist() == [0, 4, 8, 10]
     trajectory = run(make_config(steps=10), record_every=4).trajectories[0]

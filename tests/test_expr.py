@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optviz.errors import ConfigError
-from optviz.expr import ALLOWED_FUNCTIONS, MAX_DEPTH, MAX_LENGTH, Expression, compile_expression
+from optviz.problems.expr import ALLOWED_FUNCTIONS, MAX_DEPTH, MAX_LENGTH, Expression, compile_expression
 
 PEAKS = "3*(1-x)**2*exp(-x**2-(y+1)**2) - 10*(x/5 - x**3 - y**5)*exp(-x**2-y**2) - 1/3*exp(-(x+1)**2 - y**2)"
 
@@ -167,7 +167,7 @@ def test_expressions_pickle_and_copy_by_recompiling():
 def test_numpy_evaluation_does_not_import_torch():
     script = (
         "import sys, numpy as np\n"
-        "from optviz.expr import compile_expression\n"
+        "from optviz.problems.expr import compile_expression\n"
         "compile_expression('x + y')(np.ones((2, 2)))\n"
         "assert 'torch' not in sys.modules\n"
     )

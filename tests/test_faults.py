@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
-from optviz.io import atomic_path, staged_directory, write_text
+from optviz.atomic import atomic_path, staged_directory, write_text
 
 DIVERGING = {"function": "rosenbrock", "start": [-1.5, 2.0], "steps": 40, "dtype": "float64",
              "optimizers": [{"name": "SGD", "lr": 1.0}, {"name": "Adam", "lr": 0.05},
@@ -216,7 +216,7 @@ def no_engine(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the engine ran before the output directory was checked")
 
-    monkeypatch.setattr("optviz.runner.run", refuse)
+    monkeypatch.setattr("optviz.pipelines.run.run", refuse)
 
 
 def test_a_file_in_the_way_is_one_line_before_any_work(tmp_path, no_engine):

@@ -20,9 +20,9 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from PIL import Image
 
-from optviz import frames
+from optviz.render import frames
 from optviz.errors import ConfigError, RunError
-from optviz.frames import live_animation, render_frames, save_animation
+from optviz.render.frames import live_animation, render_frames, save_animation
 
 STEPS = 12
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optviz.errors import ConfigError
-from optviz.functions import function_names, get_function
+from optviz.problems.functions import function_names, get_function
 
 NAMES = function_names()
 WITH_MINIMA = [name for name in NAMES if get_function(name).minima]

@@ -21,10 +21,10 @@ import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
 from optviz.errors import ConfigError, RunError
-from optviz.frames import render_frames
+from optviz.render.frames import render_frames
 from optviz.progress import ProgressBar
 from optviz.render import build_scene
-from optviz.runner import save_figures
+from optviz.pipelines.run import save_figures
 
 ROOT = Path(__file__).parent.parent
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import optviz
+from optviz.load.resolved import config_hash
 from optviz import config_from_dict
 
 CONFIG = {
@@ -79,7 +80,7 @@ def test_the_hash_follows_the_meaning_not_the_spelling():
     spelled_out = config_from_dict({"function": "peaks", "start": [0, 0.5], "optimizers": [{"name": "Adam"}]})
     shorthand = config_from_dict({"optimizers": ["Adam"], "start": [0, 0.5], "function": "peaks"})
     changed = config_from_dict({"function": "peaks", "start": [0, 0.5], "optimizers": ["Adam"], "steps": 101})
-    hashes = [optviz.rundir.config_hash(config) for config in (spelled_out, shorthand, changed)]
+    hashes = [config_hash(config) for config in (spelled_out, shorthand, changed)]
     assert hashes[0] == hashes[1] != hashes[2]
 
 

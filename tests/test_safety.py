@@ -18,7 +18,8 @@ import optviz
 from optviz import ConfigError, config_from_dict, load_config
 from optviz.cli import cli
 from optviz.config import parse_yaml
-from optviz.expr import compile_expression
+from optviz.problems.expr import compile_expression
+from optviz.problems import function_of
 
 # A module that leaves a mark when imported: --safe must refuse before that can happen.
 MARKER = '''
@@ -97,7 +98,7 @@ def test_safe_runs_configs_that_import_nothing(tmp_path):
     result = CliRunner().invoke(cli, ["run", "--safe", str(config), "--out", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "path.png").exists()
-    assert load_config(config, safe=True).test_function().log_scale
+    assert function_of(load_config(config, safe=True)).log_scale
 
 
 @pytest.mark.parametrize("expression", [
@@ -124,7 +125,7 @@ def test_check_safe_imports_nothing_itself(monkeypatch):
         raise AssertionError("--safe imported something")
 
     monkeypatch.setattr("optviz.optimizers.load_import_path", no_imports)
-    monkeypatch.setattr("optviz.custom.load_import_path", no_imports)
+    monkeypatch.setattr("optviz.problems.custom.load_import_path", no_imports)
     for data in ({"function": "somewhere.py:f", "optimizers": ["SGD"]},
                  {"function": "peaks", "optimizers": ["SGD", "pkg.mod:Opt"]}):
         with pytest.raises(ConfigError, match="imports Python code, which --safe refuses"):
@@ -188,7 +189,7 @@ def test_random_configs_load_or_raise_config_error(data):
     except ConfigError as error:
         assert str(error).startswith("random.yaml: ") and "\n" not in str(error)
     else:
-        assert config.test_function().dim in (1, 2)
+        assert function_of(config).dim in (1, 2)
 
 
 @FAST
@@ -276,7 +277,7 @@ def test_well_formed_formulas_run_without_exceptions(formula):
     except ConfigError as error:  # a constant that overflows, or nowhere finite on the domain
         assert "finite" in str(error), str(error)
         return
-    function = config.test_function()
+    function = function_of(config)
     assert function(torch.zeros(5, 2)).shape == (5,)
     result = optviz.run(config)
     for trajectory in result:

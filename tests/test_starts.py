@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 
 from optviz import ConfigError, config_from_dict
-from optviz.starts import resolve_starts
+from optviz.load.starts import resolve_starts
+from optviz.problems import function_of
 
 BASE = {"function": "peaks", "optimizers": ["Adam"]}
 
 
 def starts_of(start, **changes):
     config = config_from_dict({**BASE, "start": start, **changes})
-    return resolve_starts(config, config.test_function())
+    return resolve_starts(config, function_of(config))
 
 
 def error_of(start, **changes):

@@ -27,8 +27,8 @@ import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
 from optviz.engine import batch_key, run_batch
-from optviz.sweep import plan_sweep
-from optviz.sweepdir import batches, run_sweep
+from optviz.load import plan_sweep
+from optviz.pipelines.sweep import batches, run_sweep
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -445,7 +445,7 @@ def test_merge_of_a_folder_that_is_no_sweep_is_exit_code_1(tmp_path):
 
 
 def test_a_failure_mid_sweep_keeps_the_finished_cells_and_a_rerun_computes_only_the_rest(tmp_path, monkeypatch):
-    import optviz.sweepdir as sweepdir
+    import optviz.pipelines.sweep as sweepdir
 
     # Different steps: each cell runs on its own, so the failure lands between cells.
     def config():
@@ -455,8 +455,8 @@ def test_a_failure_mid_sweep_keeps_the_finished_cells_and_a_rerun_computes_only_
     calls = []
     real_run = sweepdir.run
 
-    def failing(cell_config):
-        calls.append(cell_config.steps)
+    def failing(cell_config):  # a Loaded cell
+        calls.append(cell_config.config.steps)
         if len(calls) == 3:
             raise RuntimeError("the machine went away")
         return real_run(cell_config)
@@ -469,7 +469,7 @@ def test_a_failure_mid_sweep_keeps_the_finished_cells_and_a_rerun_computes_only_
     assert not (tmp_path / "sweep.csv").exists() and list(cells.glob(".*")) == []
 
     calls.clear()
-    monkeypatch.setattr(sweepdir, "run", lambda cell_config: calls.append(cell_config.steps) or real_run(cell_config))
+    monkeypatch.setattr(sweepdir, "run", lambda cell_config: calls.append(cell_config.config.steps) or real_run(cell_config))
     manifest = sweepdir.sweep_to_dir(config(), tmp_path)
     assert (manifest["session"]["computed"], manifest["session"]["reused"]) == (6, 2) and len(calls) == 6
     sweepdir.sweep_to_dir(config(), tmp_path / "fresh")

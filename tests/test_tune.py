@@ -14,8 +14,9 @@ from click.testing import CliRunner
 import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
-from optviz.engine import RunResult, Trajectory
-from optviz.scores import rank, score
+from optviz.results import RunResult, Trajectory
+from optviz.results.scores import rank, score
+from optviz.problems import function_of
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 SHRUNK = ["--set", "steps=30", "--set", "render.figures=[loss, path]", "--set", "render.animation.enabled=false",
@@ -51,8 +52,7 @@ def test_each_lr_is_the_lowest_median_final_loss_over_the_starts(tuned):
     np.testing.assert_allclose(summary["lrs"], lrs, rtol=1e-12)
     written = optviz.load_config(out / "tuned.yaml")
     for index, entry in enumerate(summary["optimizers"]):
-        alone = config.model_copy(deep=True)
-        alone.optimizers = [config.optimizers[index]]
+        alone = config.model_copy(update={"optimizers": [config.optimizers[index]]})
         values = [median_final_loss(alone, lr, 4) for lr in lrs]
         assert entry["criterion"] == pytest.approx(min(values), rel=1e-12)
         assert values[list(lrs).index(pytest.approx(entry["lr"], rel=1e-12))] == min(values)
@@ -95,7 +95,7 @@ def test_a_figures_note_is_written_under_it(tmp_path):
 
 def test_tune_png_shows_every_optimizer_against_lr(tuned):
     from optviz.render.tune import plot_tune
-    from optviz.tune import search_lrs
+    from optviz.pipelines.tune import search_lrs
 
     out, summary = tuned
     config = optviz.load_config(CONFIGS / "peaks.yaml", ["steps=30"])
@@ -106,7 +106,7 @@ def test_tune_png_shows_every_optimizer_against_lr(tuned):
     curves = {line.get_label(): line for line in axes.lines}
     for entry in summary["optimizers"]:
         line = curves[f"{entry['label']}: lr {entry['lr']:.3g}"]
-        shown = tuning.values(entry["label"]) - config.test_function().min_value  # above the minimum
+        shown = tuning.values(entry["label"]) - function_of(config).min_value  # above the minimum
         np.testing.assert_allclose(line.get_ydata(), np.where(np.isfinite(shown), shown, np.nan))
     stars = [line for line in axes.lines if line.get_marker() == "*" and len(line.get_xdata())]
     assert sorted(float(star.get_xdata()[0]) for star in stars) == sorted(entry["lr"] for entry in summary["optimizers"])
@@ -161,7 +161,7 @@ def cell(final_losses, *, diverged=(), loss_curves=None, converged=None):
                             lr=np.full((count, 3), 0.1), grad_norm=np.zeros((count, 3)), steps=np.arange(3),
                             diverged_step=diverged_step,
                             converged_step=np.asarray(converged if converged is not None else [-1] * count))
-    return RunResult(config=config, function=config.test_function(), starts=np.ones((count, 1)),
+    return RunResult(config=config, function=function_of(config), domain=np.array([[-3.0, 3.0]]), starts=np.ones((count, 1)),
                      trajectories=[trajectory])
 
 

@@ -1,7 +1,7 @@
 """The race: optimizers' heads moving with trailing paths, frame by frame.
 
 One ``update`` function drives both the saved file (fast blitted frames, see
-:mod:`optviz.frames`) and a live FuncAnimation (``--show``, notebooks), so what
+:mod:`optviz.render.frames`) and a live FuncAnimation (``--show``, notebooks), so what
 you see live and what is saved are the same frames. The race runs over the
 contour map (optionally with arrows of the negative gradient), along a 1D
 curve, or over the 3D surface (``view="3d"``).
@@ -12,17 +12,19 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..starts import plot_domain
-from ..validate import check_animation
+from ..load.checks import check_animation
 from .clip import frozen_coordinates, pin_to_edge
 from .landscape import draw_gradient_field, draw_landscape
 from .style import add_note, colour, diverged_label, halo, marker, new_figure
 from .path import shown_starts
 from .surface import HEAD_Z, TRAIL_Z, draw_surface, lifted
+
+if TYPE_CHECKING:
+    from ..results import RunResult
 
 
 @dataclass
@@ -46,7 +48,7 @@ def frame_records(records: int, frames: int) -> list[int]:
     return sorted(set(np.linspace(0, records - 1, min(frames, records)).round().astype(int).tolist()))
 
 
-def build_scene(result, *, frames: int | None = None, trail: int | None = None, pyplot: bool = False,
+def build_scene(result: RunResult, *, frames: int | None = None, trail: int | None = None, pyplot: bool = False,
                 view: str | None = None, quiver: bool | None = None) -> Scene:
     """Draw the static landscape once and create one head and one trail artist per optimizer.
 
@@ -64,7 +66,7 @@ def build_scene(result, *, frames: int | None = None, trail: int | None = None, 
         return _surface_scene(result, frames, trail, pyplot)
     figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot)
     add_note(figure, render.note)
-    domain = plot_domain(result.config, result.function)
+    domain = result.domain
     draw_landscape(axes, result.function, domain, resolution=render.resolution)
     if quiver:
         draw_gradient_field(axes, result.function, domain)
@@ -102,7 +104,7 @@ def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scen
     render = result.config.render
     figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot, projection="3d")
     add_note(figure, render.note)
-    domain = plot_domain(result.config, result.function)
+    domain = result.domain
     draw_surface(axes, result.function, domain, resolution=render.resolution)
     heads, trails, coordinates = [], [], []
     rows = shown_starts(result)
@@ -160,21 +162,21 @@ def _update(record: int, *, heads, trails, counter, coordinates, positions, step
     return [*trails, *heads, counter]
 
 
-def save_animation(result, path: str | Path, *, frames: int | None = None, fps: float | None = None,
+def save_animation(result: RunResult, path: str | Path, *, frames: int | None = None, fps: float | None = None,
                    trail: int | None = None, view: str | None = None, quiver: bool | None = None,
-                   progress=None) -> Path:
+                   progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the race to ``path`` (.gif or .mp4) and return the path; ``progress(done, total)`` per frame."""
-    from ..frames import save_animation as write_frames
+    from .frames import save_animation as write_frames
 
     scene = build_scene(result, frames=frames, trail=trail, view=view, quiver=quiver)
     fps = fps or result.config.render.animation.fps
     return write_frames(scene.figure, scene.update, scene.frames, Path(path), fps=fps, progress=progress)
 
 
-def live_animation(result, *, frames: int | None = None, trail: int | None = None, fps: float | None = None,
+def live_animation(result: RunResult, *, frames: int | None = None, trail: int | None = None, fps: float | None = None,
                    view: str | None = None, quiver: bool | None = None, pyplot: bool = False):
     """A matplotlib FuncAnimation of the same frames, for ``--show`` and notebooks (``.to_jshtml()``)."""
-    from ..frames import live_animation as animate_live
+    from .frames import live_animation as animate_live
 
     scene = build_scene(result, frames=frames, trail=trail, pyplot=pyplot, view=view, quiver=quiver)
     fps = fps or result.config.render.animation.fps

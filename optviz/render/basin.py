@@ -12,12 +12,17 @@ contour lines show through.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..basin import DIVERGED, NOT_CONVERGED, basins, grid_shape, minimum_names
-from ..starts import plot_domain
+from ..results.basin import DIVERGED, NOT_CONVERGED, basins, grid_shape, minimum_names
 from .style import save_figure, spans_decades
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..results import RunResult
 
 # tab10 without its grey, which means "not converged" here.
 MINIMUM_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
@@ -30,7 +35,7 @@ def minimum_colour(index: int) -> str:
     return MINIMUM_COLOURS[index % len(MINIMUM_COLOURS)]
 
 
-def plot_basin(result, figure=None):
+def plot_basin(result: RunResult, figure: Figure | None = None):
     """Draw the basin map of every optimizer of ``result`` (a new Figure if None); return the Figure."""
     from matplotlib import colors
 
@@ -38,7 +43,7 @@ def plot_basin(result, figure=None):
 
     function = result.function
     colour_by = result.config.render.basin.colour_by
-    domain = plot_domain(result.config, function)
+    domain = result.domain
     if figure is None:
         figure, panels, _ = panel_figure(result.config.render, len(result.trajectories),
                                          domain if result.dim == 2 else None)
@@ -73,7 +78,7 @@ def plot_basin(result, figure=None):
     return figure
 
 
-def save_basin(result, path: str | Path) -> Path:
+def save_basin(result: RunResult, path: str | Path) -> Path:
     """Write ``basin.png`` (or .svg/.pdf by suffix) for ``result``."""
     return save_figure(plot_basin(result), path, note=result.config.render.note)
 

@@ -8,7 +8,12 @@ the plot, and its end marker sits where it crossed that edge.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..results import Trajectory
 
 # Room left around the healthy data, as a fraction of its span (in decades on log axes).
 _MARGIN = 0.05
@@ -103,7 +108,8 @@ def _exit_points(from_x, from_y, to_x, to_y, xlim, ylim) -> tuple[np.ndarray, np
     return point[0], point[1]
 
 
-def frozen_coordinates(trajectory, dim: int = 2, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def frozen_coordinates(trajectory: Trajectory, dim: int = 2,
+                       rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """What is plotted per ``[start, record]`` for the starts in ``rows`` (all if None): x and y in 2D,
     x and f(x) in 1D, each held at its last finite point after a divergence."""
     rows = np.arange(len(trajectory.positions)) if rows is None else rows

@@ -14,12 +14,17 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .clip import edge_crossing, exceeds, padded_limits
 from .style import blank_figure, colour, diverged_label, marker, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..results import RunResult
 
 # The panels are drawn this much larger than ``render.size``, which is one panel's worth.
 SCALE = 1.5
@@ -47,7 +52,7 @@ PANELS = (
 )
 
 
-def plot_diagnostics(result, figure=None):
+def plot_diagnostics(result: RunResult, figure: Figure | None = None):
     """Draw the four panels of ``result`` into ``figure`` (a new one if None); return the 2x2 array of Axes."""
     render = result.config.render
     if figure is None:
@@ -142,7 +147,7 @@ def _spans_decades(values: np.ndarray) -> bool:
         return bool(np.log10(positive.max() / positive.min()) >= LOG_DECADES)
 
 
-def save_diagnostics(result, path: str | Path) -> Path:
+def save_diagnostics(result: RunResult, path: str | Path) -> Path:
     """Write ``diagnostics.png`` (or .svg/.pdf by suffix) for ``result``; it is ``SCALE`` times ``render.size``."""
     render = result.config.render
     figure = blank_figure(tuple(side * SCALE for side in render.size), render.dpi)

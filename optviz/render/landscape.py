@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ..problems import TestFunction
 
 from .clip import padded_limits
 
 
-def draw_landscape(axes, function, domain: np.ndarray, *, resolution: int = 300, colorbar=True):
+def draw_landscape(axes: Axes, function: TestFunction, domain: np.ndarray, *, resolution: int = 300,
+                   colorbar: bool | list[Axes] = True):
     """Draw ``function`` over ``domain`` into ``axes``; mark its known minima. Returns the mappable (2D).
 
     ``colorbar``: True for a colour bar beside ``axes``, False for none, or a list of
@@ -93,7 +101,7 @@ def _mark_undefined(axes, xs, undefined: np.ndarray, extent=None) -> None:
         axes.add_patch(Rectangle((x_low, y_low), x_high - x_low, y_high - y_low, zorder=-1, **style))
 
 
-def minima_in(function, domain: np.ndarray):
+def minima_in(function: TestFunction, domain: np.ndarray):
     """Yield ``(minimum, point, label)`` for the known minima inside ``domain``; only the first
     carries the legend label, so the legend has one "known minima" entry."""
     label = "known minima"
@@ -124,7 +132,7 @@ ARROWS = 21
 ARROW_DECADES = 3.0
 
 
-def draw_gradient_field(axes, function, domain: np.ndarray, *, arrows: int = ARROWS):
+def draw_gradient_field(axes: Axes, function: TestFunction, domain: np.ndarray, *, arrows: int = ARROWS):
     """Arrows of the negative gradient (the way down) over a 2D ``domain``; returns the Quiver.
 
     The gradient is taken by central differences on the numpy formula, so it

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .clip import edge_crossing, exceeds, padded_limits
 from .style import colour, diverged_label, marker, new_figure, save_one_or_panels, spans_decades
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-def plot_loss(result, axes=None, *, only: int | None = None, legend: bool = True):
+    from ..results import RunResult
+
+
+def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None = None, legend: bool = True):
     """Draw every optimizer's loss against step into ``axes`` (a new figure if None); return the Axes.
 
     ``only`` draws just the optimizer with that index (one panel of :func:`plot_loss_panels`).
@@ -96,7 +103,7 @@ def _draw_each_start(axes, result, trajectory, index: int) -> None:
                                        if len(chosen) < len(result.starts) else "each start"))
 
 
-def plot_loss_panels(result, figure=None):
+def plot_loss_panels(result: RunResult, figure: Figure | None = None):
     """One panel per optimizer with its starts, their median and interquartile band; return the Figure."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -124,6 +131,6 @@ def plot_loss_panels(result, figure=None):
     return figure
 
 
-def save_loss(result, path: str | Path) -> Path:
+def save_loss(result: RunResult, path: str | Path) -> Path:
     """Write ``loss.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
     return save_one_or_panels(result, path, plot_loss, plot_loss_panels)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..config import RenderSpec
 
 
 def panel_grid(count: int) -> tuple[int, int]:
@@ -15,7 +19,7 @@ def panel_grid(count: int) -> tuple[int, int]:
     return math.ceil(count / columns), columns
 
 
-def panel_figure(render, count: int, domain: np.ndarray | None = None):
+def panel_figure(render: RenderSpec, count: int, domain: np.ndarray | None = None):
     """A Figure with ``count`` panels sharing x and y; returns ``(figure, panels, spare)``.
 
     A lone panel is as wide as the configured figure, more are about 60% of it each;

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..starts import plot_domain
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..results import RunResult
+
 from .clip import edge_crossing
 from .landscape import draw_landscape
 from .style import colour, diverged_label, marker, new_figure, save_one_or_panels
@@ -17,7 +23,8 @@ from .style import colour, diverged_label, marker, new_figure, save_one_or_panel
 MAX_PATHS = 400
 
 
-def plot_path(result, axes=None, *, only: int | None = None, colorbar=True, legend: bool = True):
+def plot_path(result: RunResult, axes: Axes | None = None, *, only: int | None = None,
+              colorbar: bool | list[Axes] = True, legend: bool = True):
     """Draw the function and every optimizer's path into ``axes`` (a new figure if None); return the Axes.
 
     ``only`` draws just the optimizer with that index (one panel of :func:`plot_path_panels`).
@@ -25,7 +32,7 @@ def plot_path(result, axes=None, *, only: int | None = None, colorbar=True, lege
     render = result.config.render
     if axes is None:
         _, axes = new_figure(render.size, render.dpi)
-    domain = plot_domain(result.config, result.function)
+    domain = result.domain
     draw_landscape(axes, result.function, domain, resolution=render.resolution, colorbar=colorbar)
     chosen = shown_starts(result)
     for index, trajectory in enumerate(result):
@@ -42,14 +49,14 @@ def plot_path(result, axes=None, *, only: int | None = None, colorbar=True, lege
     return axes
 
 
-def plot_path_panels(result, figure=None):
+def plot_path_panels(result: RunResult, figure: Figure | None = None):
     """One panel per optimizer, each with all its starts' paths on the same landscape; return the Figure."""
     from matplotlib.lines import Line2D
 
     from .panels import label_outer, panel_figure
 
     render = result.config.render
-    domain = plot_domain(result.config, result.function)
+    domain = result.domain
     if figure is None:
         figure, panels, _ = panel_figure(render, len(result.trajectories), domain if result.dim == 2 else None)
     else:
@@ -76,10 +83,10 @@ def plot_path_panels(result, figure=None):
     return figure
 
 
-def shown_starts(result) -> np.ndarray:
+def shown_starts(result: RunResult) -> np.ndarray:
     """Indices of the starts whose paths are drawn: all of them up to :data:`MAX_PATHS`, else a
     subset spread over them (every k-th row and column of a 2D grid, a fixed random draw otherwise)."""
-    from ..basin import grid_shape
+    from ..results.basin import grid_shape
 
     count = len(result.starts)
     if count <= MAX_PATHS:
@@ -151,6 +158,6 @@ def _draw_one(axes, dim: int, trajectory, index: int, label: str) -> None:
               markeredgecolor="black", linestyle="none", label="_end", clip_on=crossing is None, **style)
 
 
-def save_path(result, path: str | Path) -> Path:
+def save_path(result: RunResult, path: str | Path) -> Path:
     """Write ``path.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
     return save_one_or_panels(result, path, plot_path, plot_path_panels)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..results import RunResult
 
 # Okabe & Ito's colour-blind-safe palette (black moved last: it is reserved for minima marks).
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -27,14 +35,14 @@ def halo(linewidth: float) -> list:
     return [patheffects.Stroke(linewidth=linewidth + 2.2, foreground="white", alpha=0.75), patheffects.Normal()]
 
 
-def new_figure(size=(7.0, 5.5), dpi: int = 110, *, pyplot: bool = False, **subplot_kw):
+def new_figure(size: Sequence[float] = (7.0, 5.5), dpi: int = 110, *, pyplot: bool = False, **subplot_kw: Any):
     """A Figure with one Axes, detached from pyplot's global state unless ``pyplot`` (a live window)."""
     figure = blank_figure(size, dpi, pyplot=pyplot)
     axes = figure.add_subplot(**subplot_kw)
     return figure, axes
 
 
-def blank_figure(size=(7.0, 5.5), dpi: int = 110, *, pyplot: bool = False):
+def blank_figure(size: Sequence[float] = (7.0, 5.5), dpi: int = 110, *, pyplot: bool = False):
     """A Figure without Axes and with constrained layout, detached from pyplot unless ``pyplot``."""
     if pyplot:
         import matplotlib.pyplot as plt
@@ -45,12 +53,12 @@ def blank_figure(size=(7.0, 5.5), dpi: int = 110, *, pyplot: bool = False):
     return Figure(figsize=tuple(size), dpi=dpi, layout="constrained")
 
 
-def save_figure(figure, path: str | Path, *, dpi: int | None = None, note: str | None = None) -> Path:
+def save_figure(figure: Figure, path: str | Path, *, dpi: int | None = None, note: str | None = None) -> Path:
     """Write ``figure`` atomically (temporary file, then rename); the format follows the suffix.
 
     ``note`` (a config's ``render.note``) is written along the bottom (see :func:`add_note`).
     """
-    from ..io import atomic_path
+    from ..atomic import atomic_path
 
     add_note(figure, note)
     path = Path(path)
@@ -59,7 +67,7 @@ def save_figure(figure, path: str | Path, *, dpi: int | None = None, note: str |
     return path
 
 
-def add_note(figure, note: str | None) -> None:
+def add_note(figure: Figure, note: str | None) -> None:
     """Write ``note`` along the bottom of ``figure``, wrapped to its width, in a smaller grey type."""
     if not note:
         return
@@ -82,7 +90,8 @@ def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
         return np.log10(finite.max() / finite.min()) >= decades
 
 
-def save_one_or_panels(result, path, plot, plot_panels) -> Path:
+def save_one_or_panels(result: RunResult, path: str | Path, plot: Callable[[RunResult, Axes], object],
+                       plot_panels: Callable[[RunResult], Figure]) -> Path:
     """Write ``plot(result, axes)`` on one Axes, or ``plot_panels(result)``'s small multiples when
     several optimizers each have many starts (their faint paths would hide each other)."""
     note = result.config.render.note

@@ -16,16 +16,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.lines import Line2D
 
 from ..errors import RunError
-from ..starts import plot_domain
 from .clip import frozen_coordinates, pin_to_edge
 from .landscape import minima_in
 from .path import shown_starts
 from .style import colour, diverged_label, halo, marker, new_figure, save_figure
+
+if TYPE_CHECKING:
+    from mpl_toolkits.mplot3d.axes3d import Axes3D
+
+    from ..problems import TestFunction
+    from ..results import RunResult
 
 # Grid points per axis of the drawn mesh: more only slows drawing (and blows up SVG/PDF).
 MESH = 90
@@ -67,7 +73,7 @@ class Shading:
         return "f, log scale" if self.floor == 0 else f"f - ({self.floor:.4g}), log scale"
 
 
-def shading_for(function, values: np.ndarray) -> Shading:
+def shading_for(function: TestFunction, values: np.ndarray) -> Shading:
     """The colour scale of ``function`` sampled as ``values``: log for steep functions."""
     if not function.log_scale:
         return Shading(log=False)
@@ -83,7 +89,8 @@ def shading_for(function, values: np.ndarray) -> Shading:
     return Shading(log=True, floor=floor, smallest=smallest, top=max(top, smallest * 10))
 
 
-def draw_surface(axes, function, domain: np.ndarray, *, resolution: int = MESH, colorbar: bool = True) -> Shading:
+def draw_surface(axes: Axes3D, function: TestFunction, domain: np.ndarray, *, resolution: int = MESH,
+                 colorbar: bool = True) -> Shading:
     """Draw ``function`` over ``domain`` as a surface into 3D ``axes``, mark its minima; return the colour scale."""
     from matplotlib import cm, colormaps, ticker
 
@@ -142,7 +149,7 @@ def _mark_minima(axes, function, domain: np.ndarray) -> None:
                   markeredgecolor="black", markeredgewidth=0.8, linestyle="none", zorder=MINIMA_Z, label=label)
 
 
-def lifted(function, xs: np.ndarray, ys: np.ndarray,
+def lifted(function: TestFunction, xs: np.ndarray, ys: np.ndarray,
            domain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Paths ``(starts, records)`` lifted onto the surface, kept within the plotted box.
 
@@ -163,7 +170,7 @@ def lifted(function, xs: np.ndarray, ys: np.ndarray,
     return trail_x, trail_y, trail_z, head_x, head_y, head_z
 
 
-def plot_surface(result, axes=None):
+def plot_surface(result: RunResult, axes: Axes3D | None = None):
     """Draw the surface and every optimizer's path lifted onto it into 3D ``axes``; return the Axes.
 
     With ``axes`` None a new figure is made; else ``axes`` must be a 3D Axes
@@ -175,7 +182,7 @@ def plot_surface(result, axes=None):
     render = result.config.render
     if axes is None:
         _, axes = new_figure(render.size, render.dpi, projection="3d")
-    domain = plot_domain(result.config, result.function)
+    domain = result.domain
     draw_surface(axes, result.function, domain, resolution=render.resolution)
     handles = [line for line in axes.get_lines() if line.get_label() == "known minima"]
     rows = shown_starts(result)  # the same subset as path.png when there are very many starts
@@ -222,7 +229,7 @@ def _label(trajectory) -> str:
     return trajectory.label + (f" ({count} of {len(trajectory.positions)} diverged)" if count else "")
 
 
-def save_surface(result, path: str | Path) -> Path:
+def save_surface(result: RunResult, path: str | Path) -> Path:
     """Write ``surface.png`` (or .svg/.pdf by suffix) for ``result``, a run on a 2D function."""
     render = result.config.render
     figure, axes = new_figure(render.size, render.dpi, projection="3d")

@@ -1,20 +1,25 @@
 """A sweep's figures: every cell's loss curve coloured by a swept value, final loss over two
 swept keys as a heatmap, and each optimizer's best cell drawn over the function.
 
-Each takes a :class:`~optviz.sweepdir.SweepResult` and draws one panel per optimizer of
+Each takes a :class:`~optviz.results.sweep.SweepResult` and draws one panel per optimizer of
 the config (a lone panel for the usual one-optimizer sweep).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..starts import plot_domain
-from ..sweep import Axis, show
+from ..load.sweep import Axis, show
 from .clip import edge_crossing, padded_limits
 from .style import save_figure, spans_decades
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..results.sweep import SweepResult
 
 CURVE_COLOURS = "viridis"
 HEATMAP_COLOURS = "viridis"
@@ -24,17 +29,17 @@ TICKS = 8
 ANNOTATED_SIDE = 10
 
 
-def colour_axis(result, label: str) -> Axis | None:
+def colour_axis(result: SweepResult, label: str) -> Axis | None:
     """The axis that colours ``label``'s curves: its first one with more than one value."""
     return next((axis for axis in result.sweep.axes_of(label) if len(axis.values) > 1), None)
 
 
-def grid_axes(result, label: str) -> list[Axis]:
+def grid_axes(result: SweepResult, label: str) -> list[Axis]:
     """``label``'s axes with more than one value: the first two span its heatmap."""
     return [axis for axis in result.sweep.axes_of(label) if len(axis.values) > 1]
 
 
-def heatmap_labels(result) -> list[str]:
+def heatmap_labels(result: SweepResult) -> list[str]:
     """The optimizers with two or more swept keys, which get a heatmap."""
     return [label for label in result.sweep.labels if len(grid_axes(result, label)) >= 2]
 
@@ -49,7 +54,7 @@ def _panels(result, count: int, domain=None):
 # --- loss curves ----------------------------------------------------------------------------
 
 
-def plot_sweep_loss(result, figure=None):
+def plot_sweep_loss(result: SweepResult, figure: Figure | None = None):
     """Every cell's loss against step on one axes per optimizer, coloured by its swept value; returns the Figure.
 
     This is the seed lesson's figure (one curve per learning rate), with a colour bar in
@@ -77,7 +82,7 @@ def plot_sweep_loss(result, figure=None):
     _label_outer(panels)
     axes = {axis.name for axis in (colour_axis(result, label) for label in labels) if axis is not None}
     coloured = f", coloured by {', '.join(sorted(axes))}" if axes else ""
-    figure.suptitle(f"{result.sweep.config.test_function().name}: loss of every cell{coloured}")
+    figure.suptitle(f"{result.sweep.function.name}: loss of every cell{coloured}")
     return figure
 
 
@@ -101,7 +106,7 @@ def _curves(axes, result, label: str, log: bool) -> None:
         axes.set_yscale("log", nonpositive="clip")  # a loss of exactly 0 drops to the bottom edge
     axes.add_collection(LineCollection(segments, colors=colours, linewidths=width, alpha=alpha, zorder=2),
                         autolim=False)
-    minimum = result.sweep.config.test_function().min_value
+    minimum = result.sweep.function.min_value
     if minimum is not None and (not log or minimum > 0):
         axes.axhline(minimum, color="0.3", linestyle=":", linewidth=1, zorder=1, label=f"global minimum {minimum:.4g}")
     diverged = sum(outcome.score.status in ("diverged", "failed") for outcome in outcomes)
@@ -171,7 +176,7 @@ def _label_outer(panels: list) -> None:
     label_outer(panels)
 
 
-def save_sweep_loss(result, path: str | Path) -> Path:
+def save_sweep_loss(result: SweepResult, path: str | Path) -> Path:
     """Write ``sweep-loss.png`` (or .svg/.pdf by suffix)."""
     return save_figure(plot_sweep_loss(result), path, note=result.sweep.config.render.note)
 
@@ -179,7 +184,7 @@ def save_sweep_loss(result, path: str | Path) -> Path:
 # --- heatmap --------------------------------------------------------------------------------
 
 
-def plot_sweep_heatmap(result, figure=None):
+def plot_sweep_heatmap(result: SweepResult, figure: Figure | None = None):
     """Final loss over the first two swept keys of each optimizer that has two, log colours,
     diverged cells hatched and the best cell starred; returns the Figure.
 
@@ -213,7 +218,7 @@ def plot_sweep_heatmap(result, figure=None):
                                 label="diverged (from half the starts or more)" if result.outcomes[0].score.starts > 1
                                 else "diverged"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
-    function = result.sweep.config.test_function()
+    function = result.sweep.function
     starts = result.outcomes[0].score.starts
     over = f" (median over {starts} starts)" if starts > 1 else ""
     figure.suptitle(f"{function.name}: final loss of every cell after {result.sweep.config.steps} steps{over}"
@@ -236,7 +241,7 @@ def _heatmap(axes, result, label: str) -> bool:
         row = y_axis.values.index(outcome.cell.values[y_axis.key])
         grid[row, column] = min(grid[row, column], outcome.score.value("median-final-loss"))
     broken = ~np.isfinite(grid)
-    function = result.sweep.config.test_function()
+    function = result.sweep.function
     shown, bar_label, norm = _heatmap_scale(grid, broken, function.min_value)
     mesh = axes.pcolormesh(np.arange(grid.shape[1] + 1) - 0.5, np.arange(grid.shape[0] + 1) - 0.5,
                            np.ma.masked_array(shown, broken), norm=norm, cmap=HEATMAP_COLOURS, zorder=1)
@@ -302,7 +307,7 @@ def _ticks(axis, swept: Axis) -> None:
             text.set(rotation=30, ha="right", rotation_mode="anchor")
 
 
-def save_sweep_heatmap(result, path: str | Path) -> Path:
+def save_sweep_heatmap(result: SweepResult, path: str | Path) -> Path:
     """Write ``sweep-heatmap.png`` (or .svg/.pdf by suffix)."""
     return save_figure(plot_sweep_heatmap(result), path, note=result.sweep.config.render.note)
 
@@ -310,14 +315,14 @@ def save_sweep_heatmap(result, path: str | Path) -> Path:
 # --- the best cell --------------------------------------------------------------------------
 
 
-def plot_sweep_best(result, figure=None, *, criterion: str = "median-final-loss"):
+def plot_sweep_best(result: SweepResult, figure: Figure | None = None, *, criterion: str = "median-final-loss"):
     """Each optimizer's best cell (lowest ``criterion``) drawn over the function: its paths over the
     contour map, or its points on the curve in 1D; returns the Figure."""
     from .path import plot_path
 
     sweep = result.sweep
     labels = sweep.labels
-    domain = plot_domain(sweep.config, sweep.config.test_function())
+    domain = sweep.domain
     if figure is None:
         figure, panels = _panels(result, len(labels), domain if len(domain) == 2 else None)
     else:
@@ -335,7 +340,7 @@ def plot_sweep_best(result, figure=None, *, criterion: str = "median-final-loss"
         _label_outer(panels)
         _path_legend(figure, any(result.best(label, criterion).score.diverged_starts for label in labels))
     cells = len(sweep.cells)
-    figure.suptitle(f"{sweep.config.test_function().name}: the best of {cells} cells"
+    figure.suptitle(f"{sweep.function.name}: the best of {cells} cells"
                     + (" for each optimizer" if len(labels) > 1 else "") + " (lowest final loss)")
     return figure
 
@@ -363,6 +368,6 @@ def _describe_best(score) -> str:
     return loss + (f", converged at step {score.converged_step:.0f}" if np.isfinite(score.converged_step) else "")
 
 
-def save_sweep_best(result, path: str | Path) -> Path:
+def save_sweep_best(result: SweepResult, path: str | Path) -> Path:
     """Write ``sweep-best.png`` (or .svg/.pdf by suffix)."""
     return save_figure(plot_sweep_best(result), path, note=result.sweep.config.render.note)

@@ -8,23 +8,29 @@ one hand-picked lr can be read for what it is.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..scores import CRITERION_TEXT
+from ..results.scores import CRITERION_TEXT
 from .clip import padded_limits
 from .style import blank_figure, colour, marker, save_figure, spans_decades
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..results.tune import Tuning
 
 # An optimizer leads at an lr when it is ahead of the next by more than this share of the
 # plotted range; closer than that, the strip shows no winner.
 TIE = 0.005
 
 
-def plot_tune(tuning, figure=None):
+def plot_tune(tuning: Tuning, figure: Figure | None = None):
     """Draw the criterion against lr per optimizer (chosen lrs starred, diverged lrs as X along the
     top) above a strip of the best optimizer at each lr; returns the Figure."""
     config = tuning.config
-    function = config.test_function()
+    function = tuning.function
     if figure is None:
         render = config.render
         figure = blank_figure((render.size[0] + 1.0, render.size[1]), render.dpi)
@@ -100,6 +106,6 @@ def _winners(strip, tuning, shown: dict[str, np.ndarray]) -> None:
     strip.set_xlabel("lr (log scale); the strip: the optimizer ahead at each lr, grey where none is")
 
 
-def save_tune(tuning, path: str | Path) -> Path:
+def save_tune(tuning: Tuning, path: str | Path) -> Path:
     """Write ``tune.png`` (or .svg/.pdf by suffix)."""
     return save_figure(plot_tune(tuning), path)

@@ -40,7 +40,7 @@ from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 
-from optviz.errors import ConfigError
+from ..errors import ConfigError
 
 MAX_LENGTH = 2000
 """Longest accepted expression, in characters."""

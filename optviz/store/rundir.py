@@ -6,26 +6,29 @@
       trajectories.npz    every recorded array, exact (what `optviz animate` reads)
       trajectories.csv    the same in long format, for spreadsheets (skipped when huge)
       summary.csv         one row per (optimizer, start)
-      basin.npz           with the basin figure: outcome per start (see optviz.basin)
+      basin.npz           with the basin figure: outcome per start (see optviz.results.basin)
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import platform
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import config_from_dict, parse_yaml
-from .engine import RunResult, Trajectory
-from .errors import RunError
-from .io import atomic_path, write_text
-from .record import tolerance
+from ..atomic import atomic_path, write_text
+from ..config import Config, config_model, parse_yaml, read_text
+from ..errors import ConfigError, RunError
+from ..load import check_safe
+from ..load.record import tolerance
+from ..load.resolved import config_hash, config_yaml
+from ..problems import TestFunction, function_of, plot_domain
+from ..results import RunResult, Trajectory, finite_or_none
+from ..results.basin import basin_summary
+from .basin import write_basin_npz
+from .npz import write_npz
 
 # trajectories.csv is for spreadsheets and quick looks: above this many rows (about 20 MB)
 # it is left out, and trajectories.npz holds the same numbers.
@@ -35,16 +38,11 @@ ARRAYS = ("positions", "loss", "lr", "grad_norm", "diverged_step")
 OPTIONAL_ARRAYS = ("converged_step",)
 
 
-def config_hash(config) -> str:
-    """sha256 of the resolved config's YAML: the same runs give the same hash."""
-    return hashlib.sha256(config.to_yaml().encode()).hexdigest()
-
-
 def versions() -> dict[str, str]:
     import matplotlib
     import torch
 
-    from . import __version__
+    from ..version import __version__
 
     return {"optviz": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "matplotlib": matplotlib.__version__, "python": platform.python_version()}
@@ -55,7 +53,7 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
     """The run's summary as JSON-ready data; what varies between reruns lives under ``timing``.
 
     ``warnings`` are sentences for a person; ``nonfinite`` says where the function is
-    NaN or infinite over the plotted domain (see :func:`optviz.custom.nonfinite_region`).
+    NaN or infinite over the plotted domain (see :func:`optviz.problems.custom.nonfinite_region`).
     """
     config = result.config
     runs = [_run_entry(result, trajectory) for trajectory in result]
@@ -79,8 +77,6 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
         "timing": timing or {},
     }
     if "basin" in config.render.figures:
-        from .basin import basin_summary
-
         data["basin"] = basin_summary(result)
     return data
 
@@ -101,18 +97,18 @@ def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
     if len(trajectory.final_loss) == 1:
         step = int(trajectory.diverged_step[0])
         entry.update({
-            "final_loss": _finite(trajectory.final_loss[0]),
-            "final_position": [_finite(value) for value in trajectory.final_position[0]],
-            "distance_to_minimum": _finite(distance[0]) if ok[0] else None,
+            "final_loss": finite_or_none(trajectory.final_loss[0]),
+            "final_position": [finite_or_none(value) for value in trajectory.final_position[0]],
+            "distance_to_minimum": finite_or_none(distance[0]) if ok[0] else None,
             "nearest_minimum": _minimum_entry(result.function, int(nearest[0])) if ok[0] else None,
             "diverged_step": step if step >= 0 else None,
         })
     else:
         with np.errstate(all="ignore"):
             entry.update({
-                "final_loss_median": _finite(np.nanmedian(np.where(ok, trajectory.final_loss, np.nan))) if ok.any() else None,
-                "final_loss_best": _finite(np.nanmin(np.where(ok, trajectory.final_loss, np.nan))) if ok.any() else None,
-                "distance_to_minimum_median": _finite(np.nanmedian(np.where(ok, distance, np.nan))) if ok.any() else None,
+                "final_loss_median": finite_or_none(np.nanmedian(np.where(ok, trajectory.final_loss, np.nan))) if ok.any() else None,
+                "final_loss_best": finite_or_none(np.nanmin(np.where(ok, trajectory.final_loss, np.nan))) if ok.any() else None,
+                "distance_to_minimum_median": finite_or_none(np.nanmedian(np.where(ok, distance, np.nan))) if ok.any() else None,
                 "first_diverged_step": int(trajectory.diverged_step[~ok].min()) if diverged_starts else None,
             })
     if trajectory.error:
@@ -120,16 +116,11 @@ def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
     return entry
 
 
-def _minimum_entry(function, index: int) -> dict[str, Any] | None:
+def _minimum_entry(function: TestFunction, index: int) -> dict[str, Any] | None:
     if index < 0:
         return None
     minimum = function.minima[index]
     return {"index": index, "point": list(minimum.point), "value": minimum.value, "kind": minimum.kind}
-
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 # --- writing --------------------------------------------------------------------------
@@ -151,15 +142,7 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
                 array = array[:1]  # one row for all starts; load_run broadcasts it back
             if array is not None:
                 arrays[f"{name}_{index}"] = np.ascontiguousarray(array)
-    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            # Level 1: float records barely compress further, and the default takes twice as long.
-            archive.writestr(info, buffer.getvalue(), compresslevel=1)
-    return path
+    return write_npz(path, arrays)
 
 
 def csv_rows(result: RunResult) -> int:
@@ -240,7 +223,7 @@ def _write_csv(path: Path, header: list[str], blocks: list[list[list[str]]]) -> 
 def write_data(result: RunResult, out_dir: Path) -> list[str]:
     """config.yaml, trajectories.npz/.csv and summary.csv; returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "config.yaml", result.config.to_yaml())
+    write_text(out_dir / "config.yaml", config_yaml(result.config))
     written = ["config.yaml", "trajectories.npz", "summary.csv"]
     write_trajectories_npz(result, out_dir / "trajectories.npz")
     write_summary_csv(result, out_dir / "summary.csv")
@@ -248,8 +231,6 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
         write_trajectories_csv(result, out_dir / "trajectories.csv")
         written.append("trajectories.csv")
     if "basin" in result.config.render.figures:
-        from .basin import write_basin_npz
-
         written.append(write_basin_npz(result, out_dir / "basin.npz").name)
     return written
 
@@ -267,21 +248,29 @@ def write_manifest(result: RunResult, out_dir: Path, *, files: list[str], timing
 def load_run(run_dir: str | Path, *, safe: bool = False) -> RunResult:
     """Read a run directory written by :func:`write_data` back into a :class:`RunResult`.
 
-    With ``safe``, a run whose config imports Python code is refused before anything is imported.
+    Only the function is resolved: no optimizer is built, so drawing a stored run
+    needs neither the optimizers' classes nor torch's compiler stack. With ``safe``, a
+    run whose config imports Python code is refused before anything is imported.
     """
     run_dir = Path(run_dir)
     config_file, npz_file = run_dir / "config.yaml", run_dir / "trajectories.npz"
     for required in (config_file, npz_file):
         if not required.is_file():
             raise RunError(f"{run_dir}: not a run directory (no {required.name}); make one with `optviz run CONFIG`")
-    data = parse_yaml(config_file.read_text(encoding="utf-8"), source=str(config_file))
-    config = config_from_dict(data, source=str(config_file), base_dir=run_dir, safe=safe)
-    return read_trajectories_npz(npz_file, config)
+    source = str(config_file)
+    config = config_model(parse_yaml(read_text(config_file), source=source), source=source, base_dir=run_dir)
+    try:
+        if safe:
+            check_safe(config)
+        function = function_of(config)
+    except ConfigError as error:
+        raise error.with_context(source=source) from None
+    return read_trajectories_npz(npz_file, config, function)
 
 
-def read_trajectories_npz(path: Path, config) -> RunResult:
-    """The :class:`RunResult` of ``config`` stored in ``path`` by :func:`write_trajectories_npz`."""
-    function = config.test_function()
+def read_trajectories_npz(path: Path, config: Config, function: TestFunction) -> RunResult:
+    """The :class:`RunResult` of ``config`` (whose function is ``function``) stored in ``path``
+    by :func:`write_trajectories_npz`."""
     with np.load(path, allow_pickle=False) as archive:
         labels = archive["labels"].tolist()
         optimizers = archive["optimizers"].tolist()
@@ -295,5 +284,6 @@ def read_trajectories_npz(path: Path, config) -> RunResult:
                            if f"{name}_{index}" in archive.files})
             trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, **arrays))
         record_every = int(archive["record_every"]) if "record_every" in archive.files else 1
-    return RunResult(config=config, function=function, starts=starts, trajectories=trajectories,
-                     record_every=record_every, tolerance=tolerance(config, function) if function.minima else None)
+    return RunResult(config=config, function=function, domain=plot_domain(config.domain, function), starts=starts,
+                     trajectories=trajectories, record_every=record_every,
+                     tolerance=tolerance(config, function) if function.minima else None)

@@ -8,10 +8,10 @@ from typing import Any
 def catalog(what: str) -> list[dict[str, Any]]:
     """JSON-ready entries for ``functions``, ``optimizers`` or ``schedulers``."""
     if what == "functions":
-        from .functions import function_names, get_function
+        from ..problems import function_names, get_function
 
         return [get_function(name).to_dict() for name in function_names()]
-    from .optimizers import optimizer_catalog, scheduler_catalog
+    from ..optimizers import optimizer_catalog, scheduler_catalog
 
     return optimizer_catalog() if what == "optimizers" else scheduler_catalog()
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from optviz.errors import ConfigError
+from ..errors import ConfigError
 
 Array = Any  # a numpy array or a torch tensor; kept loose so torch need not be imported
 Domain = tuple[tuple[float, float], ...]

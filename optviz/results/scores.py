@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .trajectory import RunResult
+
 CRITERIA = {"median-final-loss": "final_loss", "distance": "distance", "auc": "auc"}
 CRITERION_TEXT = {"median-final-loss": "median final loss", "distance": "median distance to the nearest minimum",
                   "auc": "median area under the loss curve per step"}
@@ -56,8 +58,8 @@ class Score:
         return value if np.isfinite(value) else np.inf
 
 
-def score(result) -> Score:
-    """The :class:`Score` of a one-optimizer :class:`~optviz.engine.RunResult` (a sweep's cell)."""
+def score(result: RunResult) -> Score:
+    """The :class:`Score` of a one-optimizer :class:`~optviz.results.RunResult` (a sweep's cell)."""
     trajectory = result.trajectories[0]
     # A failed start stops with NaN records, like a diverged one: both reached nothing.
     broken = trajectory.diverged | ~np.isfinite(trajectory.final_loss)

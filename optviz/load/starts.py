@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import Config, GridStart, RandomStart
-from .errors import ConfigError
+from ..config import Config, GridStart, RandomStart
+from ..errors import ConfigError
+from ..problems import TestFunction, check_box, plot_domain
 
 
-def plot_domain(config: Config, function) -> np.ndarray:
-    """The (dim, 2) box the figures show: the config's ``domain`` or the function's own."""
-    domain = config.domain if config.domain is not None else function.domain
-    return np.asarray(domain, dtype=np.float64).reshape(function.dim, 2)
-
-
-def resolve_starts(config: Config, function) -> np.ndarray:
+def resolve_starts(config: Config, function: TestFunction) -> np.ndarray:
     """Return the starting points as a float64 array of shape (starts, dim).
 
     Random starts are drawn from their own seed (or the config's), so the same
@@ -57,23 +52,11 @@ def resolve_starts(config: Config, function) -> np.ndarray:
     return np.asarray(array, dtype=np.float64)
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _box(box, config: Config, function, path: str) -> np.ndarray:
+def _box(box: list[list[float]] | None, config: Config, function: TestFunction, path: str) -> np.ndarray:
     if box is None:
-        return plot_domain(config, function)
+        return plot_domain(config.domain, function)
     return check_box(box, function.dim, path)
-
-
-def check_box(box, dim: int, path: str) -> np.ndarray:
-    """Validate a [[low, high], ...] box with one pair per dimension."""
-    array = np.asarray(box, dtype=np.float64)
-    if array.shape != (dim, 2):
-        raise ConfigError(f"must be {dim} [low, high] pair{'s' if dim > 1 else ''}, got {box}", path=path)
-    if not np.all(np.isfinite(array)):
-        raise ConfigError(f"must be finite, got {box}", path=path)
-    if np.any(array[:, 0] >= array[:, 1]):
-        raise ConfigError(f"each pair must have low < high, got {box}", path=path)
-    return array

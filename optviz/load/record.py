@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import Config
-from .errors import ConfigError
+from ..config import Config
+from ..errors import ConfigError
+from ..problems import TestFunction, plot_domain
 
 AUTO_RECORD_BYTES = 64 * 2**20
 MAX_RECORD_BYTES = 4 * 2**30
@@ -65,11 +66,9 @@ def _smallest_every(config: Config, starts: int, dim: int, budget: int) -> int:
     return low
 
 
-def tolerance(config: Config, function) -> float:
+def tolerance(config: Config, function: TestFunction) -> float:
     """``record.tolerance``, or 1% of the diagonal of the plotted domain."""
-    from .starts import plot_domain
-
     if config.record.tolerance is not None:
         return float(config.record.tolerance)
-    domain = plot_domain(config, function)
+    domain = plot_domain(config.domain, function)
     return float(DEFAULT_TOLERANCE_FRACTION * np.linalg.norm(domain[:, 1] - domain[:, 0]))

@@ -5,7 +5,7 @@ FIRST to LAST (``--lrs FIRST:LAST:COUNT``, default 1e-4:10:26), each from the sa
 random starts over the plotted domain (``--starts N``, default 8, drawn with the
 config's seed), not from one start that may favour one optimizer. It runs them as one
 sweep (batched, and resumable: the runs are kept in OUT/cells/), takes for each
-optimizer the lr with the lowest criterion (:mod:`optviz.scores`; by default the
+optimizer the lr with the lowest criterion (:mod:`optviz.results.scores`; by default the
 median final loss, a diverged start counting as worst), and then runs the config with
 those lrs from its own starts, as ``optviz run`` would. Every figure says below it
 that the lrs were tuned, how, and which were chosen.
@@ -21,52 +21,27 @@ that the lrs were tuned, how, and which were chosen.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .config import Config, config_from_dict
-from .errors import ConfigError
-from .io import atomic_path, write_text
-from .scores import CRITERIA, CRITERION_TEXT, Score, rank
-from .sweep import plan_sweep
-from .sweepdir import Progress, finish_cells
+from ..atomic import write_text
+from ..config import Config, config_model
+from ..errors import ConfigError
+from ..load import Loaded, prepare, resolve
+from ..load.resolved import config_data, config_yaml
+from ..optimizers import constructor_defaults, resolve_optimizer_spec
+from ..render.tune import save_tune
+from ..results.scores import CRITERIA, rank
+from ..results.tune import Tuning
+from ..store.tune import write_tune_csv
+from .run import check_writable, run_to_dir
+from .sweep import Progress, finish_cells
 
 DEFAULT_LRS = (1e-4, 10.0, 26)
 DEFAULT_STARTS = 8
-
-
-@dataclass
-class Tuning:
-    """What tuning found: each optimizer's scores over the lrs tried, and the lr chosen."""
-
-    config: Config  # the config as given
-    criterion: str
-    lrs: np.ndarray
-    starts: int
-    scores: dict[str, list[Score]]  # label -> one Score per lr
-    chosen: dict[str, float | None]  # label -> the lr chosen; None where every lr diverged
-
-    def values(self, label: str) -> np.ndarray:
-        """The criterion for each lr (+inf where half the starts or more diverged)."""
-        return np.array([score.value(self.criterion) for score in self.scores[label]])
-
-    def how(self) -> str:
-        """How the lrs were chosen, in words."""
-        first, last = self.lrs[0], self.lrs[-1]
-        return (f"the lowest {CRITERION_TEXT[self.criterion]} (diverged starts worst) over {self.starts} random "
-                f"starts, of {len(self.lrs)} lrs from {first:g} to {last:g}")
-
-    def note(self) -> str:
-        """The line every figure of the tuned run carries."""
-        chosen = ", ".join(f"{label} {lr:.3g}" if lr is not None else f"{label} as given (every lr diverged)"
-                           for label, lr in self.chosen.items())
-        return f"lrs tuned by optviz tune, each {self.how()}: {chosen}"
 
 
 def parse_lrs(text: str) -> tuple[float, float, int]:
@@ -83,8 +58,8 @@ def parse_lrs(text: str) -> tuple[float, float, int]:
     return first, last, count
 
 
-def tuning_config(config: Config, lrs: tuple[float, float, int], starts: int) -> Config:
-    """The sweep that tunes ``config``: every optimizer over the lrs, from ``starts`` random starts."""
+def tuning_config(config: Config, lrs: tuple[float, float, int], starts: int) -> Loaded:
+    """The sweep that tunes ``config``, planned: every optimizer over the lrs, from ``starts`` random starts."""
     first, last, count = lrs
     data = config.model_dump(mode="json", by_alias=True, exclude_none=True)
     data["start"] = {"random": starts, "seed": config.seed}
@@ -92,14 +67,11 @@ def tuning_config(config: Config, lrs: tuple[float, float, int], starts: int) ->
     # By index: a label may contain dots.
     data["sweep"] = {f"optimizers.{index}.lr": {"geomspace": [first, last, count]}
                      for index in range(len(config.optimizers))}
-    return config_from_dict(data, base_dir=config.base_dir, like=config)
+    return prepare(config_model(data, base_dir=config.base_dir))
 
 
 def check_tunable(config: Config, criterion: str) -> None:
     """Refuse what tuning cannot do: a sweep config, an optimizer without an lr, distances without minima."""
-    from .optimizers import constructor_defaults
-    from .validate import resolve_optimizer_spec
-
     if criterion not in CRITERIA:
         raise ConfigError(f"--criterion: must be one of {', '.join(CRITERIA)}, got {criterion!r}")
     if config.sweep:
@@ -108,7 +80,7 @@ def check_tunable(config: Config, criterion: str) -> None:
         cls, _, _ = resolve_optimizer_spec(spec, config)
         if "lr" not in constructor_defaults(cls):
             raise ConfigError(f"{cls.__name__} takes no lr to tune", path=f"optimizers[{index}]")
-    function = config.test_function()
+    function = resolve(config).function
     if criterion == "distance" and not function.minima:
         raise ConfigError(f"--criterion distance needs known minima and {function.name} has none; "
                           "use median-final-loss or auc")
@@ -121,22 +93,19 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str = "median
     """Tune every optimizer's lr, write tuned.yaml, tune.csv and tune.png, and run tuned.yaml into ``out_dir``.
 
     Returns the tuning summary with the run's manifest under ``"run"``. ``progress``
-    gets a :class:`~optviz.sweepdir.Finished` per tuning run; ``run_progress`` and
-    ``figure_progress`` are :func:`~optviz.runner.run_to_dir`'s. ``source`` (the config's
+    gets a :class:`~optviz.pipelines.sweep.Finished` per tuning run; ``run_progress`` and
+    ``figure_progress`` are :func:`~optviz.pipelines.run.run_to_dir`'s. ``source`` (the config's
     file) prefixes a :class:`ConfigError`.
 
     >>> from optviz import load_config
     >>> summary = tune_to_dir(load_config("configs/peaks.yaml"), "outputs/peaks-tuned")   # doctest: +SKIP
     >>> {entry["label"]: entry["lr"] for entry in summary["optimizers"]}             # doctest: +SKIP
     """
-    from .render.tune import save_tune
-    from .runner import run_to_dir
-
     tuning = search_lrs(config, out_dir, criterion=criterion, lrs=lrs, starts=starts, source=source,
                         progress=progress)
     out_dir = Path(out_dir)
     tuned = tuned_config(tuning, out_dir)
-    write_text(out_dir / "tuned.yaml", _header(tuning) + tuned.to_yaml())
+    write_text(out_dir / "tuned.yaml", _header(tuning) + config_yaml(tuned.config))
     write_tune_csv(tuning, out_dir / "tune.csv")
     figure = save_tune(tuning, out_dir / f"tune.{config.render.format}").name
     manifest = run_to_dir(tuned, out_dir, progress=run_progress, figure_progress=figure_progress)
@@ -149,11 +118,9 @@ def search_lrs(config: Config, out_dir: str | Path, *, criterion: str = "median-
                lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int = DEFAULT_STARTS, source: str = "",
                progress: Progress | None = None) -> Tuning:
     """Try the lrs for every optimizer of ``config`` and choose one each; the runs are kept in ``out_dir/cells``."""
-    from .runner import check_writable
-
     try:
         check_tunable(config, criterion)
-        sweep = plan_sweep(tuning_config(config, lrs, starts))
+        sweep = tuning_config(config, lrs, starts).sweep
     except ConfigError as error:
         raise error.with_context(source=source) from None
     out_dir = Path(out_dir)
@@ -165,18 +132,19 @@ def search_lrs(config: Config, out_dir: str | Path, *, criterion: str = "median-
         best = rank(found, criterion)[0]
         chosen[label] = float(sweep.axes_of(label)[0].values[best]) if np.isfinite(found[best].value(criterion)) \
             else None
-    return Tuning(config=config, criterion=criterion, lrs=np.array(sweep.axes[0].values), starts=starts,
+    return Tuning(config=config, function=sweep.function, criterion=criterion, lrs=np.array(sweep.axes[0].values), starts=starts,
                   scores=scores, chosen=chosen)
 
 
-def tuned_config(tuning: Tuning, out_dir: Path) -> Config:
-    """The config with each chosen lr and a ``render.note`` saying how they were chosen."""
-    data = tuning.config.to_dict()
+def tuned_config(tuning: Tuning, out_dir: Path) -> Loaded:
+    """The config with each chosen lr and a ``render.note`` saying how they were chosen, checked."""
+    data = config_data(tuning.config)
     for optimizer, lr in zip(data["optimizers"], tuning.chosen.values()):
         if lr is not None:
             optimizer["lr"] = lr
     data["render"]["note"] = tuning.note()
-    return config_from_dict(data, source=str(out_dir / "tuned.yaml"), base_dir=out_dir, like=tuning.config)
+    source = str(out_dir / "tuned.yaml")
+    return prepare(config_model(data, source=source, base_dir=out_dir), source=source)
 
 
 def _header(tuning: Tuning) -> str:
@@ -192,26 +160,6 @@ def _entry(tuning: Tuning, label: str) -> dict[str, Any]:
     best = int(np.argmin(values)) if np.isfinite(values).any() else None
     return {"label": label, "lr": chosen, "criterion": None if best is None else float(values[best]),
             "diverged_lrs": int((~np.isfinite(values)).sum())}
-
-
-def write_tune_csv(tuning: Tuning, path: Path) -> Path:
-    """One row per (optimizer, lr); empty where a value does not exist (diverged, no minima)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["label", "lr", "criterion", "value", "final_loss", "distance_to_minimum", "auc",
-                     "diverged_starts", "starts", "chosen"])
-    for label, found in tuning.scores.items():
-        for lr, score in zip(tuning.lrs, found):
-            writer.writerow([label, repr(float(lr)), tuning.criterion, _number(score.value(tuning.criterion)),
-                             _number(score.final_loss), _number(score.distance), _number(score.auc),
-                             score.diverged_starts, score.starts, "true" if tuning.chosen[label] == lr else "false"])
-    with atomic_path(path) as temporary:
-        temporary.write_text(buffer.getvalue(), encoding="utf-8")
-    return path
-
-
-def _number(value: float) -> str:
-    return repr(float(value)) if np.isfinite(value) else ""
 
 
 def describe(summary: dict[str, Any]) -> list[str]:

@@ -4,7 +4,7 @@
       <key>.npz    the cell's trajectories, exactly as a run directory's trajectories.npz
       <key>.json   its resolved config, the versions that computed it and any error
 
-``<key>`` is the sha256 of the cell's resolved config (:func:`optviz.sweep.cell_key`).
+``<key>`` is the sha256 of the cell's resolved config (:func:`optviz.load.resolved.cell_key`).
 Each file is written to a temporary name and renamed, the npz first and the json
 last: a cell is finished when its json exists, so a process killed at any moment
 leaves either a finished cell or none (at worst a hidden ``.part`` file, which
@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .engine import RunResult
-from .io import write_text
+from ..atomic import write_text
+from ..load import Cell
+from ..load.resolved import config_data
+from ..results import RunResult
 from .rundir import read_trajectories_npz, write_trajectories_npz
 
 CELLS = "cells"
@@ -37,22 +39,22 @@ def versions() -> dict[str, str]:
     """What computed a cell; a cell computed by other versions is not reused (see :func:`load_cell`)."""
     import torch
 
-    from . import __version__
+    from ..version import __version__
 
     return {"optviz": __version__, "torch": torch.__version__, "numpy": np.__version__}
 
 
-def save_cell(out_dir: Path, cell, result: RunResult) -> None:
+def save_cell(out_dir: Path, cell: Cell, result: RunResult) -> None:
     """Store a finished cell: its arrays, then the json that marks it finished."""
     npz, meta = cell_files(out_dir, cell.key)
     write_trajectories_npz(result, npz)
-    config = cell.config.to_dict()
+    config = config_data(cell.config)
     config.pop("render", None)
     write_text(meta, json.dumps({"key": cell.key, "label": cell.label, "config": config, "versions": versions(),
                                  "error": result.trajectories[0].error}, indent=1) + "\n")
 
 
-def load_cell(out_dir: Path, cell, *, same_versions: bool = True) -> RunResult | None:
+def load_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunResult | None:
     """The stored result of ``cell``, or None if it is not finished here.
 
     With ``same_versions``, a cell computed by another optviz, torch or numpy counts
@@ -65,7 +67,7 @@ def load_cell(out_dir: Path, cell, *, same_versions: bool = True) -> RunResult |
     if same_versions and info.get("versions") != versions():
         return None
     try:
-        result = read_trajectories_npz(npz, cell.config)
+        result = read_trajectories_npz(npz, cell.config, cell.loaded.function)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # damaged by hand or by a full disk: redo it
         return None
     result.trajectories[0].error = info.get("error")
@@ -73,6 +75,7 @@ def load_cell(out_dir: Path, cell, *, same_versions: bool = True) -> RunResult |
 
 
 def read_meta(path: Path) -> dict[str, Any] | None:
+    """A cell's json, or None where it is missing or not JSON."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -6,7 +6,7 @@ A config's ``function`` is one of::
     function: mypkg.surfaces:bowl            # a callable, imported: runs the user's code
     function: path/to/surfaces.py:bowl       # the same from a file (relative to the config)
     function:
-      expr: "(1-x)**2 + 100*(y-x**2)**2"     # a formula, compiled from an allow-list (optviz.expr)
+      expr: "(1-x)**2 + 100*(y-x**2)**2"     # a formula, compiled from an allow-list (optviz.problems.expr)
       domain: [[-2, 2], [-1, 3]]
       minima: [{point: [1, 1]}]              # optional: markers and distances; values computed
       log_scale: true                        # optional: contour levels by orders of magnitude
@@ -21,8 +21,8 @@ registered formulas do. Without ``lib`` it is only ever given torch tensors: the
 numpy grids of the contour map go through torch and back. ``dim``, ``domain``,
 ``minima``, ``log_scale`` and ``formula`` may be attributes of the callable
 (``bowl.domain = [[-3, 3], [-3, 3]]``); the config's keys win. An imported
-:class:`~optviz.functions.TestFunction`, or a formula registered with
-:func:`optviz.functions.register`, comes with its own. A custom function's domain is
+:class:`~optviz.problems.functions.TestFunction`, or a formula registered with
+:func:`optviz.problems.functions.register`, comes with its own. A custom function's domain is
 ``function.domain``, else the callable's, else the config's top-level ``domain``.
 
 Everything is checked while the config is validated: the formula compiles, the
@@ -33,19 +33,21 @@ tensor with a gradient, and each minimum lies where the function is finite.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
+import json
 import math
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .config import FunctionSpec, MinimumSpec
-from .errors import ConfigError, OptvizError, RunError
+from ..config import FunctionSpec, MinimumSpec
+from ..errors import ConfigError, OptvizError, RunError
+from ..imports import absolute_import_path, is_import_path, load_import_path
+from .domain import check_domain
 from .expr import Expression, compile_expression
 from .functions import Minimum, TestFunction, function_names, get_function
-from .optimizers import is_import_path, load_import_path
-from .starts import check_box
 
 # The validation grid: coarse, so a slow user function still validates quickly.
 _CHECK_RESOLUTION = 41
@@ -53,17 +55,45 @@ _CHECK_RESOLUTION = 41
 _GLOBAL_TOLERANCE = 1e-6
 
 
-def resolve_function(spec: str | FunctionSpec, *, domain: list[list[float]] | None = None,
+def resolve_function(spec: str | FunctionSpec, *, domain: Sequence[Sequence[float]] | None = None,
                      base_dir: Path | None = None) -> TestFunction:
     """The :class:`TestFunction` that a config's ``function`` value names, defines or imports.
 
     ``domain`` is the config's top-level domain (already checked), used when a custom
     function has none of its own. Errors are :class:`ConfigError` with key paths
-    relative to ``function``.
+    relative to ``function``. Results are cached on what they depend on (the spec, the
+    domain, the folder and an imported file's modification time), so checking and then
+    running a config, or every cell of a sweep, resolves and checks the function once.
 
     >>> resolve_function(FunctionSpec(expr="(x - 1)**2", domain=[[-3, 3]])).dim
     1
     """
+    written = spec if isinstance(spec, str) else spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    key = json.dumps([written, domain], sort_keys=True, default=repr)
+    source = spec if isinstance(spec, str) else spec.import_
+    return _resolve_cached(key, None if base_dir is None else str(base_dir), _file_stamp(source, base_dir))
+
+
+def _file_stamp(source: str | None, base_dir: Path | None) -> tuple[str, int] | None:
+    """(resolved path, modification time) of an imported file, so an edit is seen; None otherwise."""
+    if source is None or not is_import_path(source):
+        return None
+    file = absolute_import_path(source, base_dir=base_dir).rpartition(":")[0]
+    try:
+        return file, Path(file).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve_cached(key: str, base_dir: str | None, stamp: tuple[str, int] | None) -> TestFunction:
+    written, domain = json.loads(key)
+    spec = written if isinstance(written, str) else FunctionSpec.model_validate(written)
+    return _resolve(spec, domain, None if base_dir is None else Path(base_dir))
+
+
+def _resolve(spec: str | FunctionSpec, domain: Sequence[Sequence[float]] | None,
+             base_dir: Path | None) -> TestFunction:
     if isinstance(spec, str):
         if not is_import_path(spec):
             return get_function(spec)
@@ -78,25 +108,11 @@ def resolve_function(spec: str | FunctionSpec, *, domain: list[list[float]] | No
     return _with_minima(function, spec.minima) if spec.minima is not None else function
 
 
-def check_domain(box: Any, dim: int | None = None, path: str = "domain") -> np.ndarray:
-    """Check a plot domain: 1 or 2 finite ``[low, high]`` pairs (``dim`` of them if given)."""
-    try:
-        count = dim or (len(box) if isinstance(box, (list, tuple)) else 0)
-        if count not in (1, 2):
-            raise ConfigError("must be [[x_low, x_high]] for a 1D function or [[x_low, x_high], [y_low, y_high]] "
-                              f"for a 2D one, got {box!r}", path=path)
-        return check_box(box, count, path)
-    except (TypeError, ValueError) as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"must be a list of [low, high] pairs of numbers, got {box!r}", path=path) from None
-
-
 # --- formulas from the config ---------------------------------------------------------
 
 
 class ExpressionFormula:
-    """A compiled :class:`~optviz.expr.Expression` as a registry formula ``fn(x, y, lib)``."""
+    """A compiled :class:`~optviz.problems.expr.Expression` as a registry formula ``fn(x, y, lib)``."""
 
     def __init__(self, expression: Expression) -> None:
         self.expression = expression
@@ -358,64 +374,3 @@ def _with_minima(function: TestFunction, given: list[MinimumSpec], *, key: str =
         for point, value, minimum in zip(points, values, given)
     )
     return dataclasses.replace(function, minima=minima)
-
-
-# --- where a function is not finite ---------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class NonFinite:
-    """Where a function is NaN or infinite on a grid over a domain."""
-
-    fraction: float  # of the grid's points
-    points: int  # grid points per axis
-    box: tuple[tuple[float, float], ...]  # the smallest box holding every non-finite grid point
-    finite_box: tuple[tuple[float, float], ...] | None  # the same for the finite ones; None if there are none
-    example: tuple[float, ...]  # one non-finite grid point
-
-    def describe(self, function_name: str) -> str:
-        """One sentence for a person: how much of the domain, and where."""
-        grid = f"{self.points} points" if len(self.box) == 1 else f"a {self.points} x {self.points} grid"
-        example = ", ".join(f"{axis}={value:.4g}" for axis, value in zip("xy", self.example))
-        sentence = (f"the function {function_name!r} is NaN or infinite at {self.fraction:.1%} of {grid} "
-                    f"over the domain (e.g. at {example})")
-        if self.finite_box is not None and self.fraction > 0.5:
-            return f"{sentence}; it is finite only within {_describe_box(self.finite_box)}; the rest is left blank in the figures"
-        return f"{sentence}, within {_describe_box(self.box)}; those parts are left blank in the figures"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"fraction": self.fraction, "grid": self.points, "box": [list(pair) for pair in self.box],
-                "finite_box": None if self.finite_box is None else [list(pair) for pair in self.finite_box],
-                "example": list(self.example)}
-
-
-def _describe_box(box: tuple[tuple[float, float], ...]) -> str:
-    return ", ".join(f"{axis} in [{low:.4g}, {high:.4g}]" for axis, (low, high) in zip("xy", box))
-
-
-def _bounding_box(grids: list[np.ndarray], mask: np.ndarray) -> tuple[tuple[float, float], ...] | None:
-    if not mask.any():
-        return None
-    return tuple((float(grid[mask].min()), float(grid[mask].max())) for grid in grids)
-
-
-def nonfinite_region(function: TestFunction, domain: Any, resolution: int = 200) -> NonFinite | None:
-    """Where ``function`` is not finite on a ``resolution``-point grid over ``domain``; None if nowhere.
-
-    >>> nonfinite_region(resolve_function(FunctionSpec(expr="log(x)", domain=[[-1, 1]])), [[-1, 1]], 5).box
-    ((-1.0, 0.0),)
-    """
-    axes = [np.linspace(low, high, resolution) for low, high in np.asarray(domain, dtype=np.float64)]
-    grids = np.meshgrid(*axes)
-    with np.errstate(all="ignore"):
-        values = np.asarray(function(np.stack(grids, axis=-1)), dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return None
-    return NonFinite(
-        fraction=float(bad.mean()),
-        points=resolution,
-        box=_bounding_box(grids, bad),
-        finite_box=_bounding_box(grids, ~bad),
-        example=tuple(float(grid[bad][0]) for grid in grids),
-    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import tempfile
@@ -21,10 +22,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(descriptor)
-    temporary = Path(name)
-    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a result file is as readable as any other
+    temporary = _new_file(path)
     try:
         yield temporary
         os.replace(temporary, path)
@@ -33,10 +31,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+def _new_file(path: Path) -> Path:
+    """Create a fresh hidden file beside ``path``, with the permissions any new file gets.
+
+    Opened with mode 0o666, the kernel applies the process umask itself: nothing here
+    reads or changes it (``mkstemp`` would make 0600, and reading the umask means setting it).
+    """
+    for _ in range(100):
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.part{path.suffix}"
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return temporary
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
 import itertools
 import json
 import math
@@ -36,8 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config, config_from_dict
-from .errors import ConfigError
+from ..config import Config, config_model
+from ..errors import ConfigError
+from ..optimizers import IMPLEMENTATION_KEYWORDS, constructor_defaults, resolve_optimizer_spec
+from ..problems import TestFunction, function_of, plot_domain
+from .loaded import Loaded, resolve
+from .resolved import cell_key
 
 # Above this a sweep is almost certainly a typo in a count; shard bigger ones into several sweeps.
 MAX_CELLS = 100_000
@@ -90,19 +93,25 @@ class Cell:
     label: str  # its optimizer's label
     values: dict[str, Any]  # axis key -> this cell's value, for the axes that apply to it
     names: dict[str, str]  # axis key -> axis name
-    config: Config  # an ordinary run config: one optimizer, no sweep block
+    loaded: Loaded  # an ordinary run config, checked: one optimizer, no sweep block
     key: str  # sha256 of the resolved config, which names the cell's files
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
 
     def describe(self) -> str:
         """``SGD lr=0.00316 momentum=0.9``."""
         return " ".join([self.label, *(f"{self.names[key]}={show(value)}" for key, value in self.values.items())])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sweep:
-    """A config's sweep expanded: its axes and every cell, in order."""
+    """A config's sweep expanded: its axes and every cell, in order, with the function they share."""
 
     config: Config
+    function: TestFunction
+    domain: np.ndarray  # (dim, 2): the box the sweep's figures show
     axes: list[Axis]
     cells: list[Cell]
 
@@ -126,19 +135,21 @@ class Sweep:
         return [cell for cell in self.cells if cell.index % parts == part - 1]
 
 
-def plan_sweep(config: Config) -> Sweep:
+def plan_sweep(config: Config, function: TestFunction | None = None) -> Sweep:
     """Expand ``config.sweep`` into its cells, each checked as a config of its own; raises :class:`ConfigError`.
 
-    The result is kept on the config, so checking it and running it expand it once.
+    ``function`` is the config's resolved problem (resolved here when not given). The plan
+    is made from the config as it is now: a config derived with other sweep values or
+    steps plans anew.
 
-    >>> from optviz import config_from_dict
-    >>> sweep = plan_sweep(config_from_dict({"function": "quadratic", "start": [2.0], "steps": 10,
+    >>> from optviz.config import config_model
+    >>> sweep = plan_sweep(config_model({"function": "quadratic", "start": [2.0], "steps": 10,
     ...     "optimizers": [{"name": "SGD"}], "sweep": {"optimizers.SGD.lr": {"linspace": [0.01, 0.2, 3]}}}))
     >>> [cell.describe() for cell in sweep.cells]
     ['SGD lr=0.01', 'SGD lr=0.105', 'SGD lr=0.2']
     """
-    if config._sweep is not None:
-        return config._sweep
+    if function is None:
+        function = function_of(config)
     if config.sweep is None:
         raise ConfigError(f"the config has no sweep block; add one, e.g. sweep: "
                           f"{{optimizers.{config.labels[0]}.lr: {{logspace: [-3, 0, 10]}}}}", path="sweep")
@@ -165,22 +176,20 @@ def plan_sweep(config: Config) -> Sweep:
             names = {axis.key: axis.name for axis in own}
             label = config.labels[index]
             try:
-                cell_config = config_from_dict(data, base_dir=config.base_dir, like=config)
+                cell_config = _cell_config(data, config)
             except ConfigError as error:
                 where = f"{error.path}: " if error.path else ""
                 described = " ".join([label, *(f"{names[key]}={show(value)}" for key, value in values.items())])
                 raise ConfigError(f"cell {len(cells)} ({described}): {where}{error.message}", path="sweep") from None
-            cells.append(Cell(index=len(cells), label=label, values=values, names=names, config=cell_config,
-                              key=cell_key(cell_config)))
-    config._sweep = Sweep(config=config, axes=axes, cells=cells)
-    return config._sweep
+            cells.append(Cell(index=len(cells), label=label, values=values, names=names, loaded=cell_config,
+                              key=cell_key(cell_config.config)))
+    return Sweep(config=config, function=function, domain=plot_domain(config.domain, function), axes=axes,
+                 cells=cells)
 
 
-def cell_key(config: Config) -> str:
-    """sha256 of a run config as resolved, without ``render`` (drawing does not change the numbers)."""
-    data = config.to_dict()
-    data.pop("render", None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+def _cell_config(data: dict[str, Any], config: Config) -> Loaded:
+    """A cell's data as a checked run config, its imports found from the sweep config's folder."""
+    return resolve(config_model(data, base_dir=config.base_dir))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -231,9 +240,6 @@ def _axis(config: Config, key: str, spec: Any) -> Axis:
 
 def _optimizer_key(config: Config, key: str, path: str) -> tuple[int, str]:
     """(optimizer index, hyperparameter or scheduler.<argument>) of ``optimizers.<label>.<name>``."""
-    from .optimizers import IMPLEMENTATION_KEYWORDS, constructor_defaults
-    from .validate import resolve_optimizer_spec
-
     head, _, rest = key.partition(".")
     if head != "optimizers" or not rest:
         close = difflib.get_close_matches(key, ["steps", "start"], n=1, cutoff=0.7)
@@ -324,7 +330,7 @@ def _check_values(config: Config, base: dict[str, Any], axis: Axis) -> None:
         data = _cell_data(base, axis.optimizer or 0)
         axis.apply(data, value)
         try:
-            config_from_dict(data, base_dir=config.base_dir, like=config)
+            _cell_config(data, config)
         except ConfigError as error:
             raise ConfigError(f"value {show(value)}: {error.message}", path=f"sweep.{axis.key}") from None
 

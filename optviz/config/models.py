@@ -1,0 +1,259 @@
+"""The config's typed models: what each key may hold, checked by pydantic.
+
+A :class:`Config` is a value: frozen once built, so nothing a notebook edits can go
+stale behind a cache. Derive a changed one with ``config.model_copy(update=...)`` or
+:func:`optviz.config.with_overrides`; checks and plans are made from it afresh.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator,
+                      model_validator)
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SchedulerSpec(BaseModel):
+    """A torch.optim.lr_scheduler class by name; every other key is passed to it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class OptimizerSpec(BaseModel):
+    """One optimizer: ``name``, optional ``label`` and ``scheduler``; other keys are hyperparameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    label: str | None = None
+    scheduler: SchedulerSpec | None = None
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def display_label(self) -> str:
+        if self.label:
+            return self.label
+        return self.name.rpartition(":")[2] if ":" in self.name else self.name
+
+
+class GridStart(_Model):
+    """``{grid: [nx, ny]}``: evenly spaced starts over the domain or ``box``."""
+
+    grid: list[int]
+    box: list[list[float]] | None = None
+
+
+class RandomStart(_Model):
+    """``{random: N, seed: S}``: uniform random starts over the domain or ``box``."""
+
+    random: int = Field(ge=1, le=10_000_000)
+    seed: int | None = None
+    box: list[list[float]] | None = None
+
+
+class AnimationSpec(_Model):
+    enabled: bool = False
+    frames: int = Field(default=100, ge=2, le=10_000)
+    fps: float = Field(default=10, gt=0, le=120)
+    trail: int | None = Field(default=None, ge=0)
+    format: Literal["gif", "mp4"] = "gif"
+    # 2d: heads over the contour map (or along the 1D curve); 3d: over the surface (2D functions).
+    view: Literal["2d", "3d"] = "2d"
+    quiver: bool = False  # arrows of the negative gradient under the 2D race
+
+
+class BasinSpec(_Model):
+    """``render.basin``: what colours each start of ``basin.png``."""
+
+    # minimum: which known minimum the start ends within record.tolerance of; final_loss: f at
+    # the final point; steps: the step from which it stays within that tolerance.
+    colour_by: Literal["minimum", "final_loss", "steps"] = "minimum"
+
+
+class RenderSpec(_Model):
+    # surface is drawn for 2D functions only: a 1D function's curve is path's picture.
+    figures: list[Literal["loss", "path", "surface", "diagnostics", "basin"]] = Field(
+        default_factory=lambda: ["loss", "path", "surface", "diagnostics"])
+    size: tuple[float, float] = (7.0, 5.5)
+    dpi: int = Field(default=110, ge=30, le=600)
+    format: Literal["png", "svg", "pdf"] = "png"
+    resolution: int = Field(default=300, ge=20, le=2000)
+    animation: AnimationSpec = Field(default_factory=AnimationSpec)
+    basin: BasinSpec = Field(default_factory=BasinSpec)
+    # A line of text under the title of every figure and animation (optviz tune says there
+    # how the lrs were chosen).
+    note: str | None = Field(default=None, max_length=400)
+
+    @field_validator("size")
+    @classmethod
+    def _positive_size(cls, size: tuple[float, float]) -> tuple[float, float]:
+        if not all(math.isfinite(side) and 0.5 <= side <= 50 for side in size):
+            raise ValueError(f"must be [width, height] in inches between 0.5 and 50, got {list(size)}")
+        return size
+
+
+def _start_form(value: Any) -> str:
+    """Which form a ``start`` takes, so that its errors speak of that form alone.
+
+    A mapping is a grid unless it says ``random`` or, lacking both ``grid`` and
+    ``random``, has a key that looks like a misspelt random-start key.
+    """
+    if isinstance(value, (GridStart, RandomStart)):
+        return type(value).__name__
+    if isinstance(value, dict):
+        keys = [str(key) for key in value]
+        random_keys = [key for key in RandomStart.model_fields if key not in GridStart.model_fields]
+        misspelt = any(difflib.get_close_matches(key, random_keys, n=1, cutoff=0.6) for key in keys)
+        return "RandomStart" if "random" in keys or ("grid" not in keys and misspelt) else "GridStart"
+    return "Points" if isinstance(value, list) else "Number"
+
+
+StartSpec = Annotated[
+    Union[Annotated[GridStart, Tag("GridStart")], Annotated[RandomStart, Tag("RandomStart")],
+          Annotated[list[Any], Tag("Points")], Annotated[float, Tag("Number")]],
+    Discriminator(_start_form),
+]
+
+
+class RecordSpec(_Model):
+    """``record``: which steps the engine keeps, and when a start counts as converged.
+
+    ``every: N`` keeps steps 0, N, 2N, ... and the last; left out, every step is kept
+    unless that would take more memory than optviz records by default (see
+    :mod:`optviz.load.record`). ``tolerance`` is the distance to a known minimum within which
+    a start has converged (default: 1% of the domain's diagonal).
+    """
+
+    every: int | None = Field(default=None, ge=1)
+    tolerance: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
+class MinimumSpec(_Model):
+    """A known minimum of a custom function; its value is computed when not given."""
+
+    point: list[float]
+    value: float | None = None
+    kind: Literal["global", "local"] | None = None
+
+
+class FunctionSpec(_Model):
+    """A custom function: a formula (``expr``) or a Python callable (``import``), with its domain and minima.
+
+    See :mod:`optviz.problems.custom` for how each key is used.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    expr: str | None = None
+    import_: str | None = Field(default=None, alias="import")
+    name: str | None = None
+    dim: Literal[1, 2] | None = None
+    domain: list[list[float]] | None = None
+    minima: list[MinimumSpec] | None = None
+    log_scale: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "FunctionSpec":
+        if self.expr is None and self.import_ is None:
+            raise KeyedError("function", "a custom function needs 'expr' (a formula in x, y) "
+                                          "or 'import' (module:function or file.py:function)")
+        if self.expr is not None and self.import_ is not None:
+            raise KeyedError("function", "give either 'expr' or 'import', not both")
+        return self
+
+
+# A mapping is a custom function, anything else a name or an import path; picking the
+# member up front keeps pydantic from reporting the other member's complaints.
+FunctionField = Annotated[
+    Union[Annotated[str, Tag("Name")], Annotated[FunctionSpec, Tag("Custom")]],
+    Discriminator(lambda value: "Custom" if isinstance(value, (dict, FunctionSpec)) else "Name"),
+]
+
+
+class Config(_Model):
+    """A whole optviz run. Build it from a dict or a YAML file (:func:`load_config`)."""
+
+    function: FunctionField
+    domain: list[list[float]] | None = None
+    start: StartSpec = Field(default_factory=lambda: RandomStart(random=1))
+    steps: int = Field(default=100, ge=1, le=1_000_000)
+    seed: int = 0
+    dtype: Literal["float32", "float64"] = "float32"
+    optimizers: list[OptimizerSpec] = Field(min_length=1)
+    record: RecordSpec = Field(default_factory=RecordSpec)
+    render: RenderSpec = Field(default_factory=RenderSpec)
+    # Keys to sweep and their values (see optviz.sweep); checked there, after the rest.
+    sweep: dict[str, Any] | None = None
+    # Where relative import paths (path/to/opt.py:Class) are looked up: the config's folder.
+    # Set by optviz.config.config_model when the config is built, and kept by model_copy.
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @field_validator("function", mode="before")
+    @classmethod
+    def _function_kind(cls, value: Any) -> Any:
+        if not isinstance(value, (str, dict, FunctionSpec)):
+            raise KeyedError("function", "must be a function name (see `optviz list functions`), an import path "
+                                          f"'module:function' or a mapping with 'expr' or 'import', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "Config":
+        seen: dict[str, int] = {}
+        for index, spec in enumerate(self.optimizers):
+            label = spec.display_label
+            if label in seen:
+                raise KeyedError(f"optimizers[{index}].label",
+                                  f"duplicate label {label!r} (also optimizers[{seen[label]}]); give each optimizer a unique label")
+            seen[label] = index
+        return self
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self._base_dir
+
+    @property
+    def labels(self) -> list[str]:
+        return [spec.display_label for spec in self.optimizers]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data (JSON types), as YAML would give it; import paths as written.
+
+        :func:`optviz.load.resolved.config_data` is the form written to ``config.yaml``.
+        """
+        data = self.model_dump(mode="json", exclude_none=True, by_alias=True)
+        data["render"]["size"] = list(self.render.size)
+        return data
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):  # pydantic's own bookkeeping and private attributes
+            super().__setattr__(name, value)
+            return
+        raise FrozenConfigError(
+            f"a Config is frozen, so config.{name} cannot be assigned; derive a new one with "
+            f"config.model_copy(update={{{name!r}: ...}}) or optviz.config.with_overrides(config, ['{name}=...'])")
+
+
+class FrozenConfigError(TypeError):
+    """Raised on assignment to a :class:`Config`: it is a value, derived rather than edited."""
+
+
+class KeyedError(ValueError):
+    """A validator's error that knows its own key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+

@@ -1,0 +1,110 @@
+"""Python objects by import path: ``package.module:Attr`` or ``path/to/file.py:Attr``.
+
+The one place optviz runs a user's code on purpose (user functions, optimizers and,
+later, models). A file is executed once per process for as long as it is unchanged:
+modules are cached on the resolved path and its modification time, so a sweep of
+many cells, or a run that checks and then runs its config, imports it once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .errors import ConfigError
+
+
+def closest(name: str, candidates: list[str]) -> str:
+    """``did you mean A, B?`` for the names closest to ``name`` (any case), else every candidate."""
+    lowered = {candidate.lower(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + ", ".join(lowered[match] for match in close) + "?"
+    return "valid: " + ", ".join(candidates)
+
+
+def is_import_path(name: str) -> bool:
+    """True for ``package.module:Class`` or ``path/to/file.py:Class``."""
+    return ":" in name
+
+
+def load_import_path(spec: str, *, base_dir: Path | None = None) -> Any:
+    """Import the object named by ``package.module:Attr`` or ``path/to/file.py:Attr``.
+
+    A file path is resolved against the current directory, then ``base_dir`` (the
+    config file's folder). This runs the user's code, by design.
+    """
+    module_part, _, attr = spec.rpartition(":")
+    if not module_part or not attr:
+        raise ConfigError(f"bad import path {spec!r}; expected 'package.module:Class' or 'path/to/file.py:Class'")
+    try:
+        if _is_file_path(module_part):
+            file = _find_file(module_part, base_dir)
+            if file is None:
+                where = "" if Path(module_part).is_absolute() else (
+                    " in the current directory or the config's folder" if base_dir is not None else " in the current directory")
+                raise ConfigError(f"cannot import {spec!r}: no file {module_part!r}{where}")
+            resolved = file.resolve()
+            stat = resolved.stat()
+            module = _execute_file(str(resolved), stat.st_mtime_ns, stat.st_size)
+        else:
+            module = importlib.import_module(module_part)
+    except ConfigError:
+        raise
+    except ModuleNotFoundError as error:
+        raise ConfigError(f"cannot import {spec!r}: no module named {error.name!r}") from None
+    except Exception as error:  # the user's module raised while loading
+        raise ConfigError(f"cannot import {spec!r}: {type(error).__name__}: {error}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        public = [name for name in dir(module) if not name.startswith("_")]
+        raise ConfigError(f"cannot import {spec!r}: module has no attribute {attr!r}; {closest(attr, public)}") from None
+
+
+def _is_file_path(module_part: str) -> bool:
+    return module_part.endswith(".py") or "/" in module_part
+
+
+def _find_file(module_part: str, base_dir: Path | None) -> Path | None:
+    """The file of ``path/to/file.py``: relative to the current directory, else to ``base_dir``."""
+    candidates = [Path(module_part)]
+    if base_dir is not None and not Path(module_part).is_absolute():
+        candidates.append(base_dir / module_part)
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def absolute_import_path(spec: str, *, base_dir: Path | None = None) -> str:
+    """``path/to/file.py:Attr`` with the file's absolute path, so a run directory's config
+    finds it from anywhere; module paths and files that do not exist are returned as given."""
+    module_part, _, attr = spec.rpartition(":")
+    if not _is_file_path(module_part):
+        return spec
+    file = _find_file(module_part, base_dir)
+    return f"{file.resolve()}:{attr}" if file is not None else spec
+
+
+
+
+@functools.lru_cache(maxsize=64)
+def _execute_file(path: str, mtime_ns: int, size: int) -> ModuleType:
+    """Run the file at ``path`` as a module, once per (path, modification time, size).
+
+    A file that raises is not cached: the next load runs it again and reports again.
+    """
+    module_name = f"optviz_user_{abs(hash((path, mtime_ns)))}"
+    loader_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[module_name] = module
+    try:
+        loader_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module

@@ -1,0 +1,82 @@
+"""Checks a config's meaning, after its shape: names resolve, numbers make sense.
+
+Everything here runs before any optimizer steps, so a bad config fails in
+milliseconds with a message instead of part-way through a run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import Config, OptimizerSpec
+from ..errors import ConfigError
+from ..imports import is_import_path
+from ..optimizers import instantiate_check, resolve_optimizer_spec
+from ..problems import TestFunction, check_box
+from .record import record_every
+from .starts import resolve_starts
+
+
+def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, int]:
+    """Raise :class:`ConfigError` (with its key path) if ``config`` cannot run as one run.
+
+    ``function`` is the config's resolved problem. Returns the starts and the record
+    thinning in force. A ``sweep`` block is not expanded here: :func:`optviz.load.plan_sweep`
+    checks each of its cells with this function.
+    """
+    if config.domain is not None:
+        check_box(config.domain, function.dim, "domain")
+    starts = resolve_starts(config, function)
+    every = record_every(config, len(starts), function.dim)  # too much to record fails here, not as an OOM
+    if "basin" in config.render.figures:
+        check_basin(config, function)
+    check_animation(function, config.render.animation.view, config.render.animation.quiver)
+    for index, spec in enumerate(config.optimizers):
+        try:
+            check_optimizer(spec, config)
+        except ConfigError as error:
+            raise error.with_context(path_prefix=f"optimizers[{index}]") from None
+    return starts, every
+
+
+def check_basin(config: Config, function: TestFunction) -> None:
+    """Refuse a basin figure that cannot be drawn: colouring by minimum or steps needs known minima."""
+    colour_by = config.render.basin.colour_by
+    if colour_by != "final_loss" and not function.minima:
+        raise ConfigError(f"colouring by {colour_by!r} needs known minima and {function.name} has none; "
+                          "use final_loss, or give the function minima", path="render.basin.colour_by")
+
+
+def check_animation(function: TestFunction, view: str, quiver: bool) -> None:
+    """Refuse an animation ``function`` cannot have: a 3D view or gradient arrows of a 1D function."""
+    if function.dim == 2:
+        return
+    if view == "3d":
+        raise ConfigError(f"a 3D view (--3d) needs a function of two variables; {function.name} has one",
+                          path="render.animation.view")
+    if quiver:
+        raise ConfigError(f"gradient arrows (--quiver) need a function of two variables; {function.name} has one",
+                          path="render.animation.quiver")
+
+
+def check_safe(config: Config) -> None:
+    """Refuse a config that would import Python code (``--safe``); imports nothing itself.
+
+    Import paths are the only way a config runs code: YAML is read with a safe
+    loader, expressions go through an allow-list and schedulers are torch's own.
+    """
+    found = [("function", config.function)] if isinstance(config.function, str) else []
+    if not isinstance(config.function, str) and config.function.import_ is not None:
+        found.append(("function.import", config.function.import_))
+    found += [(f"optimizers[{index}].name", spec.name) for index, spec in enumerate(config.optimizers)]
+    for path, name in found:
+        if is_import_path(name):
+            raise ConfigError(f"{name!r} imports Python code, which --safe refuses; "
+                              "run without --safe only if you trust this config", path=path)
+
+
+def check_optimizer(spec: OptimizerSpec, config: Config) -> None:
+    """Resolve one optimizer spec and build it (and its scheduler) on a dummy tensor."""
+    instantiate_check(*resolve_optimizer_spec(spec, config))
+
+

@@ -1,0 +1,11 @@
+"""What runs produce, as values: trajectories, run and sweep results, scores and basins.
+
+The engine builds these; the store writes and reads them; renderers draw them. None
+of those import each other: they meet here.
+"""
+
+from __future__ import annotations
+
+from .trajectory import RunResult, Trajectory, finite_or_none
+
+__all__ = ["RunResult", "Trajectory", "finite_or_none"]

@@ -1,0 +1,102 @@
+"""A sweep's table and manifest: ``sweep.csv`` (one row per cell) and ``sweep.json``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..load import Sweep
+from ..load.resolved import config_hash
+from ..results.sweep import SweepResult
+from .rundir import versions
+
+
+def columns(sweep: Sweep) -> list[str]:
+    """The swept names, as sweep.csv's columns: each once, in the order the sweep block gives them."""
+    return list(dict.fromkeys(axis.name for axis in sweep.axes))
+
+
+def write_sweep_csv(result: SweepResult, path: Path) -> Path:
+    """One row per cell; a value is empty where it does not apply or does not exist."""
+    swept = columns(result.sweep)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["cell", "label", *swept, "starts", "status", "final_loss", "distance_to_minimum",
+                     "converged_step", "auc", "diverged_starts", "diverged_step", "hash"])
+    for item in result.outcomes:
+        cell, numbers = item.cell, item.score
+        values = {cell.names[key]: value for key, value in cell.values.items()}
+        writer.writerow([cell.index, cell.label, *(_field(values[name]) if name in values else "" for name in swept),
+                         numbers.starts, numbers.status, _number(numbers.final_loss), _number(numbers.distance),
+                         _step(numbers.converged_step), _number(numbers.auc), numbers.diverged_starts,
+                         numbers.diverged_step if numbers.diverged_step >= 0 else "", cell.key])
+    with atomic_path(path) as temporary:
+        temporary.write_text(buffer.getvalue(), encoding="utf-8")
+    return path
+
+
+def _field(value: Any) -> str:
+    """A swept value exactly: repr of a float, true/false, JSON of a list or mapping."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _number(value: float) -> str:
+    """repr of a finite float (an exact round trip); empty for none."""
+    return repr(float(value)) if np.isfinite(value) else ""
+
+
+def _step(value: float) -> str:
+    """A step: a whole number, or x.5 as the median of an even number of starts; empty for none."""
+    if not np.isfinite(value):
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any]) -> dict[str, Any]:
+    """sweep.json: JSON-ready, with what varies between invocations under ``session``."""
+    sweep = result.sweep
+    optimizers = []
+    for label in sweep.labels:
+        outcomes = result.of(label)
+        best = result.best(label)
+        optimizers.append({
+            "label": label,
+            "cells": len(outcomes),
+            "starts": outcomes[0].score.starts,
+            "diverged_cells": sum(outcome.score.status == "diverged" for outcome in outcomes),
+            "partly_diverged_cells": sum(outcome.score.status == "partly diverged" for outcome in outcomes),
+            "failed_cells": sum(outcome.score.status == "failed" for outcome in outcomes),
+            "best": {"cell": best.cell.index,
+                     "values": {best.cell.names[key]: value for key, value in best.cell.values.items()},
+                     "describe": best.cell.describe(), "status": best.score.status,
+                     "final_loss": _json_number(best.score.final_loss),
+                     "distance_to_minimum": _json_number(best.score.distance),
+                     "converged_step": _json_number(best.score.converged_step), "hash": best.cell.key},
+        })
+    return {
+        "versions": versions(),
+        "config_hash": config_hash(sweep.config),
+        "function": sweep.function.name,
+        "cells": len(sweep.cells),
+        "axes": [{"key": axis.key, "name": axis.name, "spacing": axis.spacing, "values": list(axis.values)}
+                 for axis in sweep.axes],
+        "optimizers": optimizers,
+        "files": sorted(files),
+        "session": session,
+    }
+
+
+def _json_number(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
