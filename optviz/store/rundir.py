@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_path, write_text
+from ..atomic import write_text
 from ..config import Config, config_model, parse_yaml, read_text
 from ..errors import ConfigError, RunError
 from ..load import check_safe
@@ -28,6 +29,7 @@ from ..problems import TestFunction, function_of, plot_domain
 from ..results import RunResult, Trajectory, finite_or_none
 from ..results.basin import basin_summary
 from .basin import write_basin_npz
+from .csvfile import finite_fields, float_fields, step_fields, write_csv
 from .npz import write_npz
 
 # trajectories.csv is for spreadsheets and quick looks: above this many rows (about 20 MB)
@@ -152,72 +154,35 @@ def csv_rows(result: RunResult) -> int:
 def write_trajectories_csv(result: RunResult, path: Path) -> Path:
     """Long format: ``label,start,step,x[,y],loss,lr,grad_norm``; floats round-trip exactly."""
     axes = ["x"] if result.dim == 1 else ["x", "y"]
-    columns = []
+    blocks = []
     for trajectory in result:
         count, records = trajectory.loss.shape
-        columns.append([
-            [_text(trajectory.label)] * (count * records),
-            _integers(np.repeat(np.arange(count), records)),
-            _integers(np.tile(trajectory.steps, count)),
-            *(_floats(trajectory.positions[..., axis].ravel()) for axis in range(result.dim)),
-            _floats(trajectory.loss.ravel()),
-            _floats(trajectory.lr.ravel()),
-            _floats(trajectory.grad_norm.ravel()),
-        ])
-    _write_csv(path, ["label", "start", "step", *axes, "loss", "lr", "grad_norm"], columns)
-    return path
+        blocks.append(zip(
+            [trajectory.label] * (count * records),
+            step_fields(np.repeat(np.arange(count), records)),
+            step_fields(np.tile(trajectory.steps, count)),
+            *(float_fields(trajectory.positions[..., axis].ravel()) for axis in range(result.dim)),
+            float_fields(trajectory.loss.ravel()),
+            float_fields(trajectory.lr.ravel()),
+            float_fields(trajectory.grad_norm.ravel()),
+        ))
+    return write_csv(path, ["label", "start", "step", *axes, "loss", "lr", "grad_norm"], itertools.chain(*blocks))
 
 
 def write_summary_csv(result: RunResult, path: Path) -> Path:
     """One row per (optimizer, start); empty cells where a value does not exist (NaN, no minimum)."""
     table = result.summary_table()
-    escaped = {label: _text(label) for label in result.labels}
     axes = ["x"] if result.dim == 1 else ["x", "y"]
     header = ["label", "start", "status", "final_loss", *[f"final_{axis}" for axis in axes],
               "nearest_minimum", "distance_to_minimum", "diverged_step", "converged_step"]
-    column = [
-        [escaped[label] for label in table["label"]], _integers(table["start"]), list(table["status"]),
-        _finite_floats(table["final_loss"]),
-        *(_finite_floats(table["final_position"][:, axis]) for axis in range(result.dim)),
-        _integers(table["nearest_minimum"]), _finite_floats(table["distance_to_minimum"]),
-        _integers(table["diverged_step"]), _integers(table["converged_step"]),
-    ]
-    _write_csv(path, header, [column])
-    return path
-
-
-# Column by column rather than row by row: 65,536 starts x several optimizers stay fast.
-def _floats(values: np.ndarray) -> list[str]:
-    """repr of each value: an exact round trip, ``nan`` and ``inf`` included."""
-    return list(map(repr, np.asarray(values, dtype=np.float64).tolist()))
-
-
-def _finite_floats(values: np.ndarray) -> list[str]:
-    """repr of each finite value; empty where there is none."""
-    text = _floats(values)
-    for index in np.flatnonzero(~np.isfinite(values)).tolist():
-        text[index] = ""
-    return text
-
-
-def _integers(values: np.ndarray) -> list[str]:
-    """Each integer; empty for the -1 that marks "none"."""
-    return ["" if value < 0 else str(value) for value in np.asarray(values).tolist()]
-
-
-def _text(value: str) -> str:
-    """A CSV field as the csv module writes it: quoted when it holds a comma, quote or newline."""
-    if any(character in value for character in ',"\r\n'):
-        return '"' + value.replace('"', '""') + '"'
-    return value
-
-
-def _write_csv(path: Path, header: list[str], blocks: list[list[list[str]]]) -> None:
-    """Blocks of columns of ready CSV fields (see :func:`_text`), joined without the csv module's per-row cost."""
-    with atomic_path(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
-        handle.write(",".join(map(_text, header)) + "\n")
-        for columns in blocks:
-            handle.writelines(",".join(row) + "\n" for row in zip(*columns))
+    rows = zip(
+        table["label"].tolist(), step_fields(table["start"]), table["status"].tolist(),
+        finite_fields(table["final_loss"]),
+        *(finite_fields(table["final_position"][:, axis]) for axis in range(result.dim)),
+        step_fields(table["nearest_minimum"]), finite_fields(table["distance_to_minimum"]),
+        step_fields(table["diverged_step"]), step_fields(table["converged_step"]),
+    )
+    return write_csv(path, header, rows)
 
 
 def write_data(result: RunResult, out_dir: Path) -> list[str]:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_path
 from ..load import Sweep
 from ..load.resolved import config_hash
+from ..results import finite_or_none
 from ..results.sweep import SweepResult
+from .csvfile import number_field, write_csv
 from .rundir import versions
 
 
@@ -25,20 +24,16 @@ def columns(sweep: Sweep) -> list[str]:
 def write_sweep_csv(result: SweepResult, path: Path) -> Path:
     """One row per cell; a value is empty where it does not apply or does not exist."""
     swept = columns(result.sweep)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["cell", "label", *swept, "starts", "status", "final_loss", "distance_to_minimum",
-                     "converged_step", "auc", "diverged_starts", "diverged_step", "hash"])
+    rows = []
     for item in result.outcomes:
         cell, numbers = item.cell, item.score
         values = {cell.names[key]: value for key, value in cell.values.items()}
-        writer.writerow([cell.index, cell.label, *(_field(values[name]) if name in values else "" for name in swept),
-                         numbers.starts, numbers.status, _number(numbers.final_loss), _number(numbers.distance),
-                         _step(numbers.converged_step), _number(numbers.auc), numbers.diverged_starts,
-                         numbers.diverged_step if numbers.diverged_step >= 0 else "", cell.key])
-    with atomic_path(path) as temporary:
-        temporary.write_text(buffer.getvalue(), encoding="utf-8")
-    return path
+        rows.append([cell.index, cell.label, *(_field(values[name]) if name in values else "" for name in swept),
+                     numbers.starts, numbers.status, number_field(numbers.final_loss), number_field(numbers.distance),
+                     _step(numbers.converged_step), number_field(numbers.auc), numbers.diverged_starts,
+                     numbers.diverged_step if numbers.diverged_step >= 0 else "", cell.key])
+    return write_csv(path, ["cell", "label", *swept, "starts", "status", "final_loss", "distance_to_minimum",
+                            "converged_step", "auc", "diverged_starts", "diverged_step", "hash"], rows)
 
 
 def _field(value: Any) -> str:
@@ -50,11 +45,6 @@ def _field(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
-
-
-def _number(value: float) -> str:
-    """repr of a finite float (an exact round trip); empty for none."""
-    return repr(float(value)) if np.isfinite(value) else ""
 
 
 def _step(value: float) -> str:
@@ -81,9 +71,9 @@ def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any
             "best": {"cell": best.cell.index,
                      "values": {best.cell.names[key]: value for key, value in best.cell.values.items()},
                      "describe": best.cell.describe(), "status": best.score.status,
-                     "final_loss": _json_number(best.score.final_loss),
-                     "distance_to_minimum": _json_number(best.score.distance),
-                     "converged_step": _json_number(best.score.converged_step), "hash": best.cell.key},
+                     "final_loss": finite_or_none(best.score.final_loss),
+                     "distance_to_minimum": finite_or_none(best.score.distance),
+                     "converged_step": finite_or_none(best.score.converged_step), "hash": best.cell.key},
         })
     return {
         "versions": versions(),
@@ -96,7 +86,3 @@ def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any
         "files": sorted(files),
         "session": session,
     }
-
-
-def _json_number(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
