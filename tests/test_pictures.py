@@ -397,20 +397,33 @@ class Terminal(io.StringIO):
         return True
 
 
+class Clock:
+    """A clock the test moves by hand: redraw pacing does not depend on how fast the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_progress_bar_draws_on_a_terminal_and_erases_itself():
-    stream = Terminal()
-    with ProgressBar.for_terminal(stream=stream) as bar:
+    stream, clock = Terminal(), Clock()
+    with ProgressBar.for_terminal(stream=stream, clock=clock) as bar:
         bar.runs("Adam", 0, 2)
         bar.runs("SGD", 1, 2)
         bar.figures("loss.png", 0, 1)
-        for done in range(1, 5):
+        for done, seconds in ((1, 0.0), (2, 0.05), (3, 0.15), (4, 0.16)):
+            clock.now = seconds
             bar.frames(done, 4)
     screens = [screen.rstrip() for screen in stream.getvalue().split("\r")]
-    # Frames 2 and 3 come within a tenth of a second of frame 1: skipped.
+    # Frame 2 comes within a tenth of a second of frame 1: skipped. Frame 3 comes after that
+    # tenth and frame 4 is the last: both drawn.
     assert screens == ["", "runs    [" + "." * 24 + "] 0/2  Adam",
                        "runs    [" + "#" * 12 + "." * 12 + "] 1/2  SGD",
                        "figures [" + "." * 24 + "] 0/1  loss.png",
                        "frames  [" + "#" * 6 + "." * 18 + "] 1/4",
+                       "frames  [" + "#" * 18 + "." * 6 + "] 3/4",
                        "frames  [" + "#" * 24 + "] 4/4",
                        "", ""]  # erased: spaces over the bar, the cursor back at the line start
     assert stream.getvalue().endswith("\r" + " " * len(screens[-3]) + "\r")
