@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from matplotlib import colors
-from matplotlib.animation import AbstractMovieWriter, FuncAnimation
+from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.quiver import Quiver
 from PIL import Image
 
+from images import FrameGrabber
 import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
@@ -282,23 +283,6 @@ def test_1d_animation_refuses_what_needs_two_variables(results, name, view, quiv
     with pytest.raises(ConfigError) as error:
         config_from_dict(small(CONFIGS[name], animation={"view": view, "quiver": quiver}), source="x.yaml")
     assert str(error.value) == f"x.yaml: {message}"
-
-
-class FrameGrabber(AbstractMovieWriter):
-    """A movie writer that keeps the frames FuncAnimation drew, as RGB arrays."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.frames: list[np.ndarray] = []
-
-    def setup(self, fig, outfile, dpi=None) -> None:
-        super().setup(fig, outfile, dpi)
-
-    def grab_frame(self, **savefig_kwargs) -> None:
-        self.frames.append(np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy())
-
-    def finish(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize("name, view, quiver", [
