@@ -112,18 +112,6 @@ def test_divergence_is_marked_and_the_others_carry_on():
     assert rows["Adam"]["status"] == "ok"
 
 
-def test_several_starts_each_follow_their_own_trajectory():
-    starts = [[-1.2, 1.0], [0.5, 0.5], [1.5, 2.5]]
-    for spec in ({"name": "Adam", "lr": 0.05}, {"name": "LBFGS", "lr": 0.5, "max_iter": 2}):
-        config = config_from_dict({"function": "rosenbrock", "start": starts, "steps": 10, "dtype": "float64",
-                                   "optimizers": [spec]})
-        together = run(config).trajectories[0]
-        for index, start in enumerate(starts):
-            alone = run(config_from_dict({"function": "rosenbrock", "start": start, "steps": 10, "dtype": "float64",
-                                          "optimizers": [spec]})).trajectories[0]
-            np.testing.assert_allclose(together.positions[index], alone.positions[0], rtol=1e-12)
-
-
 def test_user_optimizer_from_a_file(tmp_path):
     (tmp_path / "myopt.py").write_text(
         "import torch\n"
