@@ -150,6 +150,11 @@ def test_thinned_records_are_the_full_records_at_those_steps():
     np.testing.assert_array_equal(thinned.loss, full.loss[:, thinned.steps])
     # Convergence is judged at every step, not at the records.
     np.testing.assert_array_equal(thinned.converged_step, full.converged_step)
+    # run's record_every overrides the config's record.every.
+    overridden = run(config("himmelblau", [[0, 0], [1, -4]], {"name": "Adam", "lr": 0.1}, steps=50,
+                            record={"every": 3}), record_every=7).trajectories[0]
+    np.testing.assert_array_equal(overridden.steps, thinned.steps)
+    np.testing.assert_array_equal(overridden.positions, thinned.positions)
 
 
 def test_converged_step_is_where_a_start_settles_within_tolerance():

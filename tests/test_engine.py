@@ -129,11 +129,3 @@ def test_user_optimizer_from_a_file(tmp_path):
     result = run(config)
     np.testing.assert_array_equal(result["PlainGD"].positions, result["SGD"].positions)
 
-
-def test_recorded_steps_can_be_thinned(make_config):
-    from optviz.engine import recorded_steps
-
-    assert recorded_steps(10, 4).tolist() == [0, 4, 8, 10]
-    trajectory = run(make_config(steps=10), record_every=4).trajectories[0]
-    full = run(make_config(steps=10)).trajectories[0]
-    np.testing.assert_array_equal(trajectory.positions[0], full.positions[0, [0, 4, 8, 10]])
