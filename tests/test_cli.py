@@ -66,16 +66,6 @@ def test_animate_an_existing_run_without_recomputing(tmp_path):
     assert iio.imread(out, index=None).shape[0] == 8
 
 
-def test_diverged_run_is_reported(tmp_path):
-    result = invoke("run", CONFIGS / "rosenbrock.yaml", "--set", "optimizers.SGD.lr=1", "--set", "steps=40",
-                    "--out", tmp_path, "--json")
-    assert result.exit_code == 0
-    summary = json.loads(result.output)
-    assert summary["diverged"] == ["SGD"]
-    sgd = summary["runs"][0]
-    assert sgd["status"] == "diverged" and isinstance(sgd["diverged_step"], int)
-
-
 @pytest.mark.parametrize("args,code,message", [
     (["run", "missing.yaml"], 2, "Error: missing.yaml: no such file"),
     (["run", CONFIGS / "peaks.yaml", "--set", "optimizers.Nope.lr=1"], 2,
