@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from images import assert_pdf, assert_svg
 import optviz
 from optviz import config_from_dict
 
@@ -65,7 +66,13 @@ def test_saved_figures_are_not_blank(result, tmp_path):
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
 def test_vector_formats(result, tmp_path, fmt):
     path = optviz.save_path(result, tmp_path / f"path.{fmt}")
-    assert path.stat().st_size > 1000
+    size = result.config.render.size
+    if fmt == "svg":
+        legend = tuple(f"{trajectory.label} (diverged at step {trajectory.diverged_step[0]})" if trajectory.diverged[0]
+                       else trajectory.label for trajectory in result)
+        assert_svg(path, size, texts=legend)
+    else:
+        assert_pdf(path, size)
 
 
 def test_animation_moves_heads_to_the_recorded_positions(result):
