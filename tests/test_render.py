@@ -53,26 +53,18 @@ def test_loss_uses_log_scale_when_values_span_decades():
     assert optviz.plot_loss(peaks, axes()).get_yscale() == "linear"  # negative losses
 
 
-def test_saved_figures_are_not_blank(result, tmp_path):
-    from PIL import Image
-
-    for save, name in ((optviz.save_loss, "loss.png"), (optviz.save_path, "path.png")):
-        path = save(result, tmp_path / name)
-        image = np.asarray(Image.open(path).convert("RGB"))
-        assert image.shape[0] > 300 and image.shape[1] > 400
-        assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50  # drawn, not a flat canvas
-
-
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
 def test_vector_formats(result, tmp_path, fmt):
-    path = optviz.save_path(result, tmp_path / f"path.{fmt}")
     size = result.config.render.size
-    if fmt == "svg":
-        legend = tuple(f"{trajectory.label} (diverged at step {trajectory.diverged_step[0]})" if trajectory.diverged[0]
-                       else trajectory.label for trajectory in result)
-        assert_svg(path, size, texts=legend)
-    else:
-        assert_pdf(path, size)
+    legend = tuple(f"{trajectory.label} (diverged at step {trajectory.diverged_step[0]})" if trajectory.diverged[0]
+                   else trajectory.label for trajectory in result)
+    for save, name in ((optviz.save_loss, "loss"), (optviz.save_path, "path")):
+        target = tmp_path / f"{name}.{fmt}"
+        assert save(result, target) == target
+        if fmt == "svg":
+            assert_svg(target, size, texts=legend)
+        else:
+            assert_pdf(target, size)
 
 
 def test_animation_moves_heads_to_the_recorded_positions(result):
