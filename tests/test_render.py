@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from images import assert_pdf, assert_svg
+from images import assert_pdf, assert_svg, legend_labels
 import optviz
 from optviz import config_from_dict
 
@@ -56,13 +56,11 @@ def test_loss_uses_log_scale_when_values_span_decades():
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
 def test_vector_formats(result, tmp_path, fmt):
     size = result.config.render.size
-    legend = tuple(f"{trajectory.label} (diverged at step {trajectory.diverged_step[0]})" if trajectory.diverged[0]
-                   else trajectory.label for trajectory in result)
     for save, name in ((optviz.save_loss, "loss"), (optviz.save_path, "path")):
         target = tmp_path / f"{name}.{fmt}"
         assert save(result, target) == target
         if fmt == "svg":
-            assert_svg(target, size, texts=legend)
+            assert_svg(target, size, texts=legend_labels(result))
         else:
             assert_pdf(target, size)
 
