@@ -20,8 +20,10 @@ from matplotlib.animation import AbstractMovieWriter
 from PIL import Image
 
 SVG = "{http://www.w3.org/2000/svg}"
-# A figure with only a white canvas has one colour; with axes, ticks and text it has a few hundred.
+# A blank canvas has one colour; a figure with axes, ticks and antialiased text has a few
+# hundred, a GIF frame of a single curve (quantised to a palette) a few dozen.
 DRAWN_COLOURS = 50
+DRAWN_FRAME_COLOURS = 16
 DRAWN_SPREAD = 5.0  # standard deviation of the RGB values, 0 to 255
 
 
@@ -36,11 +38,11 @@ def legend_labels(result) -> tuple[str, ...]:
                  else trajectory.label for trajectory in result)
 
 
-def assert_drawn(pixels: np.ndarray, name: str = "the image") -> None:
-    """``pixels`` (rows, columns, RGB) are not a flat canvas: many colours, spread apart."""
+def assert_drawn(pixels: np.ndarray, name: str = "the image", colours: int = DRAWN_COLOURS) -> None:
+    """``pixels`` (rows, columns, RGB) are not a flat canvas: more than ``colours`` colours, spread apart."""
     distinct = len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0))
     spread = float(pixels.std())
-    assert distinct > DRAWN_COLOURS and spread > DRAWN_SPREAD, f"{name} is nearly blank: {distinct=} {spread=:.2f}"
+    assert distinct > colours and spread > DRAWN_SPREAD, f"{name} is nearly blank: {distinct=} {spread=:.2f}"
 
 
 def assert_png(path: str | Path, size: tuple[int, int] | None = None, *, colours: tuple[str, ...] = ()) -> np.ndarray:
@@ -128,7 +130,7 @@ def assert_animation(path: str | Path, frames: int | None = None, size: tuple[in
     if size is not None:
         shown = (decoded.shape[2], decoded.shape[1])
         assert shown == tuple(size), f"{path} frames are {shown} pixels, expected {tuple(size)}"
-    assert_drawn(decoded[0], f"{path} frame 0")
+    assert_drawn(decoded[0], f"{path} frame 0", DRAWN_FRAME_COLOURS)
     if decoded.shape[0] > 1:
         assert not np.array_equal(decoded[0], decoded[-1]), f"{path}: nothing moves from the first to the last frame"
     return decoded
