@@ -3,7 +3,8 @@
 A file that merely exists, or is large, can still be a blank canvas or a truncated
 write; these helpers open it: the picture's size, that something is drawn on it, the
 text an SVG draws, a PDF's pages, an animation's frames. Each returns what it decoded,
-so a test can look closer.
+so a test can look closer. FrameGrabber keeps the frames FuncAnimation draws, for
+comparing them with optviz's own.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def assert_svg(path: str | Path, inches: tuple[float, float] | None = None, *,
     each of ``texts``. Matplotlib draws letters as paths and writes each text beside
     them in a comment, which is where the texts are read from.
     """
-    root = ElementTree.parse(path, ElementTree.XMLParser(target=ElementTree.TreeBuilder(insert_comments=True)))
-    root = root.getroot()
+    parser = ElementTree.XMLParser(target=ElementTree.TreeBuilder(insert_comments=True))
+    root = ElementTree.parse(path, parser).getroot()
     assert root.tag == f"{SVG}svg", f"{path}: the root is {root.tag}, not <svg>"
     if inches is not None:
         assert (root.get("width"), root.get("height")) == (f"{inches[0] * 72:g}pt", f"{inches[1] * 72:g}pt")
