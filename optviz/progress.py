@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 # Redraws closer together than this are skipped: a GIF frame takes a few milliseconds.
@@ -24,19 +25,23 @@ _WIDTH = 24
 class ProgressBar:
     """``frames  [##########..............]  41/101`` on one line of ``stream``; a no-op when disabled."""
 
-    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True) -> None:
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` gives the time in seconds that paces redraws; a test passes its own to step it."""
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
+        self.clock = clock
         self._shown = ""  # the line on screen now, erased before the next or at the end
         self._task: tuple[str, str, int] | None = None
         self._drawn_at = 0.0
 
     @classmethod
-    def for_terminal(cls, *, quiet: bool = False, stream: TextIO | None = None) -> "ProgressBar":
+    def for_terminal(cls, *, quiet: bool = False, stream: TextIO | None = None,
+                     clock: Callable[[], float] = time.monotonic) -> "ProgressBar":
         """A bar that draws only when ``stream`` (stderr by default) is a terminal and not ``quiet``."""
         stream = stream if stream is not None else sys.stderr
         interactive = bool(getattr(stream, "isatty", lambda: False)())
-        return cls(stream, enabled=interactive and not quiet)
+        return cls(stream, enabled=interactive and not quiet, clock=clock)
 
     def runs(self, label: str, done: int, total: int) -> None:
         """Engine progress: called as each optimizer starts, ``done`` of ``total`` finished."""
@@ -58,7 +63,7 @@ class ProgressBar:
         line = f"{what:<8}[{'#' * filled}{'.' * (_WIDTH - filled)}] {done}/{total}"
         if detail:
             line += f"  {detail}"
-        now = time.monotonic()
+        now = self.clock()
         # A new task, the next optimizer or the last frame always shows; other frames every _INTERVAL.
         news = done in (0, total) or (what, detail, total) != self._task
         if not news and now - self._drawn_at < _INTERVAL:

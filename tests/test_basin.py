@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
+from images import assert_png
 from optviz import ConfigError, config_from_dict, load_config, run
 from optviz.pipelines.basin import basin_map
 from optviz.results.basin import DIVERGED, NOT_CONVERGED, basin_summary, basins, grid_shape
@@ -195,7 +196,16 @@ def test_basin_command_on_the_example_configs(tmp_path, name):
     lines = result.output.splitlines()
     assert lines[-1].startswith(f"Wrote {tmp_path}/: basin.npz, basin.png")
     assert lines[0].split()[1] == "A" and "not converged" in lines[0]
-    assert (tmp_path / "basin.png").stat().st_size > 10_000
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["files"] == sorted(path.name for path in tmp_path.iterdir())
+    # The map paints every minimum some start reached in that minimum's colour, the rest in grey.
+    reached = sorted({index for entry in manifest["basin"]["runs"] for index, minimum in enumerate(entry["minima"])
+                      if minimum["starts"]})
+    assert reached and any(entry["not_converged"] for entry in manifest["basin"]["runs"])
+    assert_png(tmp_path / "basin.png", colours=(*map(minimum_colour, reached), NOT_CONVERGED_COLOUR))
+    for name in manifest["files"]:
+        if name.endswith(".png"):
+            assert_png(tmp_path / name)
 
 
 def test_basin_command_json_and_quiet(tmp_path):
@@ -211,7 +221,11 @@ def test_basin_command_adds_the_figure_to_any_config(tmp_path):
     result = invoke("basin", CONFIGS / "peaks.yaml", "--set", "start={grid: [8, 8]}", "--set", "steps=20",
                     "--out", tmp_path, "--quiet")
     assert result.exit_code == 0
-    assert (tmp_path / "basin.png").is_file() and (tmp_path / "path.png").is_file()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert {"basin.png", "path.png"} <= set(manifest["files"])
+    assert manifest["basin"]["grid"] == [8, 8]
+    assert_png(tmp_path / "basin.png")
+    assert_png(tmp_path / "path.png")
 
 
 def test_basin_command_errors_are_one_line(tmp_path):
@@ -233,7 +247,8 @@ def test_peaks_starts_config_draws_every_path_in_one_panel_per_optimizer(tmp_pat
 
     result = invoke("run", CONFIGS / "peaks_starts.yaml", "--set", "steps=30", "--out", tmp_path, "--quiet")
     assert result.exit_code == 0
-    assert {"path.png", "loss.png", "trajectories.csv", "summary.csv"} <= {path.name for path in tmp_path.iterdir()}
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert {"path.png", "loss.png", "trajectories.csv", "summary.csv"} <= set(manifest["files"])
     loaded = load_run(tmp_path)
     assert len(loaded.starts) == 16 and len(loaded.trajectories) == 5
     figure = plot_path_panels(loaded)
@@ -248,6 +263,9 @@ def test_peaks_starts_config_draws_every_path_in_one_panel_per_optimizer(tmp_pat
     loss = plot_loss_panels(loaded)
     assert [axes.get_title() for axes in loss.axes if axes.get_title()] == ["Adadelta", "Adagrad", "SGD", "Adam",
                                                                             "RMSprop"]
+    # The files are these panel figures, at their size.
+    for name, drawn in (("path.png", figure), ("loss.png", loss)):
+        assert_png(tmp_path / name, tuple(round(side) for side in drawn.get_size_inches() * drawn.dpi))
 
 
 def test_many_paths_are_thinned_to_a_spread_subset():

@@ -11,28 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import OPTIMIZERS
 from optviz import config_from_dict, run
 from optviz.engine import batch_layout
 from optviz.store.rundir import load_run, write_data
 from optviz.problems import function_of
 
-ELEMENTWISE = [
-    {"name": "SGD", "lr": 0.002, "momentum": 0.9, "nesterov": True},
-    {"name": "Adam", "lr": 0.05},
-    {"name": "AdamW", "lr": 0.05, "weight_decay": 0.1},
-    {"name": "Adagrad", "lr": 0.3},
-    {"name": "Adadelta", "lr": 2.0},
-    {"name": "RMSprop", "lr": 0.01, "alpha": 0.9, "momentum": 0.5},
-    {"name": "Rprop", "lr": 0.01},
-    {"name": "Adamax", "lr": 0.05},
-    {"name": "NAdam", "lr": 0.05},
-    {"name": "RAdam", "lr": 0.002},
-    {"name": "ASGD", "lr": 0.002, "t0": 5},
-]
-COUPLED = [
-    {"name": "LBFGS", "lr": 0.5, "max_iter": 3, "history_size": 5, "line_search_fn": "strong_wolfe"},
-    {"name": "Adafactor", "lr": 0.05},
-]
 TARGETS = {
     "rosenbrock": [[-1.2, 1.0], [0.5, 0.5], [1.5, 2.5], [-0.3, -0.8]],
     "peaks": [[0.0, 0.9], [-1.0, -1.0], [1.5, 0.2], [2.0, -2.5]],
@@ -61,7 +45,7 @@ def assert_each_start_runs_as_alone(function, starts, spec, **extra):
 
 
 @pytest.mark.parametrize("function", sorted(TARGETS))
-@pytest.mark.parametrize("spec", ELEMENTWISE + COUPLED, ids=lambda spec: spec["name"])
+@pytest.mark.parametrize("spec", OPTIMIZERS, ids=lambda spec: spec["name"])
 def test_batched_equals_each_start_alone(spec, function):
     assert_each_start_runs_as_alone(function, TARGETS[function], spec)
 
@@ -167,6 +151,11 @@ def test_thinned_records_are_the_full_records_at_those_steps():
     np.testing.assert_array_equal(thinned.loss, full.loss[:, thinned.steps])
     # Convergence is judged at every step, not at the records.
     np.testing.assert_array_equal(thinned.converged_step, full.converged_step)
+    # run's record_every overrides the config's record.every.
+    overridden = run(config("himmelblau", [[0, 0], [1, -4]], {"name": "Adam", "lr": 0.1}, steps=50,
+                            record={"every": 3}), record_every=7).trajectories[0]
+    np.testing.assert_array_equal(overridden.steps, thinned.steps)
+    np.testing.assert_array_equal(overridden.positions, thinned.positions)
 
 
 def test_converged_step_is_where_a_start_settles_within_tolerance():

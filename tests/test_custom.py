@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from images import assert_animation, figure_pixels
 import optviz
 from optviz import ConfigError, config_from_dict
 from optviz.cli import cli
@@ -199,7 +200,8 @@ def test_a_relative_file_import_is_written_absolute_so_animate_finds_it(surfaces
     assert (tmp_path / "run" / "config.yaml").read_text().startswith(f"function: {surfaces.resolve() / 'surfaces.py'}:bowl\n")
     animated = CliRunner().invoke(cli, ["animate", str(tmp_path / "run"), "--frames", "3", "-q"])
     assert animated.exit_code == 0, animated.output
-    assert (tmp_path / "run" / "animation.gif").stat().st_size > 0
+    render = optviz.load_config(tmp_path / "run" / "config.yaml").render
+    assert_animation(tmp_path / "run" / "animation.gif", 3, figure_pixels(render.size, render.dpi))
 
 
 def test_the_config_round_trips_with_its_function_mapping():

@@ -4,24 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import OPTIMIZERS
 from optviz import config_from_dict, get_function, run
 
-# Every listed optimizer with hyperparameters that make it move, in the shape of the YAML.
-OPTIMIZERS = [
-    {"name": "SGD", "lr": 0.002, "momentum": 0.9, "nesterov": True},
-    {"name": "Adam", "lr": 0.05},
-    {"name": "AdamW", "lr": 0.05, "weight_decay": 0.1},
-    {"name": "Adagrad", "lr": 0.3},
-    {"name": "Adadelta", "lr": 2.0},
-    {"name": "RMSprop", "lr": 0.01, "alpha": 0.9, "momentum": 0.5},
-    {"name": "Rprop", "lr": 0.01},
-    {"name": "Adamax", "lr": 0.05},
-    {"name": "NAdam", "lr": 0.05},
-    {"name": "RAdam", "lr": 0.002},
-    {"name": "ASGD", "lr": 0.002, "t0": 5},
-    {"name": "LBFGS", "lr": 0.5, "max_iter": 3, "history_size": 5, "line_search_fn": "strong_wolfe"},
-    {"name": "Adafactor", "lr": 0.05},
-]
 TARGETS = [
     ("rosenbrock", [-1.2, 1.0]),
     ("peaks", [0.0, 0.9]),
@@ -127,18 +112,6 @@ def test_divergence_is_marked_and_the_others_carry_on():
     assert rows["Adam"]["status"] == "ok"
 
 
-def test_several_starts_each_follow_their_own_trajectory():
-    starts = [[-1.2, 1.0], [0.5, 0.5], [1.5, 2.5]]
-    for spec in ({"name": "Adam", "lr": 0.05}, {"name": "LBFGS", "lr": 0.5, "max_iter": 2}):
-        config = config_from_dict({"function": "rosenbrock", "start": starts, "steps": 10, "dtype": "float64",
-                                   "optimizers": [spec]})
-        together = run(config).trajectories[0]
-        for index, start in enumerate(starts):
-            alone = run(config_from_dict({"function": "rosenbrock", "start": start, "steps": 10, "dtype": "float64",
-                                          "optimizers": [spec]})).trajectories[0]
-            np.testing.assert_allclose(together.positions[index], alone.positions[0], rtol=1e-12)
-
-
 def test_user_optimizer_from_a_file(tmp_path):
     (tmp_path / "myopt.py").write_text(
         "import torch\n"
@@ -156,11 +129,3 @@ def test_user_optimizer_from_a_file(tmp_path):
     result = run(config)
     np.testing.assert_array_equal(result["PlainGD"].positions, result["SGD"].positions)
 
-
-def test_recorded_steps_can_be_thinned(make_config):
-    from optviz.load.record import recorded_steps
-
-    assert recorded_steps(10, 4).tolist() == [0, 4, 8, 10]
-    trajectory = run(make_config(steps=10), record_every=4).trajectories[0]
-    full = run(make_config(steps=10)).trajectories[0]
-    np.testing.assert_array_equal(trajectory.positions[0], full.positions[0, [0, 4, 8, 10]])

@@ -20,6 +20,7 @@ import yaml
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
+from images import assert_png, figure_pixels
 import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
@@ -29,6 +30,7 @@ DIVERGING = {"function": "rosenbrock", "start": [-1.5, 2.0], "steps": 40, "dtype
              "optimizers": [{"name": "SGD", "lr": 1.0}, {"name": "Adam", "lr": 0.05},
                             {"name": "LBFGS", "lr": 1, "max_iter": 2, "line_search_fn": "strong_wolfe"}],
              "render": {"figures": ["loss", "path"]}}
+RENDER = config_from_dict(DIVERGING).render  # the default figure size and dpi
 
 
 def write_config(folder: Path, data: dict, name: str = "config.yaml") -> Path:
@@ -71,7 +73,8 @@ def test_a_diverging_optimizer_is_marked_and_the_others_finish(tmp_path):
     manifest = json.loads(result.stdout)
     assert manifest["diverged"] == ["SGD"] and manifest["failed"] == []
     sgd, adam, lbfgs = manifest["runs"]
-    assert sgd["status"] == "diverged" and 0 < sgd["diverged_step"] <= 40
+    assert sgd["status"] == "diverged" and isinstance(sgd["diverged_step"], int)
+    assert 0 < sgd["diverged_step"] <= 40
     assert sgd["final_loss"] is None and sgd["distance_to_minimum"] is None
     for finished in (adam, lbfgs):
         assert finished["status"] == "ok" and np.isfinite(finished["final_loss"])
@@ -96,7 +99,11 @@ def test_strict_exits_1_when_a_run_diverged_and_still_writes_everything(tmp_path
     assert result.exit_code == 1
     manifest = json.loads(result.stdout)
     assert result.stderr == f"Error: --strict: SGD diverged at step {manifest['runs'][0]['diverged_step']}\n"
-    assert {"loss.png", "path.png", "trajectories.npz", "manifest.json"} <= set(os.listdir(tmp_path / "out"))
+    assert manifest["files"] == sorted(os.listdir(tmp_path / "out"))
+    assert {"loss.png", "path.png", "trajectories.npz", "manifest.json"} <= set(manifest["files"])
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text()) == manifest
+    for name in ("loss.png", "path.png"):
+        assert_png(tmp_path / "out" / name, figure_pixels(RENDER.size, RENDER.dpi))
 
 
 def test_strict_exits_0_when_nothing_diverged(tmp_path):
@@ -197,7 +204,7 @@ def test_nan_regions_are_drawn_blank_hatched_and_reported(tmp_path, function, st
     ax = optviz.plot_path(run, axes())
     assert "f not finite" in [text.get_text() for text in ax.get_legend().get_texts()]
     for name in ("loss.png", "path.png"):
-        assert (tmp_path / "out" / name).stat().st_size > 10_000
+        assert_png(tmp_path / "out" / name, figure_pixels(RENDER.size, RENDER.dpi))
 
 
 def test_a_finite_function_has_no_warning(tmp_path):

@@ -11,7 +11,7 @@ import imageio.v3 as iio
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from matplotlib.animation import AbstractMovieWriter, FuncAnimation
+from matplotlib.animation import FuncAnimation
 from matplotlib.artist import Artist
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from PIL import Image
 
+from images import FrameGrabber
 from optviz.render import frames
 from optviz.errors import ConfigError, RunError
 from optviz.render.frames import live_animation, render_frames, save_animation
@@ -129,23 +130,6 @@ def assert_same_picture(frame: np.ndarray, reference: np.ndarray) -> None:
     difference = np.abs(frame.astype(int) - reference.astype(int))
     mean, identical, worst = difference.mean(), (difference.max(axis=-1) == 0).mean(), difference.max()
     assert mean < 1 and identical > 0.99 and worst <= 4, f"{mean=:.3f} {identical=:.4f} {worst=}"
-
-
-class FrameGrabber(AbstractMovieWriter):
-    """A movie writer that keeps the frames FuncAnimation drew, as RGB arrays."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.frames: list[np.ndarray] = []
-
-    def setup(self, fig, outfile, dpi=None) -> None:  # abstract, though the base does the work
-        super().setup(fig, outfile, dpi)
-
-    def grab_frame(self, **savefig_kwargs) -> None:
-        self.frames.append(np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy())
-
-    def finish(self) -> None:
-        pass
 
 
 def funcanimation_frames(animation: FuncAnimation, tmp_path: Path) -> list[np.ndarray]:

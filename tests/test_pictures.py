@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from matplotlib import colors
-from matplotlib.animation import AbstractMovieWriter, FuncAnimation
+from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.quiver import Quiver
-from PIL import Image
 
+from images import (FrameGrabber, assert_animation, assert_pdf, assert_png, assert_svg, figure_pixels,
+                    legend_labels)
 import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
@@ -75,17 +76,21 @@ def test_every_figure_kind_is_drawn(results, name, tmp_path):
         expected.remove("surface.png")  # a 1D function's curve is path.png
     assert written == expected
     for file_name in written:
-        image = np.asarray(Image.open(tmp_path / file_name).convert("RGB"))
-        scale = 1.5 if file_name == "diagnostics.png" else 1.0  # four panels, drawn larger
-        assert image.shape[:2] == (round(3 * 60 * scale), round(4 * 60 * scale))
-        assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50, f"{file_name} is nearly blank"
+        assert_png(tmp_path / file_name, figure_pixels((4, 3), 60, scale(file_name)))
 
 
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
 def test_new_figures_in_vector_formats(results, fmt, tmp_path):
-    written = save_figures(results["2d diverged"], tmp_path, kinds=["surface", "diagnostics"], fmt=fmt)
+    result = results["2d diverged"]
+    written = save_figures(result, tmp_path, kinds=["surface", "diagnostics"], fmt=fmt)
     assert written == [f"surface.{fmt}", f"diagnostics.{fmt}"]
-    assert all((tmp_path / name).stat().st_size > 5000 for name in written)
+    panels = ("loss", "distance to the nearest known minimum", "learning rate in force", "gradient norm")
+    for name, texts in zip(written, (legend_labels(result), legend_labels(result) + panels)):
+        inches = (4 * scale(name), 3 * scale(name))
+        if fmt == "svg":
+            assert_svg(tmp_path / name, inches, texts=texts)
+        else:
+            assert_pdf(tmp_path / name, inches)
 
 
 def test_each_optimizer_keeps_its_colour_and_marker_in_every_figure(results):
@@ -103,6 +108,11 @@ def test_each_optimizer_keeps_its_colour_and_marker_in_every_figure(results):
     for other in styles[1:]:
         assert [(label.split(" (")[0], colour, marker) for label, colour, marker in other] == \
                [(label.split(" (")[0], colour, marker) for label, colour, marker in first]
+
+
+def scale(file_name: str) -> float:
+    """How much larger than render.size a figure is drawn: the four diagnostics panels get more room."""
+    return 1.5 if file_name.startswith("diagnostics.") else 1.0
 
 
 def _legend_styles(legend) -> list[tuple[str, str, str]]:
@@ -284,23 +294,6 @@ def test_1d_animation_refuses_what_needs_two_variables(results, name, view, quiv
     assert str(error.value) == f"x.yaml: {message}"
 
 
-class FrameGrabber(AbstractMovieWriter):
-    """A movie writer that keeps the frames FuncAnimation drew, as RGB arrays."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.frames: list[np.ndarray] = []
-
-    def setup(self, fig, outfile, dpi=None) -> None:
-        super().setup(fig, outfile, dpi)
-
-    def grab_frame(self, **savefig_kwargs) -> None:
-        self.frames.append(np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy())
-
-    def finish(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize("name, view, quiver", [
     ("1d", "2d", False), ("2d diverged", "2d", True), ("2d diverged", "3d", False),
 ], ids=["1d curve", "2d contour with quiver", "3d surface"])
@@ -340,11 +333,23 @@ def run_dirs(tmp_path_factory):
     return dirs
 
 
-def test_run_writes_every_figure_by_default(run_dirs):
-    files = {path.name for path in run_dirs["2d diverged"].iterdir()}
-    assert {"loss.png", "path.png", "surface.png", "diagnostics.png"} <= files
-    files_1d = {path.name for path in run_dirs["1d"].iterdir()}
-    assert {"loss.png", "path.png", "diagnostics.png"} <= files_1d and "surface.png" not in files_1d
+@pytest.mark.parametrize("name, figures", [
+    ("2d diverged", ["diagnostics.png", "loss.png", "path.png", "surface.png"]),
+    ("1d", ["diagnostics.png", "loss.png", "path.png"]),  # a 1D function's curve is path.png
+])
+def test_run_writes_every_figure_by_default(results, run_dirs, name, figures):
+    run_dir, result = run_dirs[name], results[name]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["files"] == sorted(path.name for path in run_dir.iterdir())
+    assert [file_name for file_name in manifest["files"] if file_name.endswith(".png")] == figures
+    assert [run["label"] for run in manifest["runs"]] == result.labels
+    for file_name in figures:
+        assert_png(run_dir / file_name, figure_pixels((4, 3), 60, scale(file_name)))
+    # Every optimizer's line is painted in its own colour.
+    for file_name, plot in (("loss.png", optviz.plot_loss), ("path.png", optviz.plot_path)):
+        styles = _legend_styles(plot(result, Figure().add_subplot()).get_legend())
+        assert_png(run_dir / file_name, colours=tuple(colour for label, colour, _ in styles
+                                                       if label.split(" (")[0] in result.labels))
 
 
 def test_run_dpi_and_format_flags(tmp_path):
@@ -352,11 +357,15 @@ def test_run_dpi_and_format_flags(tmp_path):
     config.write_text(json.dumps(small(CONFIGS["2d"])))
     result = invoke("run", config, "--out", tmp_path / "run", "--dpi", 50, "-q")
     assert result.exit_code == 0, result.output
-    assert Image.open(tmp_path / "run" / "surface.png").size == (4 * 50, 3 * 50)
+    assert_png(tmp_path / "run" / "surface.png", figure_pixels((4, 3), 50))
     assert "dpi: 50" in (tmp_path / "run" / "config.yaml").read_text()
     result = invoke("run", config, "--out", tmp_path / "svg", "--format", "svg", "-q")
     assert result.exit_code == 0, result.output
-    assert {"loss.svg", "path.svg", "surface.svg", "diagnostics.svg"} <= {p.name for p in (tmp_path / "svg").iterdir()}
+    figures = [name for name in json.loads((tmp_path / "svg" / "manifest.json").read_text())["files"]
+               if name.endswith((".png", ".svg"))]
+    assert figures == ["diagnostics.svg", "loss.svg", "path.svg", "surface.svg"]
+    for name in figures:
+        assert_svg(tmp_path / "svg" / name, (4 * scale(name), 3 * scale(name)))
 
 
 @pytest.mark.parametrize("flags, name, frames", [
@@ -397,20 +406,33 @@ class Terminal(io.StringIO):
         return True
 
 
+class Clock:
+    """A clock the test moves by hand: redraw pacing does not depend on how fast the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_progress_bar_draws_on_a_terminal_and_erases_itself():
-    stream = Terminal()
-    with ProgressBar.for_terminal(stream=stream) as bar:
+    stream, clock = Terminal(), Clock()
+    with ProgressBar.for_terminal(stream=stream, clock=clock) as bar:
         bar.runs("Adam", 0, 2)
         bar.runs("SGD", 1, 2)
         bar.figures("loss.png", 0, 1)
-        for done in range(1, 5):
+        for done, seconds in ((1, 0.0), (2, 0.05), (3, 0.15), (4, 0.16)):
+            clock.now = seconds
             bar.frames(done, 4)
     screens = [screen.rstrip() for screen in stream.getvalue().split("\r")]
-    # Frames 2 and 3 come within a tenth of a second of frame 1: skipped.
+    # Frame 2 comes within a tenth of a second of frame 1: skipped. Frame 3 comes after that
+    # tenth and frame 4 is the last: both drawn.
     assert screens == ["", "runs    [" + "." * 24 + "] 0/2  Adam",
                        "runs    [" + "#" * 12 + "." * 12 + "] 1/2  SGD",
                        "figures [" + "." * 24 + "] 0/1  loss.png",
                        "frames  [" + "#" * 6 + "." * 18 + "] 1/4",
+                       "frames  [" + "#" * 18 + "." * 6 + "] 3/4",
                        "frames  [" + "#" * 24 + "] 4/4",
                        "", ""]  # erased: spaces over the bar, the cursor back at the line start
     assert stream.getvalue().endswith("\r" + " " * len(screens[-3]) + "\r")
@@ -447,9 +469,14 @@ def test_readme_shows_the_committed_gallery():
     shown = re.findall(r"!\[[^\]]*\]\((docs/[^)]+)\)", readme)
     assert any(name.endswith(".gif") for name in shown) and len(shown) >= 4
     for name in shown:
+        assert name.endswith((".png", ".gif")), f"README shows {name}, neither a PNG nor a GIF"
         assert (ROOT / name).is_file(), f"README shows {name}, which is missing"
+        if name.endswith(".gif"):
+            assert_animation(ROOT / name)
+        else:
+            assert_png(ROOT / name)
     gif = next(ROOT / name for name in shown if name.endswith(".gif"))
-    assert gif.stat().st_size < 1_000_000
+    assert gif.stat().st_size < 1_000_000  # the README stays quick to load
 
 
 def test_run_draws_the_bar_on_a_terminal_stderr_only(tmp_path):

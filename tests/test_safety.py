@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from images import assert_png, figure_pixels
 import optviz
 from optviz import ConfigError, config_from_dict, load_config
 from optviz.cli import cli
@@ -97,8 +98,9 @@ def test_safe_runs_configs_that_import_nothing(tmp_path):
                       "start: [-1, 2]\nsteps: 5\noptimizers: [Adam, {name: SGD, lr: 0.0001, scheduler: {name: StepLR, step_size: 2}}]\n")
     result = CliRunner().invoke(cli, ["run", "--safe", str(config), "--out", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "path.png").exists()
-    assert function_of(load_config(config, safe=True)).log_scale
+    loaded = load_config(config, safe=True)
+    assert_png(tmp_path / "out" / "path.png", figure_pixels(loaded.render.size, loaded.render.dpi))
+    assert function_of(loaded).log_scale
 
 
 @pytest.mark.parametrize("expression", [

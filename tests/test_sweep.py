@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from images import assert_png
 import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
@@ -296,6 +297,10 @@ def test_the_seeds_ten_learning_rates(tmp_path):
     assert table[-1]["distance_to_minimum"] == repr(float(abs(trajectory.final_position[0, 0])))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cells", "sweep-best.png", "sweep-loss.png", "sweep.csv",
                                                                 "sweep.json", "sweep.yaml"]
+    summary = json.loads((tmp_path / "sweep.json").read_text())
+    assert summary["files"] == ["sweep-best.png", "sweep-loss.png", "sweep.csv", "sweep.json"] and summary["cells"] == 10
+    for name in ("sweep-best.png", "sweep-loss.png"):
+        assert_png(tmp_path / name)
     assert len(list((tmp_path / "cells").glob("*.npz"))) == len(list((tmp_path / "cells").glob("*.json"))) == 10
     assert result.stdout.splitlines()[-1].startswith(f"Wrote {tmp_path}/ (10 cells: 10 computed, 0 reused): ")
 
@@ -430,8 +435,9 @@ def test_shards_merged_give_what_one_sweep_gives(tmp_path):
     one, other = json.loads((whole / "sweep.json").read_text()), json.loads(merged.stdout)
     assert one.pop("session")["computed"] == 10 and other.pop("session")["computed"] == 0
     assert one == other
-    for name in one["files"]:
-        assert (sliced / name).stat().st_size > 10_000 or name.endswith((".csv", ".json"))
+    assert one["files"] == ["sweep-best.png", "sweep-heatmap.png", "sweep-loss.png", "sweep.csv", "sweep.json"]
+    for name in ("sweep-best.png", "sweep-heatmap.png", "sweep-loss.png"):  # the same numbers: the same pictures
+        np.testing.assert_array_equal(assert_png(sliced / name), assert_png(whole / name), err_msg=name)
 
 
 def test_merge_of_a_folder_that_is_no_sweep_is_exit_code_1(tmp_path):

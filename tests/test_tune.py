@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from matplotlib.colors import to_hex
 
+from images import assert_png, figure_pixels
 import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
@@ -73,7 +75,10 @@ def test_the_tuned_run_is_the_config_with_those_lrs_and_says_so(tuned):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest == summary["run"]
     assert {"loss.png", "path.png", "trajectories.npz"} <= set(manifest["files"])
-    assert {"tuned.yaml", "tune.csv", "tune.png"} <= {path.name for path in out.iterdir()}
+    assert summary["files"] == ["cells/", "tune.csv", "tune.png", "tuned.yaml"]
+    render = optviz.load_config(out / "tuned.yaml").render
+    for name in ("loss.png", "path.png"):
+        assert_png(out / name, figure_pixels(render.size, render.dpi))
     # The run is the tuned config's, from the config's own start, and `optviz run tuned.yaml` redoes it.
     again = optviz.run(optviz.load_config(out / "tuned.yaml"))
     stored = optviz.load_run(out)
@@ -111,7 +116,10 @@ def test_tune_png_shows_every_optimizer_against_lr(tuned):
     stars = [line for line in axes.lines if line.get_marker() == "*" and len(line.get_xdata())]
     assert sorted(float(star.get_xdata()[0]) for star in stars) == sorted(entry["lr"] for entry in summary["optimizers"])
     assert axes.get_xscale() == "log" and strip.get_ylabel() == "best"
-    assert (out / "tune.png").stat().st_size > 20_000
+    # tune.png is this figure: its size, every optimizer's curve in its colour.
+    chosen = [curves[f"{entry['label']}: lr {entry['lr']:.3g}"] for entry in summary["optimizers"]]
+    assert_png(out / "tune.png", tuple(round(side) for side in figure.get_size_inches() * figure.dpi),
+               colours=tuple(to_hex(line.get_color()) for line in chosen))
 
 
 def test_a_second_tune_reuses_the_tuning_runs(tuned, tmp_path):
