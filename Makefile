@@ -19,8 +19,9 @@ demo: $(STAMP)
 	@echo
 	@echo "Figures are in outputs/peaks/ (loss.png, path.png, surface.png, diagnostics.png, animation.gif)."
 
+# Two workers: the engine computes on one thread, so a 2-core machine runs two tests at once.
 test: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2
 
 # Redraws the README's pictures (docs/*.png, docs/peaks-race.gif) from configs/.
 gallery: $(STAMP)

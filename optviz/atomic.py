@@ -1,4 +1,5 @@
-"""Files that appear whole or not at all: write to a temporary file beside, then rename."""
+"""Files that appear whole or not at all: write to a temporary file beside, then rename; folders checked
+for writing before any work."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
+
+from .errors import RunError
 
 
 @contextlib.contextmanager
@@ -98,3 +101,18 @@ def interrupts_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if received and callable(previous):
         previous(signal.SIGINT, None)
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail before any work if ``out_dir`` cannot hold the run's files."""
+    for parent in [out_dir, *out_dir.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunError(f"{out_dir}: cannot write there: {parent} is a file, not a directory")
+            break
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as error:
+        raise RunError(f"{out_dir}: cannot write there: {error.strerror or error}") from None

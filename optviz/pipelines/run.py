@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import render
-from ..atomic import staged_directory
+from ..atomic import check_writable, staged_directory
 from ..config import Config
 from ..engine import check_single_run, run
 from ..errors import RunError
@@ -27,21 +26,6 @@ TWO_D_ONLY = {"surface"}
 def default_out_dir(config_path: str | Path) -> Path:
     """``outputs/<config stem>/``."""
     return Path("outputs") / Path(config_path).stem
-
-
-def check_writable(out_dir: Path) -> None:
-    """Fail before any work if ``out_dir`` cannot hold the run's files."""
-    for parent in [out_dir, *out_dir.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunError(f"{out_dir}: cannot write there: {parent} is a file, not a directory")
-            break
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as error:
-        raise RunError(f"{out_dir}: cannot write there: {error.strerror or error}") from None
 
 
 def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = None,

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..atomic import staged_directory, write_text
+from ..atomic import check_writable, staged_directory, write_text
 from ..config import Config
 from ..engine import batch_key, run, run_batch
 from ..errors import ConfigError, RunError
@@ -41,7 +41,6 @@ from ..results.scores import Score, score
 from ..results.sweep import Outcome, SweepResult, describe
 from ..store.cells import cell_files, leftovers, load_cell, read_meta, save_cell
 from ..store.sweep import sweep_manifest, write_sweep_csv
-from .run import check_writable
 
 # A batch's records stay within this, and within this many cells, so a killed sweep loses
 # little and memory stays bounded whatever the starts per cell.

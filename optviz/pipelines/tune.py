@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..atomic import write_text
+from ..atomic import check_writable, write_text
 from ..config import Config, config_model
 from ..errors import ConfigError
 from ..load import Loaded, prepare, resolve
@@ -37,7 +37,7 @@ from ..render.tune import save_tune
 from ..results.scores import CRITERIA, rank
 from ..results.tune import Tuning
 from ..store.tune import write_tune_csv
-from .run import check_writable, run_to_dir
+from .run import run_to_dir
 from .sweep import Progress, finish_cells
 
 DEFAULT_LRS = (1e-4, 10.0, 26)
