@@ -24,11 +24,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     an existing ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _new_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _new_file(path)
+    except OSError as error:
+        raise RunError(f"{path}: cannot write: {error.strerror or error}") from None
     try:
         yield temporary
         os.replace(temporary, path)
+    except OSError as error:  # a full disk, a file too large, a folder where the file goes
+        temporary.unlink(missing_ok=True)
+        raise RunError(f"{path}: cannot write: {error.strerror or error}") from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -87,32 +93,128 @@ def staged_directory(directory: str | Path, *, last: tuple[str, ...] = ()) -> It
         shutil.rmtree(staging, ignore_errors=True)
 
 
+# The signals that end a command: each is held back while a folder or file is put in place.
+ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+# Files and folders that mark a folder as optviz's own, so a rerun may replace it.
+OWN_MARKERS = ("manifest.json", "sweep.json", "sweep.yaml", "tuned.yaml", "cells")
+
+
+@contextlib.contextmanager
+def published_directory(directory: str | Path, *, carry: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a hidden staging folder beside ``directory``; when the block succeeds, it becomes ``directory``.
+
+    The folder appears whole or not at all: everything is written into the staging folder,
+    then one rename swaps it in. An existing ``directory`` is first renamed aside and
+    deleted only once the swap has succeeded; if the swap fails it is renamed back, so
+    the earlier folder survives byte for byte. Entries named in ``carry`` (a sweep's
+    ``cells/``) move from the old folder into the new one. The renames run with
+    SIGINT, SIGTERM and SIGHUP held back. On any exception (KeyboardInterrupt included)
+    the staging folder is removed.
+    """
+    directory = Path(directory)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = _new_folder(directory, "staging")
+    except OSError as error:
+        raise RunError(f"{directory}: cannot write there: {error.strerror or error}") from None
+    try:
+        yield staging
+        try:
+            with interrupts_deferred():
+                _swap_in(staging, directory, carry)
+        except OSError as error:
+            raise RunError(f"{directory}: cannot put the run in place: {error.strerror or error}; "
+                           "the earlier folder is unchanged") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, directory: Path, carry: tuple[str, ...]) -> None:
+    if not directory.exists():
+        os.rename(staging, directory)
+        return
+    old = directory.parent / f".{directory.name}.optviz-old-{secrets.token_hex(4)}"
+    os.rename(directory, old)
+    try:
+        for name in carry:
+            if (old / name).exists() and not (staging / name).exists():
+                os.rename(old / name, staging / name)
+        os.rename(staging, directory)
+    except BaseException:
+        for name in carry:  # back where they were, then the old folder back in place
+            if (staging / name).exists() and not (old / name).exists():
+                os.rename(staging / name, old / name)
+        os.rename(old, directory)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _new_folder(directory: Path, kind: str) -> Path:
+    """A fresh hidden folder beside ``directory``, made with mode 0777 so the umask applies as to any folder."""
+    for _ in range(100):
+        folder = directory.parent / f".{directory.name}.optviz-{kind}-{secrets.token_hex(4)}"
+        try:
+            folder.mkdir(mode=0o777)
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"no free temporary name beside {directory}")
+
+
+def check_replaceable(directory: Path) -> None:
+    """Refuse to replace a folder that is neither empty nor optviz's own (``--out .``, a home folder)."""
+    if not directory.is_dir():
+        return
+    entries = sorted(path.name for path in directory.iterdir())
+    if entries and not any(name in entries for name in OWN_MARKERS):
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        raise RunError(f"{directory}: not an optviz output folder (it holds {shown}); a run replaces its whole "
+                       "folder, so name a new or empty folder with --out")
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT back during the block and deliver it afterwards (main thread only)."""
+    """Hold SIGINT, SIGTERM and SIGHUP back during the block and deliver them afterwards (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {number: signal.signal(number, lambda signum, frame: received.append(signum))
+                for number in ENDING_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if received and callable(previous):
-        previous(signal.SIGINT, None)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    for number in dict.fromkeys(received):
+        handler = previous[number]
+        if callable(handler):
+            handler(number, None)
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), number)
+
+
+# A file name's limit on Linux and macOS; staging folders add about 30 characters to the name.
+NAME_MAX = 255
 
 
 def check_writable(out_dir: Path) -> None:
-    """Fail before any work if ``out_dir`` cannot hold the run's files."""
-    for parent in [out_dir, *out_dir.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunError(f"{out_dir}: cannot write there: {parent} is a file, not a directory")
-            break
+    """Fail before any work if ``out_dir`` cannot be written: its folder, or the folder that will hold it.
+
+    Makes the parent folders (``outputs/``), not ``out_dir`` itself: a run publishes it whole.
+    """
+    if len(out_dir.name.encode()) + 32 > NAME_MAX:
+        raise RunError(f"{out_dir.name[:40]}...: cannot write there: the folder name is too long "
+                       f"({len(out_dir.name.encode())} bytes; at most {NAME_MAX - 32})")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
+        for parent in [out_dir, *out_dir.parents]:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise RunError(f"{out_dir}: cannot write there: {parent} is a file, not a directory")
+                break
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (out_dir.parent, out_dir) if out_dir.is_dir() else (out_dir.parent,):
+            with tempfile.TemporaryFile(dir=folder):
+                pass
     except OSError as error:
         raise RunError(f"{out_dir}: cannot write there: {error.strerror or error}") from None

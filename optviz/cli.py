@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
+from .atomic import ENDING_SIGNALS
 from .version import __version__
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -37,9 +39,36 @@ def reported() -> Iterator[None]:
         raise ConfigProblem(str(error)) from None
     except OptvizError as error:
         raise click.ClickException(str(error)) from None
-    except KeyboardInterrupt:
+    except OSError as error:  # the environment: a full disk, a vanished folder; the writers name their file
+        where = f"{error.filename}: " if error.filename else ""
+        raise click.ClickException(f"{where}{error.strerror or error}") from None
+    except KeyboardInterrupt as interrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(128 + getattr(interrupt, "signum", signal.SIGINT))
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP, raised where the command is, so its clean-up runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # The first signal ends the command; further ones are ignored while its clean-up runs,
+    # so a second Ctrl-C cannot break into a finally block with a traceback.
+    for number in ENDING_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _handle_ending_signals() -> None:
+    """Make SIGTERM and SIGHUP end a command as Ctrl-C does; a signal the process was started
+    ignoring (``nohup``, a background job's SIGINT) stays ignored."""
+    for number in ENDING_SIGNALS:
+        if signal.getsignal(number) != signal.SIG_IGN:
+            signal.signal(number, _interrupt)
 
 
 def _load(config_path: str, overrides: tuple[str, ...], safe: bool = False) -> Any:
@@ -178,7 +207,7 @@ def _problems(manifest: dict[str, Any]) -> list[str]:
                    "[default: from the config].")
 @click.option("--quiver/--no-quiver", default=None,
               help="Arrows of the negative gradient under the flat 2D race [default: from the config].")
-@click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [default: RUN_DIR/animation.gif].")
+@click.option("--out", "out", type=click.Path(), help="Output file [default: RUN_DIR/animation.gif].")
 @click.option("--show", is_flag=True, help="Show the animation live in a window instead of writing a file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors; no progress bar.")
 @safe_option
@@ -435,4 +464,5 @@ def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: b
 
 def main() -> None:
     """Console-script entry point."""
+    _handle_ending_signals()
     cli(prog_name="optviz")

@@ -39,6 +39,9 @@ def write_config(folder: Path, data: dict, name: str = "config.yaml") -> Path:
     return path
 
 
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
 def invoke(*args):
     return CliRunner().invoke(cli, [str(arg) for arg in args])
 
@@ -48,8 +51,10 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 
 def leftovers(directory: Path) -> list[str]:
-    """Temporary files or staging folders a write left behind."""
-    return sorted(path.name for path in directory.iterdir() if path.name.startswith(".") or "part" in path.name)
+    """Temporary files in the folder, or staging and set-aside folders beside it, that a write left behind."""
+    inside = [path.name for path in directory.iterdir() if path.name.startswith(".") or "part" in path.name]
+    beside = [path.name for path in directory.parent.glob(f".{directory.name}.optviz-*")]
+    return sorted(inside + beside)
 
 
 def axes() -> object:
@@ -284,20 +289,24 @@ def test_a_staged_directory_moves_everything_in_or_nothing(tmp_path, monkeypatch
 
 
 def test_every_file_of_a_run_is_written_atomically(tmp_path, monkeypatch):
-    """Each writer renames a complete temporary file onto its name; the run then moves them in together."""
-    renames = []
-    real_replace = os.replace
+    """Each writer renames a complete temporary file onto its name in the staging folder; one rename
+    then swaps the whole folder in."""
+    renames, folder_renames = [], []
+    real_replace, real_rename = os.replace, os.rename
     monkeypatch.setattr(os, "replace", lambda source, target: (renames.append((Path(source), Path(target))),
                                                                real_replace(source, target)))
+    monkeypatch.setattr(os, "rename", lambda source, target: (folder_renames.append((Path(source), Path(target))),
+                                                              real_rename(source, target)))
     config = config_from_dict({**DIVERGING, "render": {"animation": {"frames": 4}}})
     out = tmp_path / "out"
     manifest = optviz.run_to_dir(config, out, animate=True)
-    final = {target.name for source, target in renames if target.parent == out}
+    ((staging, target),) = folder_renames
+    assert target == out and staging.parent == out.parent and staging.name.startswith(".out.optviz-staging-")
+    final = {target.name for source, target in renames if target.parent == staging}
     assert final == set(manifest["files"]) == set(os.listdir(out))
-    for name in final:
-        (written,) = [source for source, target in renames if target.name == name and target.parent != out]
-        assert written.parent == [target for _, target in renames if target.name == name][0].parent  # same folder
-        assert written.name.startswith(".") and written.name != name
+    for source, target in renames:
+        assert source.parent == target.parent == staging  # renamed within one folder: whole or not at all
+        assert source.name.startswith(".") and source.name != target.name
 
 
 def test_an_interrupt_while_drawing_keeps_the_earlier_run(tmp_path, monkeypatch):
@@ -318,8 +327,9 @@ def test_an_interrupt_while_drawing_keeps_the_earlier_run(tmp_path, monkeypatch)
 # --- SIGINT to a real process ----------------------------------------------------------
 
 
-def interrupt_when(args: list, ready, cwd: Path) -> subprocess.CompletedProcess:
-    """Start ``optviz ARGS``, send SIGINT once ``ready()``, return the finished process."""
+def interrupt_when(args: list, ready, cwd: Path, signals: tuple[int, ...] = (signal.SIGINT,)
+                   ) -> subprocess.CompletedProcess:
+    """Start ``optviz ARGS``, send ``signals`` one after another once ``ready()``, return the finished process."""
     process = subprocess.Popen(
         [sys.executable, "-m", "optviz", *map(str, args)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
@@ -333,7 +343,9 @@ def interrupt_when(args: list, ready, cwd: Path) -> subprocess.CompletedProcess:
             if time.monotonic() > deadline:
                 pytest.fail("optviz never reached the point to interrupt")
             time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
+        for number in signals:
+            process.send_signal(number)
+            time.sleep(0.05)
         stdout, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
@@ -359,12 +371,12 @@ def copy_of(run: Path, tmp_path: Path) -> Path:
 
 
 def staged(out: Path, name: str | None = None) -> bool:
-    pattern = ".optviz-staging-*" + (f"/{name}" if name else "")
-    return any(out.glob(pattern))
+    pattern = f".{out.name}.optviz-staging-*" + (f"/{name}" if name else "")
+    return any(out.parent.glob(pattern))
 
 
-def check_interrupted(completed, out: Path, before: dict[str, bytes]) -> None:
-    assert completed.returncode == 130, completed.stderr
+def check_interrupted(completed, out: Path, before: dict[str, bytes], code: int = 130) -> None:
+    assert completed.returncode == code, completed.stderr
     assert completed.stderr.splitlines()[-1] == "Interrupted." and "Traceback" not in completed.stderr
     assert snapshot(out) == before
     assert leftovers(out) == []
@@ -379,14 +391,113 @@ def test_sigint_in_the_engine_exits_130_and_keeps_the_earlier_run(earlier_run, t
     check_interrupted(completed, out, before)
 
 
-def test_sigint_while_writing_exits_130_and_keeps_the_earlier_run(earlier_run, tmp_path):
+@pytest.mark.parametrize("signals,code", [
+    ((signal.SIGINT,), 130),
+    ((signal.SIGINT, signal.SIGINT), 130),  # a second Ctrl-C during the clean-up prints no traceback
+    ((signal.SIGTERM,), 143),
+    ((signal.SIGHUP,), 129),
+], ids=["sigint", "sigint-twice", "sigterm", "sighup"])
+def test_an_ending_signal_while_writing_keeps_the_earlier_run(earlier_run, tmp_path, signals, code):
     out = copy_of(earlier_run, tmp_path)
     before = snapshot(out)
     # Enough rows that the CSV and the figures take a while after trajectories.npz is written.
     config = write_config(tmp_path, {"function": "peaks", "start": {"grid": [30, 30]}, "steps": 1000,
                                      "optimizers": [{"name": "SGD", "lr": 0.001}]})
-    completed = interrupt_when(["run", config, "--out", out], lambda: staged(out, "trajectories.npz"), tmp_path)
-    check_interrupted(completed, out, before)
+    completed = interrupt_when(["run", config, "--out", out], lambda: staged(out, "trajectories.npz"), tmp_path,
+                               signals)
+    check_interrupted(completed, out, before, code)
+
+
+def test_a_figure_that_fails_halfway_leaves_the_earlier_run_byte_identical(earlier_run, tmp_path, monkeypatch):
+    out = copy_of(earlier_run, tmp_path)
+    before = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+    def broken(result, path):
+        Path(path).write_bytes(b"half a png")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("optviz.render.save_path", broken)
+    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--out", out)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == "Error: No space left on device\n"
+    assert {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert leftovers(out) == []
+
+
+def test_a_failed_swap_puts_the_earlier_run_back(earlier_run, tmp_path, monkeypatch):
+    out = copy_of(earlier_run, tmp_path)
+    before = snapshot(out)
+    real_rename = os.rename
+
+    def refuse_the_new_folder(source, target):
+        if Path(source).name.startswith(f".{out.name}.optviz-staging-"):
+            raise OSError(18, "Invalid cross-device link")
+        return real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", refuse_the_new_folder)
+    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {out}: cannot put the run in place: Invalid cross-device link; the earlier " \
+                            "folder is unchanged\n"
+    assert snapshot(out) == before and leftovers(out) == []
+
+
+@pytest.mark.parametrize("case", ["full-disk", "file-too-large", "folder-where-the-file-goes"])
+def test_file_system_failures_are_one_line_and_keep_the_earlier_run(earlier_run, tmp_path, monkeypatch, case):
+    out = copy_of(earlier_run, tmp_path)
+    before = snapshot(out)
+    if case == "folder-where-the-file-goes":
+        target = tmp_path / "race.gif"
+        target.mkdir()
+        result = invoke("animate", out, "--frames", 3, "--out", target)
+        assert result.stderr == f"Error: {target}: cannot write: Is a directory\n"
+    else:
+        number, words = (28, "No space left on device") if case == "full-disk" else (27, "File too large")
+        real_replace = os.replace
+
+        def failing(source, destination):
+            if Path(destination).name == "summary.csv":
+                raise OSError(number, words)
+            return real_replace(source, destination)
+
+        monkeypatch.setattr(os, "replace", failing)
+        result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--out", out)
+        staging = next(iter(out.parent.glob(f".{out.name}.optviz-staging-*")), None)
+        assert staging is None
+        assert result.stderr.startswith(f"Error: {out.parent}/.{out.name}.optviz-staging-")
+        assert result.stderr.endswith(f"/summary.csv: cannot write: {words}\n")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert snapshot(out) == before and leftovers(out) == []
+
+
+def test_an_out_name_too_long_is_one_line(tmp_path):
+    out = tmp_path / ("x" * 300)
+    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {'x' * 40}...: cannot write there: the folder name is too long (300 bytes; " \
+                            "at most 223)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_is_not_optviz_s_own_is_refused(tmp_path):
+    (tmp_path / "config.yaml").write_text("mine\n")
+    (tmp_path / "notes.txt").write_text("mine too\n")
+    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--out", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {tmp_path}: not an optviz output folder (it holds config.yaml, notes.txt); a run "
+                             "replaces its whole folder, so name a new or empty folder with --out\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config.yaml", "notes.txt"]
+
+
+def test_a_rerun_leaves_no_file_of_the_earlier_run(earlier_run, tmp_path):
+    out = copy_of(earlier_run, tmp_path)
+    assert (out / "animation.gif").is_file()
+    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--set", "render.figures=[loss]",
+                    "--no-animate", "--out", out)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(path.name for path in out.iterdir()) == sorted(manifest["files"])
+    assert "animation.gif" not in manifest["files"] and leftovers(out) == []
 
 
 def test_sigint_in_animate_exits_130_and_keeps_the_earlier_animation(earlier_run, tmp_path):

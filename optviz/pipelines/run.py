@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import render
-from ..atomic import check_writable, staged_directory
+from ..atomic import check_replaceable, check_writable, published_directory
 from ..config import Config
 from ..engine import check_single_run, run
 from ..errors import RunError
@@ -54,22 +54,27 @@ def animation_name(view: str, fmt: str) -> str:
 def run_to_dir(config: Config | Loaded, out_dir: str | Path, *, animate: bool | None = None, fmt: str | None = None,
                progress: Callable[[str, int, int], None] | None = None,
                figure_progress: Callable[[str, int, int], None] | None = None,
-               frame_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+               frame_progress: Callable[[int, int], None] | None = None,
+               carry: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run ``config`` and write everything into ``out_dir``; returns the manifest.
 
     ``progress(label, done, total)`` is called as each optimizer starts,
     ``figure_progress(name, done, total)`` as each figure starts and
     ``frame_progress(done, total)`` after each animation frame.
 
-    The files are written into a hidden staging folder and moved into ``out_dir``
-    together at the end, so a failed or interrupted run leaves an earlier run there intact.
+    The run folder is published whole (:func:`~optviz.atomic.published_directory`): written
+    beside ``out_dir``, then swapped in with one rename, so a failed or interrupted run
+    leaves an earlier run there byte for byte, and a finished one leaves nothing of it.
+    ``carry`` names entries of the earlier folder to keep (``optviz tune``'s cells and files).
+    A folder that is not optviz's own is refused rather than replaced.
     """
     out_dir = Path(out_dir)
     check_single_run(config.config if isinstance(config, Loaded) else config)  # before the directory is made
     loaded = config if isinstance(config, Loaded) else prepare(config)
     config = loaded.config
     check_writable(out_dir)
-    with staged_directory(out_dir, last=("manifest.json",)) as staging:
+    check_replaceable(out_dir)
+    with published_directory(out_dir, carry=carry) as staging:
         started = time.perf_counter()
         result = run(loaded, progress=progress)
         engine_seconds = time.perf_counter() - started

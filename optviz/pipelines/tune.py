@@ -108,7 +108,9 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str = "median
     write_text(out_dir / "tuned.yaml", _header(tuning) + config_yaml(tuned.config))
     write_tune_csv(tuning, out_dir / "tune.csv")
     figure = save_tune(tuning, out_dir / f"tune.{config.render.format}").name
-    manifest = run_to_dir(tuned, out_dir, progress=run_progress, figure_progress=figure_progress)
+    # The run replaces the folder whole, keeping the tuning's own files and cells.
+    manifest = run_to_dir(tuned, out_dir, progress=run_progress, figure_progress=figure_progress,
+                          carry=("cells", "tuned.yaml", "tune.csv", figure))
     return {"criterion": criterion, "how": tuning.how(), "lrs": tuning.lrs.tolist(), "starts": starts,
             "optimizers": [_entry(tuning, label) for label in config.labels],
             "files": sorted(["tuned.yaml", "tune.csv", figure, "cells/"]), "run": manifest}

@@ -123,6 +123,9 @@ def save_animation(
         else:
             _write_mp4(fig, update, sequence, partial, init, animated, fps, progress)
         os.replace(partial, path)
+    except OSError as error:  # a full disk, a folder where the file goes: named by the file asked for
+        partial.unlink(missing_ok=True)
+        raise RunError(f"{path}: cannot write: {error.strerror or error}") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
