@@ -181,3 +181,57 @@ def test_an_unknown_mplbackend_is_one_line_naming_the_variable(tmp_path):
     assert completed.stderr == ("Error: MPLBACKEND='nonsense' is not a matplotlib backend; unset it, or set it to one "
                                 "matplotlib knows, e.g. MPLBACKEND=Agg\n")
     assert not (tmp_path / "out").exists()
+
+
+# --- animate flags, frame caps, basin with one start ------------------------------------------
+
+@pytest.fixture
+def run_copy(stored_run, tmp_path):
+    return Path(shutil.copytree(stored_run, tmp_path / "run"))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--mp4", "--out", "x.gif"], "Error: --mp4 conflicts with --out x.gif: the file name says .gif; drop --mp4, "
+                                  "or name the file .mp4"),
+    (["--gif", "--out", "x.mp4"], "Error: --gif conflicts with --out x.mp4: the file name says .mp4; drop --gif, "
+                                  "or name the file .gif"),
+    (["--show", "--out", "x.gif"], "Error: --show plays the animation in a window; it does not combine with --out"),
+], ids=["mp4 to a gif", "gif to an mp4", "show and out"])
+def test_animate_flag_conflicts_are_usage_errors(run_copy, flags, message):
+    before = snapshot(run_copy)
+    result = invoke("animate", run_copy, *flags)
+    assert (result.exit_code, result.stderr) == (2, message + "\n")
+    assert snapshot(run_copy) == before and not Path("x.gif").exists() and not Path("x.mp4").exists()
+
+
+def test_show_without_a_display_is_an_error(run_copy, monkeypatch):
+    before = snapshot(run_copy)
+    result = invoke("animate", run_copy, "--show")  # the suite runs with MPLBACKEND=Agg
+    assert (result.exit_code, result.stderr) == (1, "Error: --show needs a window, but matplotlib's backend is agg, "
+                                                    "which cannot open one; set MPLBACKEND to an interactive backend "
+                                                    "(e.g. TkAgg), or drop --show to write a file\n")
+    assert snapshot(run_copy) == before
+
+
+def test_quiver_writes_its_own_file_beside_the_plain_race(run_copy):
+    assert invoke("animate", run_copy, "--frames", 3, "-q").exit_code == 0
+    plain = (run_copy / "animation.gif").read_bytes()
+    result = invoke("animate", run_copy, "--frames", 3, "--quiver")
+    assert (result.exit_code, result.stdout) == (0, f"Wrote {run_copy / 'animation-quiver.gif'}\n")
+    assert (run_copy / "animation.gif").read_bytes() == plain
+
+
+def test_more_frames_than_steps_says_what_was_made(run_copy):
+    result = invoke("animate", run_copy, "--frames", 120)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ("Warning: asked for 120 frames, made 6: one per recorded step of the run "
+                             "(a frame never repeats a step)\n")
+    assert invoke("animate", run_copy, "--frames", 120, "-q").stderr == ""
+
+
+def test_basin_with_one_start_asks_for_a_grid(tmp_path):
+    result = invoke("basin", CONFIGS / "peaks.yaml", "--out", tmp_path / "out")
+    assert (result.exit_code, result.stderr) == (2, f"Error: {CONFIGS / 'peaks.yaml'}: start: a basin map needs a grid "
+                                                    "of starts, one pixel each, and this config has one start; give it "
+                                                    "one with --set start.grid=[64,64]\n")
+    assert not (tmp_path / "out").exists()
