@@ -197,21 +197,23 @@ def _problems(manifest: dict[str, Any]) -> list[str]:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--gif", "fmt", flag_value="gif", default=True, help="Write a GIF [default].")
+@click.option("--gif", "fmt", flag_value="gif", help="Write a GIF [default, unless --out ends in .mp4].")
 @click.option("--mp4", "fmt", flag_value="mp4", help="Write an MP4 (H.264).")
-@click.option("--frames", type=click.IntRange(2, 10_000), help="Number of frames [default: from the config].")
+@click.option("--frames", type=click.IntRange(2, 10_000),
+              help="Number of frames, at most one per recorded step [default: from the config].")
 @click.option("--fps", type=click.FloatRange(0.1, 120), help="Frames per second [default: from the config].")
 @click.option("--trail", type=click.IntRange(0), help="Steps of trailing path behind each head [default: all].")
 @click.option("--3d/--2d", "three_d", default=None,
               help="Race over the 3D surface (2D functions; written to animation-3d.gif) or over the flat map "
                    "[default: from the config].")
 @click.option("--quiver/--no-quiver", default=None,
-              help="Arrows of the negative gradient under the flat 2D race [default: from the config].")
+              help="Arrows of the negative gradient under the flat 2D race (written to animation-quiver.gif) "
+                   "[default: from the config].")
 @click.option("--out", "out", type=click.Path(), help="Output file [default: RUN_DIR/animation.gif].")
 @click.option("--show", is_flag=True, help="Show the animation live in a window instead of writing a file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors; no progress bar.")
 @safe_option
-def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail: int | None,
+def animate(run_dir: str, fmt: str | None, frames: int | None, fps: float | None, trail: int | None,
             three_d: bool | None, quiver: bool | None, out: str | None, show: bool, quiet: bool, safe: bool) -> None:
     """Animate an existing run directory without recomputing it.
 
@@ -222,13 +224,15 @@ def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail
     """
     if three_d and quiver:
         raise ConfigProblem("--quiver draws on the flat map; it does not combine with --3d")
+    if show and (out or fmt):
+        raise ConfigProblem(f"--show plays the animation in a window; it does not combine with {'--out' if out else f'--{fmt}'}")
     view = None if three_d is None else ("3d" if three_d else "2d")
-    with reported():
-        from .pipelines.animate import animate_dir
+    with reported(), warned(quiet):
+        from .pipelines.animate import animate_dir, show_dir
         from .progress import ProgressBar
 
         if show:
-            _show(run_dir, frames, fps, trail, view, quiver, safe)
+            show_dir(run_dir, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver, safe=safe)
             return
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             path = animate_dir(run_dir, out=out, fmt=fmt, frames=frames, fps=fps, trail=trail, view=view,
@@ -237,17 +241,24 @@ def animate(run_dir: str, fmt: str, frames: int | None, fps: float | None, trail
         click.echo(f"Wrote {path}")
 
 
-def _show(run_dir: str, frames: int | None, fps: float | None, trail: int | None, view: str | None,
-          quiver: bool | None, safe: bool) -> None:
-    import matplotlib.pyplot as plt
+@contextlib.contextmanager
+def warned(quiet: bool) -> Iterator[None]:
+    """Print each :class:`optviz.errors.OptvizWarning` raised inside as one ``Warning: ...`` line on stderr."""
+    import warnings
 
-    from .render import live_animation
-    from .store.rundir import load_run
+    from .errors import OptvizWarning
 
-    animation = live_animation(load_run(run_dir, safe=safe), frames=frames, fps=fps, trail=trail, view=view,
-                               quiver=quiver, pyplot=True)
-    plt.show()
-    del animation  # kept alive until the window closes
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OptvizWarning)
+            yield
+    finally:
+        for warning in caught:
+            if not issubclass(warning.category, OptvizWarning):  # not ours: shown as Python would have
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+            elif not quiet:
+                click.echo(f"Warning: {warning.message}", err=True)
 
 
 @cli.command(context_settings=CONTEXT)

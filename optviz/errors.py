@@ -35,3 +35,8 @@ class ConfigError(OptvizError, ValueError):
 
 class RunError(OptvizError):
     """A run that could not be carried out (output directory unwritable, missing files)."""
+
+
+class OptvizWarning(UserWarning):
+    """Something done other than asked, and why (fewer frames than requested); the CLI prints
+    each as one ``Warning: ...`` line on stderr."""

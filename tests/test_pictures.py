@@ -371,7 +371,7 @@ def test_run_dpi_and_format_flags(tmp_path):
 @pytest.mark.parametrize("flags, name, frames", [
     (["--3d"], "animation-3d.gif", 6),
     (["--3d", "--mp4"], "animation-3d.mp4", 6),
-    (["--quiver"], "animation.gif", 6),
+    (["--quiver"], "animation-quiver.gif", 6),
 ], ids=["3d gif", "3d mp4", "quiver gif"])
 def test_animate_3d_and_quiver(run_dirs, flags, name, frames):
     run_dir = run_dirs["2d diverged"]

@@ -6,33 +6,77 @@ Nothing is recomputed and no optimizer is built: a stored run holds what drawing
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable
 
-from ..errors import RunError
+from ..errors import ConfigError, OptvizWarning, RunError
 from ..load import check_animation
-from ..render import save_animation
+from ..render import check_display, live_animation, save_animation
+from ..results import RunResult
 from ..store.rundir import load_run
 from .run import animation_name
 
+FORMATS = ("gif", "mp4")
 
-def animate_dir(run_dir: str | Path, *, out: str | Path | None = None, fmt: str = "gif", frames: int | None = None,
-                fps: float | None = None, trail: int | None = None, view: str | None = None,
-                quiver: bool | None = None, progress: Callable[[int, int], None] | None = None,
-                safe: bool = False) -> Path:
+
+def animate_dir(run_dir: str | Path, *, out: str | Path | None = None, fmt: str | None = None,
+                frames: int | None = None, fps: float | None = None, trail: int | None = None,
+                view: str | None = None, quiver: bool | None = None,
+                progress: Callable[[int, int], None] | None = None, safe: bool = False) -> Path:
     """Animate an existing run directory without recomputing it (``safe``: refuse one whose config imports code).
 
-    ``view`` ("2d" or "3d") and ``quiver`` default to the run's ``render.animation``.
-    ``progress(done, total)`` is called after each frame. Returns the animation's path.
+    ``fmt`` ("gif" or "mp4") defaults to ``out``'s suffix, else gif; an ``out`` whose suffix
+    says otherwise is a :class:`ConfigError`. ``view`` ("2d" or "3d") and ``quiver`` default
+    to the run's ``render.animation``. ``progress(done, total)`` is called after each frame.
+    Asking for more frames than the run recorded steps gives one frame per step, with an
+    :class:`OptvizWarning` saying so. Returns the animation's path.
     """
+    path = _target(run_dir, out, fmt)
     result = load_run(run_dir, safe=safe)
     view = view or result.config.render.animation.view
     quiver = result.config.render.animation.quiver if quiver is None else quiver
     check_animation(result.function, view, quiver)
-    path = Path(out) if out else Path(run_dir) / animation_name(view, fmt)
-    if path.suffix.lower() not in (".gif", ".mp4"):
-        raise RunError(f"{path}: an animation must end in .gif or .mp4")
+    if path is None:
+        path = Path(run_dir) / animation_name(view, fmt or "gif", quiver)
     if not os.access(path.parent if path.parent.exists() else Path("."), os.W_OK):
         raise RunError(f"{path}: cannot write there")
+    _warn_frame_cap(result, frames)
     return save_animation(result, path, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver,
                           progress=progress)
+
+
+def show_dir(run_dir: str | Path, *, frames: int | None = None, fps: float | None = None, trail: int | None = None,
+             view: str | None = None, quiver: bool | None = None, safe: bool = False) -> None:
+    """Play the race of a stored run in a window until it is closed; a :class:`RunError` where
+    there is no display to open one on."""
+    check_display()
+    result = load_run(run_dir, safe=safe)
+    _warn_frame_cap(result, frames)
+    import matplotlib.pyplot as plt
+
+    animation = live_animation(result, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver, pyplot=True)
+    plt.show()
+    del animation  # kept alive until the window closes
+
+
+def _target(run_dir: str | Path, out: str | Path | None, fmt: str | None) -> Path | None:
+    """``out`` checked against ``fmt``, before anything is read; None: the default name, once the view is known."""
+    if out is None:
+        return None
+    path = Path(out)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise RunError(f"{path}: an animation must end in .gif or .mp4")
+    if fmt is not None and fmt != suffix:
+        raise ConfigError(f"--{fmt} conflicts with --out {path}: the file name says .{suffix}; "
+                          f"drop --{fmt}, or name the file .{fmt}")
+    return path
+
+
+def _warn_frame_cap(result: RunResult, frames: int | None) -> None:
+    wanted = frames or result.config.render.animation.frames
+    records = len(result.trajectories[0].steps)
+    if wanted > records:
+        warnings.warn(f"asked for {wanted} frames, made {records}: one per recorded step of the run "
+                      f"(a frame never repeats a step)", OptvizWarning, stacklevel=3)

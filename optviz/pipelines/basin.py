@@ -41,6 +41,10 @@ def basin_map(config: Config | Loaded, out_dir: str | Path, *, source: str = "",
         check_single_run(config)
         loaded = prepare(config)
         check_basin(config, loaded.function)
+        if len(loaded.starts) == 1:
+            grid = ",".join(["64"] * loaded.function.dim)
+            raise ConfigError(f"a basin map needs a grid of starts, one pixel each, and this config has one start; "
+                              f"give it one with --set start.grid=[{grid}]", path="start")
     except ConfigError as error:
         raise error.with_context(source=source) from None
     return run_to_dir(loaded, out_dir, animate=False, fmt=fmt, progress=progress, figure_progress=figure_progress)

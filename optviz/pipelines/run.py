@@ -46,9 +46,10 @@ def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = 
     return written
 
 
-def animation_name(view: str, fmt: str) -> str:
-    """``animation.gif``, or ``animation-3d.gif`` for the race over the surface, so neither replaces the other."""
-    return f"animation{'-3d' if view == '3d' else ''}.{fmt}"
+def animation_name(view: str, fmt: str, quiver: bool = False) -> str:
+    """``animation.gif``, ``animation-3d.gif`` for the race over the surface or ``animation-quiver.gif``
+    for the flat race over gradient arrows, so no view replaces another."""
+    return f"animation{'-3d' if view == '3d' else '-quiver' if quiver else ''}.{fmt}"
 
 
 def run_to_dir(config: Config | Loaded, out_dir: str | Path, *, animate: bool | None = None, fmt: str | None = None,
@@ -82,7 +83,8 @@ def run_to_dir(config: Config | Loaded, out_dir: str | Path, *, animate: bool | 
         files = write_data(result, staging)
         files += save_figures(result, staging, fmt=fmt, progress=figure_progress)
         if animate if animate is not None else config.render.animation.enabled:
-            name = animation_name(config.render.animation.view, config.render.animation.format)
+            animation = config.render.animation
+            name = animation_name(animation.view, animation.format, animation.quiver)
             files.append(render.save_animation(result, staging / name, progress=frame_progress).name)
         timing = {
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -39,7 +39,7 @@ from ..render import sweep as figures
 from ..results import RunResult
 from ..results.scores import Score, score
 from ..results.sweep import Outcome, SweepResult, describe
-from ..store.cells import cell_files, leftovers, load_cell, read_meta, save_cell
+from ..store.cells import cell_files, leftovers, load_cell, read_cell, read_meta, save_cell
 from ..store.sweep import sweep_manifest, write_sweep_csv
 
 # A batch's records stay within this, and within this many cells, so a killed sweep loses
@@ -202,16 +202,18 @@ def merge_sweep(out_dir: str | Path, *, safe: bool = False) -> dict[str, Any]:
         raise RunError(f"{out_dir}: not a sweep directory (no sweep.yaml); make one with "
                        f"`optviz sweep CONFIG --out {out_dir}`")
     sweep = _planned(load(path, safe=safe)).sweep
-    outcomes, missing = [], []
+    outcomes, missing, damaged = [], [], []
     for cell in sweep.cells:
-        result = load_cell(out_dir, cell, same_versions=False)
-        if result is None:
+        try:
+            outcomes.append(outcome(cell, read_cell(out_dir, cell, same_versions=False)))
+        except RunError as error:
             missing.append(cell)
-        else:
-            outcomes.append(outcome(cell, result))
+            if cell_files(out_dir, cell.key)[1].is_file():
+                damaged.append(str(error))
     if missing:
         numbers = ", ".join(str(cell.index) for cell in missing[:8]) + (", ..." if len(missing) > 8 else "")
-        raise RunError(f"{out_dir}: {len(missing)} of {len(sweep.cells)} cells are not finished (cells {numbers}); "
+        why = f"; {len(damaged)} damaged, the first: {damaged[0]}" if damaged else ""
+        raise RunError(f"{out_dir}: {len(missing)} of {len(sweep.cells)} cells are not finished (cells {numbers}{why}); "
                        f"run the missing shards, or `optviz sweep {path} --out {out_dir}` to compute them here")
     for leftover in leftovers(out_dir):
         leftover.unlink(missing_ok=True)

@@ -1,6 +1,8 @@
 """Figures drawn from a finished run; renderers never re-run an optimizer."""
 
+from . import backend  # noqa: F401 - first: checks MPLBACKEND once, before any renderer imports matplotlib
 from .animate import build_scene, live_animation, save_animation
+from .backend import check_display
 from .basin import plot_basin, save_basin
 from .diagnostics import plot_diagnostics, save_diagnostics
 from .loss import plot_loss, save_loss
@@ -9,7 +11,7 @@ from .surface import plot_surface, save_surface
 from .sweep import plot_sweep_best, plot_sweep_heatmap, plot_sweep_loss, save_sweep_best, save_sweep_heatmap, save_sweep_loss
 from .tune import plot_tune, save_tune
 
-__all__ = ["build_scene", "live_animation", "plot_basin", "save_basin", "plot_diagnostics", "plot_loss", "plot_path", "plot_surface",
+__all__ = ["build_scene", "check_display", "live_animation", "plot_basin", "save_basin", "plot_diagnostics", "plot_loss", "plot_path", "plot_surface",
            "save_animation", "save_diagnostics", "save_loss", "save_path", "save_surface",
            "plot_sweep_best", "plot_sweep_heatmap", "plot_sweep_loss", "plot_tune", "save_sweep_best", "save_sweep_heatmap",
            "save_sweep_loss", "save_tune"]

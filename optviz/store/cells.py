@@ -14,13 +14,13 @@ nothing reads).
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..atomic import write_text
+from ..errors import RunError
 from ..load import Cell
 from ..load.resolved import config_data
 from ..results import RunResult
@@ -59,27 +59,45 @@ def load_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunRe
 
     With ``same_versions``, a cell computed by another optviz, torch or numpy counts
     as not finished, so a resumed sweep recomputes it rather than mixing versions.
+    A damaged cell (by hand or by a full disk) counts as not finished too (:func:`read_cell` says why).
     """
-    npz, meta = cell_files(out_dir, cell.key)
-    info = read_meta(meta)
-    if info is None or not npz.is_file() or info.get("key") != cell.key:
-        return None
-    if same_versions and info.get("versions") != versions():
-        return None
     try:
-        result = read_trajectories_npz(npz, cell.config, cell.loaded.function)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # damaged by hand or by a full disk: redo it
+        return read_cell(out_dir, cell, same_versions=same_versions)
+    except RunError:
         return None
-    result.trajectories[0].error = info.get("error")
+
+
+def read_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunResult:
+    """The stored result of ``cell``; a :class:`RunError` naming the file and what is wrong where
+    it is missing, computed by other versions (with ``same_versions``) or damaged."""
+    npz, meta = cell_files(out_dir, cell.key)
+    if not meta.is_file():
+        raise RunError(f"{meta}: not finished")
+    info = read_meta(meta)
+    if info is None:
+        raise RunError(f"{meta}: not a JSON object")
+    missing = [key for key in ("key", "versions") if key not in info]
+    if missing:
+        raise RunError(f"{meta}: lacks {', '.join(repr(key) for key in missing)}")
+    if info["key"] != cell.key:
+        raise RunError(f"{meta}: holds cell {str(info['key'])[:80]!r}, not {cell.key!r}")
+    error = info.get("error")
+    if error is not None and not isinstance(error, str):
+        raise RunError(f"{meta}: 'error' must be text or null")
+    if same_versions and info["versions"] != versions():
+        raise RunError(f"{meta}: computed by other versions")
+    result = read_trajectories_npz(npz, cell.config, cell.loaded.function)
+    result.trajectories[0].error = error
     return result
 
 
 def read_meta(path: Path) -> dict[str, Any] | None:
-    """A cell's json, or None where it is missing or not JSON."""
+    """A cell's json, or None where it is missing, not JSON or not a JSON object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return info if isinstance(info, dict) else None
 
 
 def leftovers(out_dir: Path) -> list[Path]:

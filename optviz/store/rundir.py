@@ -30,7 +30,7 @@ from ..results import RunResult, Trajectory, finite_or_none
 from ..results.basin import basin_summary
 from .basin import write_basin_npz
 from .csvfile import finite_fields, float_fields, step_fields, write_csv
-from .npz import write_npz
+from .npz import checked_array, read_npz, write_npz
 
 # trajectories.csv is for spreadsheets and quick looks: above this many rows (about 20 MB)
 # it is left out, and trajectories.npz holds the same numbers.
@@ -235,20 +235,39 @@ def load_run(run_dir: str | Path, *, safe: bool = False) -> RunResult:
 
 def read_trajectories_npz(path: Path, config: Config, function: TestFunction) -> RunResult:
     """The :class:`RunResult` of ``config`` (whose function is ``function``) stored in ``path``
-    by :func:`write_trajectories_npz`."""
-    with np.load(path, allow_pickle=False) as archive:
-        labels = archive["labels"].tolist()
-        optimizers = archive["optimizers"].tolist()
-        steps = archive["steps"]
-        starts = archive["starts"]
-        trajectories = []
-        for index, (label, optimizer) in enumerate(zip(labels, optimizers)):
-            arrays = {name: archive[f"{name}_{index}"] for name in ARRAYS}
-            arrays["lr"] = np.broadcast_to(arrays["lr"], arrays["loss"].shape)  # stored once when shared
-            arrays.update({name: archive[f"{name}_{index}"] for name in OPTIONAL_ARRAYS
-                           if f"{name}_{index}" in archive.files})
-            trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, **arrays))
-        record_every = int(archive["record_every"]) if "record_every" in archive.files else 1
+    by :func:`write_trajectories_npz`.
+
+    Every array is checked (present, numeric or text, shapes that agree with each other and
+    with ``function``'s dimension); a damaged file is a :class:`RunError` naming it.
+    """
+    arrays = read_npz(path)
+
+    def array(name: str, **check: Any) -> np.ndarray:
+        return checked_array(arrays, path, name, **check)
+
+    labels = array("labels", text=True, ndim=1).tolist()
+    if not labels:
+        raise RunError(f"{path}: array 'labels' is empty; a run has at least one optimizer")
+    optimizers = array("optimizers", text=True, shape=(len(labels),)).tolist()
+    starts = array("starts", shape=(None, function.dim))
+    steps = array("steps", ndim=1)
+    count, records = len(starts), len(steps)
+    if not count or not records:
+        raise RunError(f"{path}: holds no records ({count} starts, {records} steps)")
+    shapes = {"positions": (count, records, function.dim), "loss": (count, records), "grad_norm": (count, records),
+              "diverged_step": (count,), "converged_step": (count,)}
+    trajectories = []
+    for index, (label, optimizer) in enumerate(zip(labels, optimizers)):
+        lr = array(f"lr_{index}", shape=(None, records))
+        if len(lr) not in (1, count):
+            raise RunError(f"{path}: array 'lr_{index}' has shape {lr.shape}, but the other arrays say "
+                           f"(1, {records}) or ({count}, {records})")
+        found = {name: array(f"{name}_{index}", shape=shapes[name]) for name in ARRAYS if name != "lr"}
+        found.update({name: array(f"{name}_{index}", shape=shapes[name]) for name in OPTIONAL_ARRAYS
+                      if f"{name}_{index}" in arrays})
+        found["lr"] = np.broadcast_to(lr, (count, records))  # stored once when shared
+        trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, **found))
+    record_every = int(array("record_every", shape=())) if "record_every" in arrays else 1
     return RunResult(config=config, function=function, domain=plot_domain(config.domain, function), starts=starts,
                      trajectories=trajectories, record_every=record_every,
                      tolerance=tolerance(config, function) if function.minima else None)
