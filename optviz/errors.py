@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class OptvizError(Exception):
     """Base class: a failure optviz expects and can explain in one line."""
@@ -35,3 +37,20 @@ class ConfigError(OptvizError, ValueError):
 
 class RunError(OptvizError):
     """A run that could not be carried out (output directory unwritable, missing files)."""
+
+
+QUOTE_LIMIT = 200  # characters of a value an error message quotes
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters so that one line stays one line.
+
+    >>> quote("x" * 1000)[-30:]
+    "xxxxxxxxx... (1002 characters)"
+    >>> quote(0.1)
+    '0.1'
+    """
+    if isinstance(value, int) and value.bit_length() > 3 * limit:  # repr would be slow, or refuse
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"

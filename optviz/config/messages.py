@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Tag, ValidationError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from .models import Config, KeyedError
 
 
@@ -107,21 +107,21 @@ def _message(error: dict, location: list) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         symbol = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(context.values()))
-        return f"must be {symbol} {bound}, got {given!r}"
+        return f"must be {symbol} {bound}, got {quote(given)}"
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"must be a whole number, got {given!r}"
+        return f"must be a whole number, got {quote(given)}"
     if kind in ("float_parsing", "float_type"):
-        return f"must be a number, got {given!r}"
+        return f"must be a number, got {quote(given)}"
     if kind in ("bool_parsing", "bool_type"):
-        return f"must be true or false, got {given!r}"
+        return f"must be true or false, got {quote(given)}"
     if kind in ("string_type",):
-        return f"must be a string, got {given!r}"
+        return f"must be a string, got {quote(given)}"
     if kind == "literal_error":
-        return f"must be one of {context.get('expected')}, got {given!r}"
+        return f"must be one of {context.get('expected')}, got {quote(given)}"
     if kind in ("list_type", "tuple_type"):
-        return f"must be a list, got {given!r}"
+        return f"must be a list, got {quote(given)}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"must be a mapping, got {given!r}"
+        return f"must be a mapping, got {quote(given)}"
     if kind == "too_short" and location == ["optimizers"]:
         return f"needs at least one optimizer, e.g. [{_EXAMPLE_OPTIMIZER}]"
     if kind == "too_short":
@@ -130,7 +130,7 @@ def _message(error: dict, location: list) -> str:
     if kind == "too_long":
         return f"takes at most {context.get('max_length')} item(s)"
     if kind == "finite_number":
-        return f"must be finite, got {given!r}"
+        return f"must be finite, got {quote(given)}"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     return message[:1].lower() + message[1:]

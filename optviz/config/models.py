@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator,
                       model_validator)
 
+from ..errors import quote
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -205,7 +207,7 @@ class Config(_Model):
     def _function_kind(cls, value: Any) -> Any:
         if not isinstance(value, (str, dict, FunctionSpec)):
             raise KeyedError("function", "must be a function name (see `optviz list functions`), an import path "
-                                          f"'module:function' or a mapping with 'expr' or 'import', got {value!r}")
+                                          f"'module:function' or a mapping with 'expr' or 'import', got {quote(value)}")
         return value
 
     @model_validator(mode="after")
@@ -215,7 +217,7 @@ class Config(_Model):
             label = spec.display_label
             if label in seen:
                 raise KeyedError(f"optimizers[{index}].label",
-                                  f"duplicate label {label!r} (also optimizers[{seen[label]}]); give each optimizer a unique label")
+                                  f"duplicate label {quote(label)} (also optimizers[{seen[label]}]); give each optimizer a unique label")
             seen[label] = index
         return self
 

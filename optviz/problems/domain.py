@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from .functions import TestFunction
 
 
@@ -34,9 +34,9 @@ def check_domain(box: Any, dim: int | None = None, path: str = "domain") -> np.n
         count = dim or (len(box) if isinstance(box, (list, tuple)) else 0)
         if count not in (1, 2):
             raise ConfigError("must be [[x_low, x_high]] for a 1D function or [[x_low, x_high], [y_low, y_high]] "
-                              f"for a 2D one, got {box!r}", path=path)
+                              f"for a 2D one, got {quote(box)}", path=path)
         return check_box(box, count, path)
     except (TypeError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
-        raise ConfigError(f"must be a list of [low, high] pairs of numbers, got {box!r}", path=path) from None
+        raise ConfigError(f"must be a list of [low, high] pairs of numbers, got {quote(box)}", path=path) from None
