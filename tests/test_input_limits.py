@@ -60,3 +60,17 @@ def test_a_long_value_is_quoted_short(tmp_path):
     assert line.startswith(f"Error: {config}: steps: must be a whole number, got 'xxx")
     assert line.endswith("... (5002 characters)\n")
     assert len(line) - len(str(config)) < 300
+
+
+def test_mathtext_in_labels_note_and_name_is_drawn_as_written(tmp_path):
+    """`$\\frac{$` once crashed matplotlib's mathtext parser at render time, after the run."""
+    config = tmp_path / "math.yaml"
+    config.write_text('function: {expr: "x**2 + y**2", domain: [[-2, 2], [-2, 2]], name: "$\\\\frac{$"}\n'
+                      "steps: 3\nstart: [1, 1]\n"
+                      'optimizers: [{name: SGD, lr: 0.1, label: "$\\\\frac{$ lr"}]\n'
+                      'render: {note: "costs $5 $\\\\frac{$", animation: {enabled: true, frames: 2}}\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(config), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert {"loss.png", "path.png", "animation.gif", "trajectories.csv"} <= {path.name for path in out.iterdir()}
+    assert "$\\frac{$ lr" in (out / "trajectories.csv").read_text(encoding="utf-8")

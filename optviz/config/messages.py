@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import typing
 from typing import Annotated, Any
 
@@ -24,6 +25,25 @@ def check_top_level_keys(data: dict[str, Any], source: str) -> None:
     for key in data:
         if key not in valid:
             raise ConfigError(f"unknown key{suggest(str(key), valid)}", path=str(key), source=source)
+
+
+def check_values(data: Any, source: str, location: tuple = ()) -> None:
+    """Refuse, at the key that holds it, a value no check further on could hold: an integer beyond a
+    float's range (``math.isfinite`` raises on it) or a string with a lone surrogate (no file or figure
+    can hold it)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            check_values(key, source, location)
+            check_values(value, source, (*location, key))
+    elif isinstance(data, (list, tuple)):
+        for index, value in enumerate(data):
+            check_values(value, source, (*location, index))
+    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) > sys.float_info.max:
+        raise ConfigError(f"must be within a float's range, +-{sys.float_info.max:.4g}, got {quote(data)}",
+                          path=_format_path(list(location)), source=source)
+    elif isinstance(data, str) and any("\ud800" <= char <= "\udfff" for char in data):
+        raise ConfigError(f"holds a lone surrogate, which no file or figure can hold: {quote(data)}",
+                          path=_format_path(list(location)), source=source)
 
 
 def suggest(key: str, valid: list[str]) -> str:
