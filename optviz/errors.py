@@ -46,7 +46,7 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` for an error message, cut to about ``limit`` characters so that one line stays one line.
 
     >>> quote("x" * 1000)[-30:]
-    "xxxxxxxxx... (1002 characters)"
+    'xxxxxxxxx... (1002 characters)'
     >>> quote(0.1)
     '0.1'
     """
