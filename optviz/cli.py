@@ -81,7 +81,7 @@ def _load(config_path: str, overrides: tuple[str, ...], safe: bool = False) -> A
 SAFE_HELP = "Refuse configs that import Python code (optimizer or function import paths), before importing anything."
 
 # Options several commands share, defined once.
-config_argument = click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+config_argument = click.argument("config_path", metavar="CONFIG", type=click.Path())  # a folder is refused in one line, by read_text
 safe_option = click.option("--safe", is_flag=True, help=SAFE_HELP)
 
 
@@ -445,7 +445,7 @@ def list_(what: str, as_json: bool) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("config_paths", metavar="CONFIG...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("config_paths", metavar="CONFIG...", nargs=-1, required=True, type=click.Path())
 @set_option()
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @safe_option

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class OptvizError(Exception):
     """Base class: a failure optviz expects and can explain in one line."""
@@ -40,3 +42,20 @@ class RunError(OptvizError):
 class OptvizWarning(UserWarning):
     """Something done other than asked, and why (fewer frames than requested); the CLI prints
     each as one ``Warning: ...`` line on stderr."""
+
+
+QUOTE_LIMIT = 200  # characters of a value an error message quotes
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters so that one line stays one line.
+
+    >>> quote("x" * 1000)[-30:]
+    'xxxxxxxxx... (1002 characters)'
+    >>> quote(0.1)
+    '0.1'
+    """
+    if isinstance(value, int) and value.bit_length() > 3 * limit:  # repr would be slow, or refuse
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, quote
 
 
 def closest(name: str, candidates: list[str]) -> str:
@@ -42,14 +42,14 @@ def load_import_path(spec: str, *, base_dir: Path | None = None) -> Any:
     """
     module_part, _, attr = spec.rpartition(":")
     if not module_part or not attr:
-        raise ConfigError(f"bad import path {spec!r}; expected 'package.module:Class' or 'path/to/file.py:Class'")
+        raise ConfigError(f"bad import path {quote(spec)}; expected 'package.module:Class' or 'path/to/file.py:Class'")
     try:
         if _is_file_path(module_part):
             file = _find_file(module_part, base_dir)
             if file is None:
                 where = "" if Path(module_part).is_absolute() else (
                     " in the current directory or the config's folder" if base_dir is not None else " in the current directory")
-                raise ConfigError(f"cannot import {spec!r}: no file {module_part!r}{where}")
+                raise ConfigError(f"cannot import {quote(spec)}: no file {quote(module_part)}{where}")
             resolved = file.resolve()
             stat = resolved.stat()
             module = _execute_file(str(resolved), stat.st_mtime_ns, stat.st_size)
@@ -58,14 +58,14 @@ def load_import_path(spec: str, *, base_dir: Path | None = None) -> Any:
     except ConfigError:
         raise
     except ModuleNotFoundError as error:
-        raise ConfigError(f"cannot import {spec!r}: no module named {error.name!r}") from None
+        raise ConfigError(f"cannot import {quote(spec)}: no module named {quote(error.name)}") from None
     except Exception as error:  # the user's module raised while loading
-        raise ConfigError(f"cannot import {spec!r}: {type(error).__name__}: {error}") from None
+        raise ConfigError(f"cannot import {quote(spec)}: {type(error).__name__}: {error}") from None
     try:
         return getattr(module, attr)
     except AttributeError:
         public = [name for name in dir(module) if not name.startswith("_")]
-        raise ConfigError(f"cannot import {spec!r}: module has no attribute {attr!r}; {closest(attr, public)}") from None
+        raise ConfigError(f"cannot import {quote(spec)}: module has no attribute {quote(attr)}; {closest(attr, public)}") from None
 
 
 def _is_file_path(module_part: str) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, OptimizerSpec
-from .errors import ConfigError
+from .errors import ConfigError, quote
 from .imports import closest, is_import_path, load_import_path
 
 BUILTIN_OPTIMIZERS = (
@@ -54,11 +54,11 @@ def resolve_optimizer(name: str, *, base_dir: Path | None = None) -> type:
     if is_import_path(name):
         cls = load_import_path(name, base_dir=base_dir)
         if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-            raise ConfigError(f"{name!r} is not a torch.optim.Optimizer subclass")
+            raise ConfigError(f"{quote(name)} is not a torch.optim.Optimizer subclass")
         return cls
     by_lower = {builtin.lower(): builtin for builtin in BUILTIN_OPTIMIZERS}
     if name.lower() not in by_lower:
-        raise ConfigError(f"unknown optimizer {name!r}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
+        raise ConfigError(f"unknown optimizer {quote(name)}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
     return getattr(torch.optim, by_lower[name.lower()])
 
 
@@ -89,7 +89,7 @@ def resolve_scheduler(name: str) -> type:
     by_lower = {candidate.lower(): candidate for candidate in names}
     canonical = by_lower.get(name.lower())
     if canonical is None:
-        raise ConfigError(f"unknown scheduler {name!r}; {closest(name, names)}")
+        raise ConfigError(f"unknown scheduler {quote(name)}; {closest(name, names)}")
     if canonical in UNSUPPORTED_SCHEDULERS:
         raise ConfigError(f"scheduler {canonical} cannot be used from a config: {UNSUPPORTED_SCHEDULERS[canonical]}")
     return getattr(lr_scheduler, canonical)
@@ -113,7 +113,7 @@ def required_arguments(cls: type, *, skip: int = 1) -> list[str]:
 
 
 def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    return f"{quote(value)} ({type(value).__name__})"
 
 
 def _check_value(key: str, value: Any, default: Any) -> Any:
@@ -151,7 +151,7 @@ def check_arguments(cls: type, given: dict[str, Any], *, kind: str, skip: int = 
         if key not in defaults:
             close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigError(f"unknown {kind} {key!r} for {cls.__name__}; {hint}accepted: {', '.join(accepted)}",
+            raise ConfigError(f"unknown {kind} {quote(key)} for {cls.__name__}; {hint}accepted: {', '.join(accepted)}",
                               path=key)
         checked[key] = _check_value(key, value, defaults[key])
     missing = [name for name in required_arguments(cls, skip=skip) if name not in checked and name not in fixed]

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from pydantic import ValidationError
 
 from ..errors import ConfigError
-from .messages import check_top_level_keys, translate, yaml_type
+from .messages import check_top_level_keys, check_values, translate, yaml_type
 from .models import (AnimationSpec, BasinSpec, Config, FrozenConfigError, FunctionSpec, GridStart, MinimumSpec,
                      OptimizerSpec, RandomStart, RecordSpec, RenderSpec, SchedulerSpec)
 from .overrides import apply_overrides
@@ -44,6 +44,7 @@ def config_model(data: Any, *, overrides: Sequence[str] = (), source: str = "",
         raise ConfigError(f"the config must be a mapping of keys to values, got a {yaml_type(data)}", source=source)
     data = apply_overrides(data, overrides, source=source)
     check_top_level_keys(data, source)
+    check_values(data, source)
     data = _normalise(data)
     try:
         config = Config.model_validate(data)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import typing
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Tag, ValidationError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from .models import Config, KeyedError
 
 
@@ -24,6 +25,25 @@ def check_top_level_keys(data: dict[str, Any], source: str) -> None:
     for key in data:
         if key not in valid:
             raise ConfigError(f"unknown key{suggest(str(key), valid)}", path=str(key), source=source)
+
+
+def check_values(data: Any, source: str, location: tuple = ()) -> None:
+    """Refuse, at the key that holds it, a value no check further on could hold: an integer beyond a
+    float's range (``math.isfinite`` raises on it) or a string with a lone surrogate (no file or figure
+    can hold it)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            check_values(key, source, location)
+            check_values(value, source, (*location, key))
+    elif isinstance(data, (list, tuple)):
+        for index, value in enumerate(data):
+            check_values(value, source, (*location, index))
+    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) > sys.float_info.max:
+        raise ConfigError(f"must be within a float's range, +-{sys.float_info.max:.4g}, got {quote(data)}",
+                          path=_format_path(list(location)), source=source)
+    elif isinstance(data, str) and any("\ud800" <= char <= "\udfff" for char in data):
+        raise ConfigError(f"holds a lone surrogate, which no file or figure can hold: {quote(data)}",
+                          path=_format_path(list(location)), source=source)
 
 
 def suggest(key: str, valid: list[str]) -> str:
@@ -107,21 +127,21 @@ def _message(error: dict, location: list) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         symbol = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(context.values()))
-        return f"must be {symbol} {bound}, got {given!r}"
+        return f"must be {symbol} {bound}, got {quote(given)}"
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"must be a whole number, got {given!r}"
+        return f"must be a whole number, got {quote(given)}"
     if kind in ("float_parsing", "float_type"):
-        return f"must be a number, got {given!r}"
+        return f"must be a number, got {quote(given)}"
     if kind in ("bool_parsing", "bool_type"):
-        return f"must be true or false, got {given!r}"
+        return f"must be true or false, got {quote(given)}"
     if kind in ("string_type",):
-        return f"must be a string, got {given!r}"
+        return f"must be a string, got {quote(given)}"
     if kind == "literal_error":
-        return f"must be one of {context.get('expected')}, got {given!r}"
+        return f"must be one of {context.get('expected')}, got {quote(given)}"
     if kind in ("list_type", "tuple_type"):
-        return f"must be a list, got {given!r}"
+        return f"must be a list, got {quote(given)}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"must be a mapping, got {given!r}"
+        return f"must be a mapping, got {quote(given)}"
     if kind == "too_short" and location == ["optimizers"]:
         return f"needs at least one optimizer, e.g. [{_EXAMPLE_OPTIMIZER}]"
     if kind == "too_short":
@@ -130,7 +150,7 @@ def _message(error: dict, location: list) -> str:
     if kind == "too_long":
         return f"takes at most {context.get('max_length')} item(s)"
     if kind == "finite_number":
-        return f"must be finite, got {given!r}"
+        return f"must be finite, got {quote(given)}"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     return message[:1].lower() + message[1:]

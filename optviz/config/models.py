@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator,
                       model_validator)
 
+from ..errors import quote
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,14 +62,14 @@ class RandomStart(_Model):
     """``{random: N, seed: S}``: uniform random starts over the domain or ``box``."""
 
     random: int = Field(ge=1, le=10_000_000)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0)
     box: list[list[float]] | None = None
 
 
 class AnimationSpec(_Model):
     enabled: bool = False
     frames: int = Field(default=100, ge=2, le=10_000)
-    fps: float = Field(default=10, gt=0, le=120)
+    fps: float = Field(default=10, ge=0.01, le=120)  # a GIF frame lasts at most 655 s
     trail: int | None = Field(default=None, ge=0)
     format: Literal["gif", "mp4"] = "gif"
     # 2d: heads over the contour map (or along the 1D curve); 3d: over the surface (2D functions).
@@ -137,7 +139,7 @@ class RecordSpec(_Model):
     a start has converged (default: 1% of the domain's diagonal).
     """
 
-    every: int | None = Field(default=None, ge=1)
+    every: int | None = Field(default=None, ge=1, le=1_000_000)  # steps is at most 1,000,000
     tolerance: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
@@ -189,7 +191,7 @@ class Config(_Model):
     domain: list[list[float]] | None = None
     start: StartSpec = Field(default_factory=lambda: RandomStart(random=1))
     steps: int = Field(default=100, ge=1, le=1_000_000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     dtype: Literal["float32", "float64"] = "float32"
     optimizers: list[OptimizerSpec] = Field(min_length=1)
     record: RecordSpec = Field(default_factory=RecordSpec)
@@ -205,7 +207,7 @@ class Config(_Model):
     def _function_kind(cls, value: Any) -> Any:
         if not isinstance(value, (str, dict, FunctionSpec)):
             raise KeyedError("function", "must be a function name (see `optviz list functions`), an import path "
-                                          f"'module:function' or a mapping with 'expr' or 'import', got {value!r}")
+                                          f"'module:function' or a mapping with 'expr' or 'import', got {quote(value)}")
         return value
 
     @model_validator(mode="after")
@@ -215,7 +217,7 @@ class Config(_Model):
             label = spec.display_label
             if label in seen:
                 raise KeyedError(f"optimizers[{index}].label",
-                                  f"duplicate label {label!r} (also optimizers[{seen[label]}]); give each optimizer a unique label")
+                                  f"duplicate label {quote(label)} (also optimizers[{seen[label]}]); give each optimizer a unique label")
             seen[label] = index
         return self
 

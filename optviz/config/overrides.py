@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from .messages import suggest
 from .models import Config
 from .reading import parse_yaml
@@ -28,7 +28,7 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], *, sourc
         if parts[0] == "sweep" and len(parts) > 2:  # a sweep's keys are dotted paths themselves
             parts = ["sweep", ".".join(parts[1:])]
         if parts[0] not in Config.model_fields:
-            raise ConfigError(f"{where}: no key {parts[0]!r}{suggest(parts[0], list(Config.model_fields))}", source=source)
+            raise ConfigError(f"{where}: no key {quote(parts[0])}{suggest(parts[0], list(Config.model_fields))}", source=source)
         node: Any = data
         for depth, part in enumerate(parts[:-1]):
             node = _descend(node, part, parts[: depth + 1], where, source, create=True)
@@ -47,7 +47,7 @@ def _descend(node: Any, part: str, walked: list[str], where: str, source: str, *
     if isinstance(node, dict):
         if part not in node or node[part] is None:
             if not create:
-                raise ConfigError(f"{where}: no key {'.'.join(walked)!r}", source=source)
+                raise ConfigError(f"{where}: no key {quote('.'.join(walked))}", source=source)
             node[part] = {}
         child = node[part]
         if part == "optimizers" and isinstance(child, dict):
@@ -74,7 +74,7 @@ def _list_index(items: list, part: str, where: str, source: str) -> int:
         if label is not None and label.lower() == part.lower():
             return index
     known = ", ".join(label for label in labels if label)
-    raise ConfigError(f"{where}: no optimizer labelled {part!r}; labels: {known}", source=source)
+    raise ConfigError(f"{where}: no optimizer labelled {quote(part)}; labels: {known}", source=source)
 
 
 def _item_label(item: Any) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import Config, OptimizerSpec
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from ..imports import is_import_path
 from ..optimizers import instantiate_check, resolve_optimizer_spec
 from ..problems import TestFunction, check_box
@@ -43,7 +43,7 @@ def check_basin(config: Config, function: TestFunction) -> None:
     """Refuse a basin figure that cannot be drawn: colouring by minimum or steps needs known minima."""
     colour_by = config.render.basin.colour_by
     if colour_by != "final_loss" and not function.minima:
-        raise ConfigError(f"colouring by {colour_by!r} needs known minima and {function.name} has none; "
+        raise ConfigError(f"colouring by {quote(colour_by)} needs known minima and {function.name} has none; "
                           "use final_loss, or give the function minima", path="render.basin.colour_by")
 
 
@@ -71,7 +71,7 @@ def check_safe(config: Config) -> None:
     found += [(f"optimizers[{index}].name", spec.name) for index, spec in enumerate(config.optimizers)]
     for path, name in found:
         if is_import_path(name):
-            raise ConfigError(f"{name!r} imports Python code, which --safe refuses; "
+            raise ConfigError(f"{quote(name)} imports Python code, which --safe refuses; "
                               "run without --safe only if you trust this config", path=path)
 
 

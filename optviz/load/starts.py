@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import Config, GridStart, RandomStart
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from ..problems import TestFunction, check_box, plot_domain
 
 
@@ -41,7 +41,7 @@ def resolve_starts(config: Config, function: TestFunction) -> np.ndarray:
         if _is_number(point):
             point = [point]
         if not isinstance(point, list) or not all(_is_number(value) for value in point):
-            raise ConfigError(f"must be a point (a list of {dim} numbers), got {point!r}", path=where)
+            raise ConfigError(f"must be a point (a list of {dim} numbers), got {quote(point)}", path=where)
         if len(point) != dim:
             raise ConfigError(f"must have {dim} coordinate{'s' if dim > 1 else ''} for {function.name}, got {len(point)}", path=where)
         if not all(np.isfinite(point)):

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config, config_model
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from ..optimizers import IMPLEMENTATION_KEYWORDS, constructor_defaults, resolve_optimizer_spec
 from ..problems import TestFunction, function_of, plot_domain
 from .loaded import Loaded, resolve
@@ -196,7 +196,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     """``"3/8"`` -> ``(3, 8)``: slice K of N, counted from 1."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise ConfigError(f"--shard: expected K/N with 1 <= K <= N, e.g. 3/8, got {text!r}")
+        raise ConfigError(f"--shard: expected K/N with 1 <= K <= N, e.g. 3/8, got {quote(text)}")
     return int(match[1]), int(match[2])
 
 
@@ -253,7 +253,7 @@ def _optimizer_key(config: Config, key: str, path: str) -> tuple[int, str]:
         whole = next((label for label, _ in names if label.lower() == rest.lower()), None)
         if whole is not None:
             raise ConfigError(f"name a hyperparameter of {whole}, e.g. optimizers.{whole}.lr", path=path)
-        raise ConfigError(f"no optimizer labelled {rest.split('.')[0]!r}; labels: {', '.join(labels)}", path=path)
+        raise ConfigError(f"no optimizer labelled {quote(rest.split('.')[0])}; labels: {', '.join(labels)}", path=path)
     written, index = max(matches, key=lambda match: len(match[0]))
     name = rest[len(written) + 1:]
     if name in ("name", "label"):
@@ -274,7 +274,7 @@ def _optimizer_key(config: Config, key: str, path: str) -> tuple[int, str]:
     if argument not in accepted and argument not in IMPLEMENTATION_KEYWORDS:
         close = difflib.get_close_matches(argument, accepted, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}? " if close else ""
-        raise ConfigError(f"unknown {kind} {argument!r} for {owner}; {hint}accepted: {', '.join(accepted)}", path=path)
+        raise ConfigError(f"unknown {kind} {quote(argument)} for {owner}; {hint}accepted: {', '.join(accepted)}", path=path)
     return index, name
 
 
@@ -286,7 +286,7 @@ def _values(spec: Any, path: str) -> tuple[tuple[Any, ...], str]:
             raise ConfigError(f"takes at most {MAX_VALUES} values, got {len(spec)}", path=path)
         return tuple(spec), "list"
     if not isinstance(spec, dict):
-        raise ConfigError(f"must be {VALUE_FORMS}, got {spec!r}", path=path)
+        raise ConfigError(f"must be {VALUE_FORMS}, got {quote(spec)}", path=path)
     for key in spec:
         if key not in SPACINGS:
             close = difflib.get_close_matches(str(key), list(SPACINGS), n=1, cutoff=0.6)
@@ -297,20 +297,20 @@ def _values(spec: Any, path: str) -> tuple[tuple[Any, ...], str]:
     ((spacing, arguments),) = spec.items()
     where = f"{path}.{spacing}"
     if not (isinstance(arguments, list) and len(arguments) == 3 and all(_is_number(value) for value in arguments)):
-        raise ConfigError(f"must be [{SPACINGS[spacing]}, count], got {arguments!r}", path=where)
+        raise ConfigError(f"must be [{SPACINGS[spacing]}, count], got {quote(arguments)}", path=where)
     first, last, count = arguments
     if not (isinstance(count, int) and 1 <= count <= MAX_VALUES):
-        raise ConfigError(f"the count must be a whole number from 1 to {MAX_VALUES}, got {count!r}", path=where)
+        raise ConfigError(f"the count must be a whole number from 1 to {MAX_VALUES}, got {quote(count)}", path=where)
     if not (math.isfinite(first) and math.isfinite(last)):
-        raise ConfigError(f"must be finite, got {arguments!r}", path=where)
+        raise ConfigError(f"must be finite, got {quote(arguments)}", path=where)
     if spacing == "geomspace" and (first <= 0 or last <= 0):
-        raise ConfigError(f"needs positive endpoints (the values themselves, log-spaced), got {arguments!r}",
+        raise ConfigError(f"needs positive endpoints (the values themselves, log-spaced), got {quote(arguments)}",
                           path=where)
     spaced = {"linspace": np.linspace, "logspace": np.logspace, "geomspace": np.geomspace}[spacing]
     with np.errstate(over="ignore"):
         values = spaced(first, last, count)
     if not np.all(np.isfinite(values)):
-        raise ConfigError(f"gives values too large to represent: {spacing} {arguments!r}", path=where)
+        raise ConfigError(f"gives values too large to represent: {spacing} {quote(arguments)}", path=where)
     return tuple(float(value) for value in values), spacing
 
 

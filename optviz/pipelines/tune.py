@@ -29,7 +29,7 @@ import numpy as np
 
 from ..atomic import check_writable, write_text
 from ..config import Config, config_model
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from ..load import Loaded, prepare, resolve
 from ..load.resolved import config_data, config_yaml
 from ..optimizers import constructor_defaults, resolve_optimizer_spec
@@ -54,7 +54,7 @@ def parse_lrs(text: str) -> tuple[float, float, int]:
         valid = False
     if not valid:
         raise ConfigError(f"--lrs: expected FIRST:LAST:COUNT with 0 < FIRST < LAST and 2 <= COUNT <= 1000, "
-                          f"e.g. 1e-4:10:26, got {text!r}")
+                          f"e.g. 1e-4:10:26, got {quote(text)}")
     return first, last, count
 
 
@@ -73,7 +73,7 @@ def tuning_config(config: Config, lrs: tuple[float, float, int], starts: int) ->
 def check_tunable(config: Config, criterion: str) -> None:
     """Refuse what tuning cannot do: a sweep config, an optimizer without an lr, distances without minima."""
     if criterion not in CRITERIA:
-        raise ConfigError(f"--criterion: must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+        raise ConfigError(f"--criterion: must be one of {', '.join(CRITERIA)}, got {quote(criterion)}")
     if config.sweep:
         raise ConfigError("tune sweeps the lrs itself: remove the sweep block (--set sweep=null)", path="sweep")
     for index, spec in enumerate(config.optimizers):

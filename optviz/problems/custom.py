@@ -43,7 +43,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..config import FunctionSpec, MinimumSpec
-from ..errors import ConfigError, OptvizError, RunError
+from ..errors import ConfigError, OptvizError, RunError, quote
 from ..imports import absolute_import_path, is_import_path, load_import_path
 from .domain import check_domain
 from .expr import Expression, compile_expression
@@ -199,7 +199,7 @@ def _from_import(spec: FunctionSpec, fallback_domain: list[list[float]] | None, 
     if known is not None:
         return _override(known, spec)
     if not callable(target):
-        raise ConfigError(f"{spec.import_!r} is a {type(target).__name__}, not a function", path=key)
+        raise ConfigError(f"{quote(spec.import_)} is a {type(target).__name__}, not a function", path=key)
     label = getattr(target, "__name__", None) or spec.import_.rpartition(":")[2]
     signature = _signature(target)
     dim = spec.dim or getattr(target, "dim", None) or (len(signature.coordinates) if signature.coordinates else None)
@@ -312,7 +312,7 @@ def _minima_from_attribute(minima: Any, label: str, key: str) -> list[MinimumSpe
         return specs
     except Exception:  # pydantic's errors, or values that are not numbers at all
         raise ConfigError(f"{label}.minima must be a list of points or {{point, value}} mappings, "
-                          f"got {minima!r}", path=key) from None
+                          f"got {quote(minima)}", path=key) from None
 
 
 # --- checks shared by both ------------------------------------------------------------

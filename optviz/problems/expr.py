@@ -40,7 +40,7 @@ from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 
 MAX_LENGTH = 2000
 """Longest accepted expression, in characters."""
@@ -271,7 +271,7 @@ def compile_expression(source: str, variables: tuple[str, ...] = ("x", "y")) -> 
     ):
         raise ValueError(f"variables must be distinct names other than the constants and functions, got {variables!r}")
     if not isinstance(source, str):
-        raise ConfigError(f"expression: must be a string, got {source!r} ({type(source).__name__})")
+        raise ConfigError(f"expression: must be a string, got {quote(source)} ({type(source).__name__})")
     text = _WHITESPACE.sub(" ", source)
     stripped = text.lstrip()
     # The parser refuses leading spaces; columns are reported in the user's text.
@@ -295,7 +295,7 @@ def _check_characters(text: str, indent: int) -> None:
     for index, char in enumerate(text):
         if not char.isprintable():
             column = indent + index + 1
-            raise ConfigError(f"expression: non-printable character {char!r} is not allowed (column {column})")
+            raise ConfigError(f"expression: non-printable character {quote(char)} is not allowed (column {column})")
 
 
 def _check_brackets(text: str, indent: int) -> None:
@@ -416,7 +416,7 @@ class _Compiler:
         if node.id in _FUNCTIONS:
             raise self.error(node, f"function '{node.id}' must be called", f"write {node.id}(...)")
         raise ConfigError(
-            f"expression: unknown name {node.id!r} (column {self.column(node)}); "
+            f"expression: unknown name {quote(node.id)} (column {self.column(node)}); "
             f"the variables are {', '.join(self.variables)} and the constants {', '.join(CONSTANTS)}"
         )
 
@@ -469,7 +469,7 @@ class _Compiler:
             return self.error(node, f"'{name}' is not a function")
         close = difflib.get_close_matches(name, list(_FUNCTIONS), n=1)
         hint = f"did you mean {close[0]}?" if close else f"the functions are {', '.join(sorted(_FUNCTIONS))}"
-        return ConfigError(f"expression: unknown function {name!r} (column {self.column(node)}); {hint}")
+        return ConfigError(f"expression: unknown function {quote(name)} (column {self.column(node)}); {hint}")
 
     def where(self, condition_node: ast.expr, true_node: ast.expr, false_node: ast.expr) -> _Node:
         condition = self.condition(condition_node)

@@ -19,7 +19,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 
 Array = Any  # a numpy array or a torch tensor; kept loose so torch need not be imported
 Domain = tuple[tuple[float, float], ...]
@@ -179,8 +179,8 @@ def get_function(name: str) -> TestFunction:
     names = function_names()
     closest = difflib.get_close_matches(key, names)
     if closest:
-        raise ConfigError(f"unknown function {name!r}; did you mean " + ", ".join(closest) + "?")
-    raise ConfigError(f"unknown function {name!r}; valid: " + ", ".join(names))
+        raise ConfigError(f"unknown function {quote(name)}; did you mean " + ", ".join(closest) + "?")
+    raise ConfigError(f"unknown function {quote(name)}; valid: " + ", ".join(names))
 
 
 def function_names() -> list[str]:

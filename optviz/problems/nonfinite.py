@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import quote
 from .functions import TestFunction
 
 
@@ -24,7 +25,7 @@ class NonFinite:
         """One sentence for a person: how much of the domain, and where."""
         grid = f"{self.points} points" if len(self.box) == 1 else f"a {self.points} x {self.points} grid"
         example = ", ".join(f"{axis}={value:.4g}" for axis, value in zip("xy", self.example))
-        sentence = (f"the function {function_name!r} is NaN or infinite at {self.fraction:.1%} of {grid} "
+        sentence = (f"the function {quote(function_name)} is NaN or infinite at {self.fraction:.1%} of {grid} "
                     f"over the domain (e.g. at {example})")
         if self.finite_box is not None and self.fraction > 0.5:
             return f"{sentence}; it is finite only within {_describe_box(self.finite_box)}; the rest is left blank in the figures"

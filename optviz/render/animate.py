@@ -19,7 +19,7 @@ import numpy as np
 from ..load.checks import check_animation
 from .clip import frozen_coordinates, pin_to_edge
 from .landscape import draw_gradient_field, draw_landscape
-from .style import add_note, colour, diverged_label, halo, marker, new_figure
+from .style import add_note, colour, diverged_label, halo, literal_text, marker, new_figure
 from .path import shown_starts
 from .surface import HEAD_Z, TRAIL_Z, draw_surface, lifted
 
@@ -135,6 +135,7 @@ def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scen
 def _settle(figure) -> None:
     """Lay the figure out once: constrained layout moves the Axes a pixel between its first and
     second draw, and FuncAnimation's first frame would otherwise differ from the saved one."""
+    literal_text(figure)
     figure.draw_without_rendering()
 
 

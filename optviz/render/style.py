@@ -61,10 +61,30 @@ def save_figure(figure: Figure, path: str | Path, *, dpi: int | None = None, not
     from ..atomic import atomic_path
 
     add_note(figure, note)
+    literal_text(figure)
     path = Path(path)
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=dpi or figure.dpi, format=path.suffix.lstrip(".") or "png")
     return path
+
+
+def literal_text(figure: Figure) -> None:
+    """Draw every title, legend entry, note and annotation of ``figure`` as written: they hold user
+    strings (labels, function names, ``render.note``), and matplotlib reads a pair of ``$`` as
+    mathtext, which crashes on ``$\\frac{$``. Tick labels and axis offsets keep their mathtext
+    (``10^{-3}``); optviz writes no other. Safe to call more than once.
+    """
+    from matplotlib.text import Text
+
+    axis_texts = {id(text) for axes in figure.axes for axis in _axes_axes(axes) for text in axis.findobj(Text)}
+    for text in figure.findobj(Text):
+        if id(text) not in axis_texts:
+            text.set_parse_math(False)
+
+
+def _axes_axes(axes: Axes) -> list:
+    return [axis for axis in (getattr(axes, "xaxis", None), getattr(axes, "yaxis", None), getattr(axes, "zaxis", None))
+            if axis is not None]
 
 
 def add_note(figure: Figure, note: str | None) -> None:
