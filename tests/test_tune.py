@@ -229,3 +229,21 @@ def test_what_cannot_be_tuned_is_a_config_error(tmp_path):
     result = invoke("tune", plain, "--out", tmp_path / "out")
     assert (result.exit_code, result.stderr) == (2, f"Error: {plain}: optimizers[0]: Fixed takes no lr to tune\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_tuned_config_that_could_not_be_written_fails_before_any_tuning_run(tmp_path):
+    # Long labels make the note under every figure too long: known before a single cell runs.
+    labels = [f"{name} with a label long enough to crowd the note under every figure" for name in
+              ("SGD", "Adam", "RMSprop", "Adagrad", "Adadelta")]
+    config = tmp_path / "long.yaml"
+    config.write_text("function: peaks\nstart: [0.0, 0.9]\nsteps: 20\noptimizers:\n"
+                      + "".join(f"  - {{name: {label.split()[0]}, label: '{label}'}}\n" for label in labels))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["tune", str(config), "--out", str(out), "--lrs", "1e-3:1:4", "--starts", "2"])
+    note = (f"lrs tuned by optviz tune, each the lowest median final loss (diverged starts worst) over 2 random "
+            f"starts, of 4 lrs from 0.001 to 1: " + ", ".join(f"{label} as given (every lr diverged)" for label in labels))
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: {config}: optimizers: the note optviz tune writes under every figure would be "
+                             f"{len(note)} characters with these labels (at most 400); give the optimizers shorter "
+                             "labels\n")
+    assert not out.exists()

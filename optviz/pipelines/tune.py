@@ -28,9 +28,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ..atomic import check_writable, write_text
-from ..config import Config, config_model
+from ..config import Config, RenderSpec, config_model
 from ..errors import ConfigError, quote
-from ..load import Loaded, prepare, resolve
+from ..load import Loaded, Sweep, prepare, resolve
 from ..load.resolved import config_data, config_yaml
 from ..optimizers import constructor_defaults, resolve_optimizer_spec
 from ..render.tune import save_tune
@@ -120,12 +120,13 @@ def search_lrs(config: Config, out_dir: str | Path, *, criterion: str = "median-
                lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int = DEFAULT_STARTS, source: str = "",
                progress: Progress | None = None) -> Tuning:
     """Try the lrs for every optimizer of ``config`` and choose one each; the runs are kept in ``out_dir/cells``."""
+    out_dir = Path(out_dir)
     try:
         check_tunable(config, criterion)
         sweep = tuning_config(config, lrs, starts).sweep
+        _check_the_tuned_config(config, sweep, criterion, starts, out_dir)
     except ConfigError as error:
         raise error.with_context(source=source) from None
-    out_dir = Path(out_dir)
     check_writable(out_dir)
     outcomes, _ = finish_cells(sweep.cells, out_dir, progress)
     scores = {label: [outcomes[cell.index].score for cell in sweep.cells_of(label)] for label in config.labels}
@@ -136,6 +137,20 @@ def search_lrs(config: Config, out_dir: str | Path, *, criterion: str = "median-
             else None
     return Tuning(config=config, function=sweep.function, criterion=criterion, lrs=np.array(sweep.axes[0].values), starts=starts,
                   scores=scores, chosen=chosen)
+
+
+def _check_the_tuned_config(config: Config, sweep: Sweep, criterion: str, starts: int, out_dir: Path) -> None:
+    """Build the tuned config that the longest outcome would give, before any tuning run: what
+    the final write needs is known now, so a config it would refuse fails in a second, not after
+    every cell has run."""
+    longest = Tuning(config=config, function=sweep.function, criterion=criterion, lrs=np.array(sweep.axes[0].values),
+                     starts=starts, scores={}, chosen={label: None for label in config.labels})
+    limit = RenderSpec.model_fields["note"].metadata[0].max_length
+    if len(longest.note()) > limit:
+        raise ConfigError(f"the note optviz tune writes under every figure would be {len(longest.note())} characters "
+                          f"with these labels (at most {limit}); give the optimizers shorter labels",
+                          path="optimizers")
+    tuned_config(longest, out_dir)
 
 
 def tuned_config(tuning: Tuning, out_dir: Path) -> Loaded:
