@@ -137,7 +137,7 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
     Example:
       optviz run configs/momentum.yaml --set steps=300 --set optimizers.SGD.lr=0.05 --out /tmp/m --json
     """
-    with reported():
+    with reported(), warned(quiet):
         from .engine import check_single_run
         from .pipelines.run import default_out_dir, run_to_dir
         from .progress import ProgressBar
@@ -243,7 +243,11 @@ def animate(run_dir: str, fmt: str | None, frames: int | None, fps: float | None
 
 @contextlib.contextmanager
 def warned(quiet: bool) -> Iterator[None]:
-    """Print each :class:`optviz.errors.OptvizWarning` raised inside as one ``Warning: ...`` line on stderr."""
+    """Print each :class:`optviz.errors.OptvizWarning` raised inside as one ``Warning: ...`` line on stderr.
+
+    numpy's RuntimeWarnings (an all-NaN slice, an overflow) are dropped: a diverged run is NaN
+    by design, and the summary, the figures and ``--json`` already say which run diverged.
+    """
     import warnings
 
     from .errors import OptvizWarning
@@ -255,6 +259,8 @@ def warned(quiet: bool) -> Iterator[None]:
             yield
     finally:
         for warning in caught:
+            if issubclass(warning.category, RuntimeWarning):
+                continue
             if not issubclass(warning.category, OptvizWarning):  # not ours: shown as Python would have
                 warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
             elif not quiet:
@@ -279,7 +285,7 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
     Example:
       optviz basin configs/peaks_basin.yaml --set start.grid=[64,64] --out /tmp/basins
     """
-    with reported():
+    with reported(), warned(quiet):
         from .pipelines.basin import basin_map
         from .pipelines.run import default_out_dir
         from .progress import ProgressBar
@@ -316,7 +322,7 @@ def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, sha
       optviz sweep configs/sgd_grid.yaml --set 'sweep.optimizers.SGD.lr={logspace: [-4, -2, 8]}'
       optviz sweep configs/big.yaml --shard 3/8 --out outputs/big    # then: optviz merge outputs/big
     """
-    with reported():
+    with reported(), warned(quiet):
         from .load.sweep import parse_shard
         from .pipelines.run import default_out_dir
         from .pipelines.sweep import sweep_to_dir
@@ -370,7 +376,7 @@ def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
       for k in 1 2 3 4; do optviz sweep configs/big.yaml --shard $k/4 --out outputs/big -q & done; wait
       optviz merge outputs/big
     """
-    with reported():
+    with reported(), warned(quiet):
         from .pipelines.sweep import merge_sweep
 
         manifest = merge_sweep(sweep_dir, safe=safe)
@@ -408,7 +414,7 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
       optviz tune configs/peaks.yaml --out outputs/peaks-tuned
       optviz tune configs/rosenbrock.yaml --criterion auc --starts 16 --lrs 1e-5:1:31
     """
-    with reported():
+    with reported(), warned(quiet):
         from .pipelines.tune import describe, parse_lrs, tune_to_dir
         from .progress import ProgressBar
 
@@ -462,13 +468,16 @@ def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: b
     failed = 0
     for config_path in config_paths:
         try:
-            _load(config_path, overrides, safe)
+            loaded = _load(config_path, overrides, safe)
         except ConfigError as error:
             failed += 1
             click.echo(f"Error: {error}", err=True)
             continue
         if not quiet:
-            click.echo(f"ok: {config_path}")
+            cells = f"{len(loaded.sweep.cells)} cells; " if loaded.sweep else ""
+            memory = loaded.memory
+            click.echo(f"ok: {config_path} ({cells}memory {memory.describe()}{' per cell' if cells else ''}: "
+                       f"{memory.breakdown()})")
     if failed:
         sys.exit(2)
 

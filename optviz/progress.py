@@ -1,8 +1,10 @@
 """A progress bar on stderr for long work: optimizers run, figures drawn, frames rendered.
 
 One line, redrawn in place and erased when the work is done, so the CLI's own
-report follows on a clean line. Nothing is written when the stream is not a
-terminal (a pipe, a log file, CI) or when the user asked for ``--quiet``::
+report follows on a clean line. When the stream is not a terminal (a pipe, a log
+file, a batch job), a long command instead prints a plain line every
+:data:`HEARTBEAT` seconds saying what it is doing, so a log never sits silent for
+minutes. Nothing is written when the user asked for ``--quiet``::
 
     with ProgressBar.for_terminal(quiet=False) as bar:
         result = run(config, progress=bar.runs)                  # (label, done, total)
@@ -13,6 +15,7 @@ terminal (a pipe, a log file, CI) or when the user asked for ``--quiet``::
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -20,20 +23,34 @@ from typing import TextIO
 # Redraws closer together than this are skipped: a GIF frame takes a few milliseconds.
 _INTERVAL = 0.1
 _WIDTH = 24
+# Without a terminal: a line every this many seconds while the work goes on
+# (OPTVIZ_HEARTBEAT=SECONDS changes it; 0 turns it off).
+HEARTBEAT = 10.0
 
 
 class ProgressBar:
     """``frames  [##########..............]  41/101`` on one line of ``stream``; a no-op when disabled."""
 
     def __init__(self, stream: TextIO | None = None, *, enabled: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """``clock`` gives the time in seconds that paces redraws; a test passes its own to step it."""
+                 clock: Callable[[], float] = time.monotonic, heartbeat: float | None = None) -> None:
+        """``clock`` gives the time in seconds that paces redraws; a test passes its own to step it.
+
+        With ``heartbeat`` (seconds) and ``enabled`` false, a background thread prints the
+        latest progress as a plain line every ``heartbeat`` seconds instead of a bar.
+        """
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
         self.clock = clock
         self._shown = ""  # the line on screen now, erased before the next or at the end
         self._task: tuple[str, str, int] | None = None
         self._drawn_at = 0.0
+        self._latest = "starting"
+        self._stopped = threading.Event()
+        self._beating = None
+        if heartbeat is not None and not enabled:
+            started = time.monotonic()
+            self._beating = threading.Thread(target=self._beat, args=(heartbeat, started), daemon=True)
+            self._beating.start()
 
     @classmethod
     def for_terminal(cls, *, quiet: bool = False, stream: TextIO | None = None,
@@ -41,7 +58,8 @@ class ProgressBar:
         """A bar that draws only when ``stream`` (stderr by default) is a terminal and not ``quiet``."""
         stream = stream if stream is not None else sys.stderr
         interactive = bool(getattr(stream, "isatty", lambda: False)())
-        return cls(stream, enabled=interactive and not quiet, clock=clock)
+        return cls(stream, enabled=interactive and not quiet, clock=clock,
+                   heartbeat=None if quiet or interactive else _heartbeat())
 
     def runs(self, label: str, done: int, total: int) -> None:
         """Engine progress: called as each optimizer starts, ``done`` of ``total`` finished."""
@@ -57,7 +75,10 @@ class ProgressBar:
 
     def update(self, what: str, done: int, total: int, *, detail: str = "") -> None:
         """Show ``done`` of ``total`` ``what``; the first and last calls of a task always draw."""
-        if not self.enabled or total <= 0:
+        if total <= 0:
+            return
+        self._latest = f"{what} {done}/{total}{f' ({detail})' if detail else ''}"
+        if not self.enabled:
             return
         filled = round(_WIDTH * min(done, total) / total)
         line = f"{what:<8}[{'#' * filled}{'.' * (_WIDTH - filled)}] {done}/{total}"
@@ -73,9 +94,17 @@ class ProgressBar:
         self._drawn_at = now
 
     def close(self) -> None:
-        """Erase the bar, leaving the cursor at the start of an empty line."""
+        """Erase the bar, leaving the cursor at the start of an empty line; stop the heartbeat."""
+        self._stopped.set()
+        if self._beating is not None:
+            self._beating.join()
         if self._shown:
             self._write("")
+
+    def _beat(self, every: float, started: float) -> None:
+        while not self._stopped.wait(every):
+            self.stream.write(f"optviz: still working after {time.monotonic() - started:.0f} s: {self._latest}\n")
+            self.stream.flush()
 
     def _write(self, line: str) -> None:
         # Pad over the previous line's tail, then return to the line start.
@@ -88,3 +117,14 @@ class ProgressBar:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _heartbeat() -> float | None:
+    """Seconds between plain progress lines: OPTVIZ_HEARTBEAT if set (0: none), else :data:`HEARTBEAT`."""
+    import os
+
+    try:
+        seconds = float(os.environ.get("OPTVIZ_HEARTBEAT", HEARTBEAT))
+    except ValueError:
+        seconds = HEARTBEAT
+    return seconds if seconds > 0 else None

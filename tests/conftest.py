@@ -40,3 +40,10 @@ def make_config():
 
 # Fixture files for the bad-config corpus, not tests: one raises on import by design.
 collect_ignore_glob = ["bad_configs/*"]
+
+
+@pytest.fixture(autouse=True)
+def no_heartbeat(monkeypatch):
+    """Commands without a terminal print a line every 10 s; on a loaded machine that would land
+    in the stderr of a slow test. tests/test_pictures.py checks the heartbeat on its own."""
+    monkeypatch.setenv("OPTVIZ_HEARTBEAT", "0")

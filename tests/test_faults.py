@@ -529,3 +529,15 @@ def test_a_user_function_that_raises_mid_run_is_one_line_and_keeps_the_earlier_r
     result = invoke("run", config, "--out", out)  # validation passes; the run reaches x > 2.5
     assert (result.exit_code, result.stderr) == (1, "Error: function bowl raised ValueError: left the trusted region\n")
     assert snapshot(out) == before and leftovers(out) == []
+
+
+def test_numpy_runtime_warnings_never_reach_the_user(tmp_path):
+    (tmp_path / "noisy.py").write_text(
+        "import warnings\n\n\ndef bowl(x, y):\n"
+        "    warnings.warn('All-NaN slice encountered', RuntimeWarning)\n    return x**2 + y**2\n\n\n"
+        "bowl.domain = [[-2, 2], [-2, 2]]\n")
+    config = write_config(tmp_path, {"function": "noisy.py:bowl", "start": [1.0, 1.0], "steps": 5,
+                                     "optimizers": [{"name": "SGD", "lr": 0.1}]})
+    result = invoke("run", config, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

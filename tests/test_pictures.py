@@ -499,3 +499,31 @@ def test_run_draws_the_bar_on_a_terminal_stderr_only(tmp_path):
     assert "[" not in completed.stdout  # the report on stdout stays clean
     piped = invoke("run", config, "--out", tmp_path / "piped")  # CliRunner's stderr is no terminal
     assert piped.exit_code == 0 and piped.stderr == ""
+
+
+def test_without_a_terminal_a_long_command_says_every_so_often_what_it_does():
+    import io
+
+    from optviz.progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream, enabled=False, heartbeat=0.05)
+    bar.runs("Adam", 1, 5)
+    import time
+
+    time.sleep(0.3)  # a few heartbeats; the assertion is on their text, not on their timing
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert lines and all(line.startswith("optviz: still working after ") and line.endswith(" s: runs 1/5 (Adam)")
+                         for line in lines)
+    assert stream.getvalue() == "\n".join(lines) + "\n"  # whole lines, no bar, no carriage returns
+    quiet = io.StringIO()
+    with ProgressBar.for_terminal(quiet=True, stream=quiet) as silent:
+        silent.runs("Adam", 1, 5)
+    assert quiet.getvalue() == "" and silent._beating is None
+    import os
+
+    os.environ["OPTVIZ_HEARTBEAT"] = "10"  # the conftest turns it off for every other test
+    logged = ProgressBar.for_terminal(stream=io.StringIO())
+    assert logged._beating is not None
+    logged.close()
