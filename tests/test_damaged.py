@@ -229,6 +229,13 @@ def test_more_frames_than_steps_says_what_was_made(run_copy):
     assert invoke("animate", run_copy, "--frames", 120, "-q").stderr == ""
 
 
+def test_a_run_whose_animation_asks_for_more_frames_than_steps_says_so(tmp_path):
+    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ("Warning: asked for 101 frames, made 6: one per recorded step of the run "
+                             "(a frame never repeats a step)\n")
+
+
 def test_basin_with_one_start_asks_for_a_grid(tmp_path):
     result = invoke("basin", CONFIGS / "peaks.yaml", "--out", tmp_path / "out")
     assert (result.exit_code, result.stderr) == (2, f"Error: {CONFIGS / 'peaks.yaml'}: start: a basin map needs a grid "

@@ -157,3 +157,13 @@ def test_drawing_a_stored_run_builds_no_optimizer(tmp_path):
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "matplotlib" in imported  # the log is real
     assert not any(name.startswith("torch._dynamo") for name in imported)
+
+
+def test_a_derived_config_meets_the_same_limits_as_a_file():
+    config = optviz.config_from_dict({"function": "quadratic", "start": [2.0], "steps": 5,
+                                      "optimizers": [{"name": "SGD", "lr": 0.1}]})
+    huge = config.model_copy(update={"optimizers": [config.optimizers[0].model_copy(update={"momentum": 10**400})]})
+    with pytest.raises(optviz.ConfigError) as raised:
+        optviz.run(huge)
+    assert str(raised.value).startswith("optimizers[0].momentum: ")
+    assert "digits" in str(raised.value) and len(str(raised.value)) < 300

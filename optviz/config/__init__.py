@@ -63,6 +63,7 @@ def check_fields(config: Config, *, source: str = "") -> None:
     optviz.errors.ConfigError: steps: must be >= 1, got 0
     """
     data = config.to_dict()
+    check_values(data, source)
     try:
         Config.model_validate(data)
     except ValidationError as error:

@@ -13,21 +13,24 @@ from ..errors import ConfigError, quote
 from ..imports import is_import_path
 from ..optimizers import instantiate_check, resolve_optimizer_spec
 from ..problems import TestFunction, check_box
+from .budget import Estimate, check_budget, estimate
 from .record import record_every
 from .starts import resolve_starts
 
 
-def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, int]:
+def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, int, Estimate]:
     """Raise :class:`ConfigError` (with its key path) if ``config`` cannot run as one run.
 
-    ``function`` is the config's resolved problem. Returns the starts and the record
-    thinning in force. A ``sweep`` block is not expanded here: :func:`optviz.load.plan_sweep`
+    ``function`` is the config's resolved problem. Returns the starts, the record
+    thinning in force and the memory estimate (within :data:`~optviz.load.budget.MEMORY_BUDGET`). A ``sweep`` block is not expanded here: :func:`optviz.load.plan_sweep`
     checks each of its cells with this function.
     """
     if config.domain is not None:
         check_box(config.domain, function.dim, "domain")
     starts = resolve_starts(config, function)
     every = record_every(config, len(starts), function.dim)  # too much to record fails here, not as an OOM
+    memory = estimate(config, function.dim, len(starts), every)
+    check_budget(memory)
     if "basin" in config.render.figures:
         check_basin(config, function)
     check_animation(function, config.render.animation.view, config.render.animation.quiver)
@@ -36,7 +39,7 @@ def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, in
             check_optimizer(spec, config)
         except ConfigError as error:
             raise error.with_context(path_prefix=f"optimizers[{index}]") from None
-    return starts, every
+    return starts, every, memory
 
 
 def check_basin(config: Config, function: TestFunction) -> None:

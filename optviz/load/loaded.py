@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import Config
 from ..problems import TestFunction, function_of, plot_domain
+from .budget import Estimate
 from .checks import check_config
 from .record import tolerance
 
@@ -26,6 +27,7 @@ class Loaded:
     starts: np.ndarray  # (starts, dim)
     record_every: int  # the thinning in force (record.every, or what fits the memory budget)
     tolerance: float  # the distance to a known minimum that counts as converged
+    memory: Estimate  # what the run is expected to need, by part
     sweep: Sweep | None = None  # the expanded sweep block, if the config has one and it was planned
 
 
@@ -35,6 +37,6 @@ def resolve(config: Config) -> Loaded:
     A ``sweep`` block is left unplanned (see :func:`optviz.load.prepare`).
     """
     function = function_of(config)
-    starts, every = check_config(config, function)
+    starts, every, memory = check_config(config, function)
     return Loaded(config=config, function=function, domain=plot_domain(config.domain, function), starts=starts,
-                  record_every=every, tolerance=tolerance(config, function))
+                  record_every=every, tolerance=tolerance(config, function), memory=memory)

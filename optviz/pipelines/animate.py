@@ -6,16 +6,15 @@ Nothing is recomputed and no optimizer is built: a stored run holds what drawing
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ConfigError, OptvizWarning, RunError
+from ..errors import ConfigError, RunError
 from ..load import check_animation
 from ..render import check_display, live_animation, save_animation
 from ..results import RunResult
 from ..store.rundir import load_run
-from .run import animation_name
+from .run import animation_name, warn_frame_cap
 
 FORMATS = ("gif", "mp4")
 
@@ -41,7 +40,7 @@ def animate_dir(run_dir: str | Path, *, out: str | Path | None = None, fmt: str 
         path = Path(run_dir) / animation_name(view, fmt or "gif", quiver)
     if not os.access(path.parent if path.parent.exists() else Path("."), os.W_OK):
         raise RunError(f"{path}: cannot write there")
-    _warn_frame_cap(result, frames)
+    warn_frame_cap(result, frames)
     return save_animation(result, path, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver,
                           progress=progress)
 
@@ -52,7 +51,7 @@ def show_dir(run_dir: str | Path, *, frames: int | None = None, fps: float | Non
     there is no display to open one on."""
     check_display()
     result = load_run(run_dir, safe=safe)
-    _warn_frame_cap(result, frames)
+    warn_frame_cap(result, frames)
     import matplotlib.pyplot as plt
 
     animation = live_animation(result, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver, pyplot=True)
@@ -72,11 +71,3 @@ def _target(run_dir: str | Path, out: str | Path | None, fmt: str | None) -> Pat
         raise ConfigError(f"--{fmt} conflicts with --out {path}: the file name says .{suffix}; "
                           f"drop --{fmt}, or name the file .{fmt}")
     return path
-
-
-def _warn_frame_cap(result: RunResult, frames: int | None) -> None:
-    wanted = frames or result.config.render.animation.frames
-    records = len(result.trajectories[0].steps)
-    if wanted > records:
-        warnings.warn(f"asked for {wanted} frames, made {records}: one per recorded step of the run "
-                      f"(a frame never repeats a step)", OptvizWarning, stacklevel=3)

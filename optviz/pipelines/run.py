@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import warnings
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +12,7 @@ from .. import render
 from ..atomic import check_replaceable, check_writable, published_directory
 from ..config import Config
 from ..engine import check_single_run, run
-from ..errors import RunError
+from ..errors import OptvizWarning, RunError
 from ..load import Loaded, prepare
 from ..problems import nonfinite_region
 from ..results import RunResult
@@ -85,6 +86,7 @@ def run_to_dir(config: Config | Loaded, out_dir: str | Path, *, animate: bool | 
         if animate if animate is not None else config.render.animation.enabled:
             animation = config.render.animation
             name = animation_name(animation.view, animation.format, animation.quiver)
+            warn_frame_cap(result, None)
             files.append(render.save_animation(result, staging / name, progress=frame_progress).name)
         timing = {
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -95,3 +97,12 @@ def run_to_dir(config: Config | Loaded, out_dir: str | Path, *, animate: bool | 
                                   warnings=[nonfinite.describe(result.function.name)] if nonfinite else [],
                                   nonfinite=nonfinite.to_dict() if nonfinite else None)
     return manifest
+
+
+def warn_frame_cap(result: RunResult, frames: int | None) -> None:
+    """Warn (:class:`OptvizWarning`) when more frames are asked for than the run recorded steps."""
+    wanted = frames or result.config.render.animation.frames
+    records = len(result.trajectories[0].steps)
+    if wanted > records:
+        warnings.warn(f"asked for {wanted} frames, made {records}: one per recorded step of the run "
+                      f"(a frame never repeats a step)", OptvizWarning, stacklevel=3)
