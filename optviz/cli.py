@@ -463,15 +463,14 @@ def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: b
       optviz validate configs/*.yaml
       optviz validate --safe downloaded.yaml    # refuses configs that would import code
     """
-    from .errors import ConfigError
-
     failed = 0
     for config_path in config_paths:
         try:
-            loaded = _load(config_path, overrides, safe)
-        except ConfigError as error:
+            with reported():  # Ctrl-C, or a file that cannot be read, as in every other command
+                loaded = _load(config_path, overrides, safe)
+        except ConfigProblem as error:
             failed += 1
-            click.echo(f"Error: {error}", err=True)
+            click.echo(f"Error: {error.message}", err=True)
             continue
         if not quiet:
             cells = f"{len(loaded.sweep.cells)} cells; " if loaded.sweep else ""
