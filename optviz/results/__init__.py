@@ -6,6 +6,7 @@ of those import each other: they meet here.
 
 from __future__ import annotations
 
+from .network import NetworkResult, TrainingRun
 from .trajectory import RunResult, Trajectory, finite_or_none
 
-__all__ = ["RunResult", "Trajectory", "finite_or_none"]
+__all__ = ["NetworkResult", "RunResult", "TrainingRun", "Trajectory", "finite_or_none"]
