@@ -21,6 +21,9 @@ BUILTIN_OPTIMIZERS = (
     "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Rprop",
     "Adamax", "NAdam", "RAdam", "ASGD", "LBFGS", "Adafactor",
 )
+# torch.optim classes that train only 2-D weight matrices: for network problems, with
+# ``params: matrices`` and a ``rest`` optimizer for the other parameters.
+MATRIX_OPTIMIZERS = ("Muon",)
 # Updates that treat every element of a parameter on its own: stacking independent
 # starts into one tensor gives each start exactly its own trajectory.
 ELEMENTWISE_OPTIMIZERS = frozenset(BUILTIN_OPTIMIZERS) - {"LBFGS", "Adafactor"}
@@ -56,7 +59,8 @@ def resolve_optimizer(name: str, *, base_dir: Path | None = None) -> type:
         if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
             raise ConfigError(f"{quote(name)} is not a torch.optim.Optimizer subclass")
         return cls
-    by_lower = {builtin.lower(): builtin for builtin in BUILTIN_OPTIMIZERS}
+    by_lower = {builtin.lower(): builtin for builtin in (*BUILTIN_OPTIMIZERS, *MATRIX_OPTIMIZERS)
+                if hasattr(torch.optim, builtin)}
     if name.lower() not in by_lower:
         raise ConfigError(f"unknown optimizer {quote(name)}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
     return getattr(torch.optim, by_lower[name.lower()])

@@ -26,6 +26,9 @@ class SchedulerSpec(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
     name: str
+    # When the scheduler steps, for network problems: once per epoch (the seed lesson's
+    # StepLR) or once per minibatch step. Not passed to torch. A function run has only steps.
+    interval: Literal["epoch", "step"] | None = None
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -33,12 +36,20 @@ class SchedulerSpec(BaseModel):
 
 
 class OptimizerSpec(BaseModel):
-    """One optimizer: ``name``, optional ``label`` and ``scheduler``; other keys are hyperparameters."""
+    """One optimizer: ``name``, optional ``label`` and ``scheduler``; other keys are hyperparameters.
+
+    For network problems, ``params`` picks the parameters this optimizer trains (a kind:
+    ``all``, ``weights`` (>= 2-D), ``matrices`` (2-D), ``biases`` (1-D), or a pattern over
+    parameter names such as ``"fc*.weight"``), and ``rest`` is a second optimizer for the
+    parameters not picked: ``{name: Muon, params: matrices, rest: {name: AdamW}}``.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
     name: str
     label: str | None = None
     scheduler: SchedulerSpec | None = None
+    params: str | None = None
+    rest: "OptimizerSpec | None" = None
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -184,10 +195,27 @@ FunctionField = Annotated[
 ]
 
 
+class ProblemSpec(_Model):
+    """``problem:``: a network trained on data, in place of a test function (see :mod:`optviz.problems.network`).
+
+    ``data`` is a data set's name (``digits``, ``moons``, ...), a mapping ``{name: moons,
+    noise: 0.2}`` with the generator's arguments, or ``{npz: file.npz}`` / ``{csv: file.csv,
+    target: column}``. ``model`` is a name (``mlp``), a mapping ``{name: mlp, hidden: [32],
+    activation: relu}``, or an import path ``file.py:Class`` with ``{name: ..., args: {...}}``.
+    """
+
+    data: str | dict[str, Any]
+    model: str | dict[str, Any] = "mlp"
+    loss: Literal["cross_entropy", "mse"] | None = None  # default from the task
+    batch_size: int = Field(default=16, ge=1, le=1_000_000)
+    epochs: int = Field(default=10, ge=1, le=100_000)
+    valid: float = Field(default=0.2, gt=0, lt=1)
+
+
 class Config(_Model):
     """A whole optviz run. Build it from a dict or a YAML file (:func:`load_config`)."""
 
-    function: FunctionField
+    function: FunctionField | None = None
     domain: list[list[float]] | None = None
     start: StartSpec = Field(default_factory=lambda: RandomStart(random=1))
     steps: int = Field(default=100, ge=1, le=1_000_000)
@@ -198,6 +226,11 @@ class Config(_Model):
     render: RenderSpec = Field(default_factory=RenderSpec)
     # Keys to sweep and their values (see optviz.sweep); checked there, after the rest.
     sweep: dict[str, Any] | None = None
+    # A network trained on data (exactly one of function and problem), the seeds it is
+    # trained from (each seed: its own split, initial weights and batch order) and where.
+    problem: ProblemSpec | None = None
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1, max_length=1000)
+    device: Literal["cpu", "cuda"] = "cpu"
     # Where relative import paths (path/to/opt.py:Class) are looked up: the config's folder.
     # Set by optviz.config.config_model when the config is built, and kept by model_copy.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -209,6 +242,21 @@ class Config(_Model):
             raise KeyedError("function", "must be a function name (see `optviz list functions`), an import path "
                                           f"'module:function' or a mapping with 'expr' or 'import', got {quote(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _one_problem(self) -> "Config":
+        if self.function is None and self.problem is None:
+            raise KeyedError("function", "required key is missing; name a test function (see `optviz list functions`) "
+                                          "or give {expr: ..., domain: ...}")
+        if self.function is not None and self.problem is not None:
+            raise KeyedError("problem", "give either 'function' (a test function) or 'problem' (a network on data), "
+                                         "not both")
+        return self
+
+    @property
+    def run_seeds(self) -> list[int]:
+        """``seeds``, or ``[seed]`` when only ``seed`` is given."""
+        return list(self.seeds) if self.seeds else [self.seed]
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "Config":

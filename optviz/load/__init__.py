@@ -17,16 +17,18 @@ from ..config import Config, check_fields, config_model, parse_yaml, read_text
 from ..errors import ConfigError
 from .checks import check_animation, check_safe
 from .loaded import Loaded, resolve
+from .network import LoadedNetwork, prepare_network
 from .sweep import Cell, Sweep, plan_sweep
 
-__all__ = ["Cell", "Loaded", "Sweep", "check_animation", "check_safe", "config_from_dict", "load", "load_config",
+__all__ = ["Cell", "Loaded", "LoadedNetwork", "Sweep", "check_animation", "check_safe", "config_from_dict", "load", "load_config",
            "load_dict", "plan_sweep", "prepare", "resolve"]
 
 
-def prepare(config: Config, *, source: str = "", safe: bool = False) -> Loaded:
+def prepare(config: Config, *, source: str = "", safe: bool = False) -> Loaded | LoadedNetwork:
     """Check ``config`` and resolve what it names; raises :class:`ConfigError` prefixed with ``source``.
 
     With ``safe``, a config that would import Python code is refused before anything is imported.
+    A config with ``problem:`` (a network on data) gives a :class:`LoadedNetwork`.
 
     >>> from optviz.config import config_model
     >>> loaded = prepare(config_model({"function": "peaks", "start": {"grid": [3, 2]}, "optimizers": ["Adam"]}))
@@ -37,6 +39,8 @@ def prepare(config: Config, *, source: str = "", safe: bool = False) -> Loaded:
         check_fields(config)  # a config derived with model_copy(update=...) has not been through pydantic
         if safe:
             check_safe(config)
+        if config.problem is not None:
+            return prepare_network(config)
         loaded = resolve(config)
         if config.sweep is not None:
             loaded = dataclasses.replace(loaded, sweep=plan_sweep(config, loaded.function))
@@ -45,7 +49,7 @@ def prepare(config: Config, *, source: str = "", safe: bool = False) -> Loaded:
     return loaded
 
 
-def load(path: str | Path, overrides: Sequence[str] = (), *, safe: bool = False) -> Loaded:
+def load(path: str | Path, overrides: Sequence[str] = (), *, safe: bool = False) -> Loaded | LoadedNetwork:
     """Read, override, check and plan a YAML config file."""
     path = Path(path)
     data = parse_yaml(read_text(path), source=str(path))
@@ -53,7 +57,7 @@ def load(path: str | Path, overrides: Sequence[str] = (), *, safe: bool = False)
 
 
 def load_dict(data: Any, *, overrides: Sequence[str] = (), source: str = "", base_dir: Path | None = None,
-              safe: bool = False) -> Loaded:
+              safe: bool = False) -> Loaded | LoadedNetwork:
     """Plain data (as YAML would give) checked and planned: see :func:`prepare`."""
     return prepare(config_model(data, overrides=overrides, source=source, base_dir=base_dir), source=source,
                    safe=safe)

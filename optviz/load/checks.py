@@ -69,9 +69,19 @@ def check_safe(config: Config) -> None:
     loader, expressions go through an allow-list and schedulers are torch's own.
     """
     found = [("function", config.function)] if isinstance(config.function, str) else []
-    if not isinstance(config.function, str) and config.function.import_ is not None:
+    if config.function is not None and not isinstance(config.function, str) and config.function.import_ is not None:
         found.append(("function.import", config.function.import_))
-    found += [(f"optimizers[{index}].name", spec.name) for index, spec in enumerate(config.optimizers)]
+    if config.problem is not None:
+        model = config.problem.model
+        name = model if isinstance(model, str) else model.get("name")
+        if isinstance(name, str):
+            found.append(("problem.model" if isinstance(model, str) else "problem.model.name", name))
+    rests = [(f"optimizers[{index}]", spec) for index, spec in enumerate(config.optimizers)]
+    while rests:
+        path, spec = rests.pop(0)
+        found.append((f"{path}.name", spec.name))
+        if spec.rest is not None:
+            rests.append((f"{path}.rest", spec.rest))
     for path, name in found:
         if is_import_path(name):
             raise ConfigError(f"{quote(name)} imports Python code, which --safe refuses; "

@@ -1,0 +1,259 @@
+"""Trains a network problem with every (optimizer, seed): the engine of ``problem:`` configs.
+
+For each seed S, every optimizer starts from the same initial weights (the model built
+under ``torch.manual_seed(S)``) and sees the same minibatches in the same order::
+
+    loader = DataLoader(TensorDataset(x_train, y_train), batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(S))
+    for epoch in range(epochs):
+        model.train()
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)        # the mean over the batch
+            loss.backward()
+            optimizer.step()
+        scheduler.step()                       # interval: epoch (the default); interval: step steps it above
+
+A fresh generator per (optimizer, seed) run, and torch's global generator seeded with S
+for the run (for a model's dropout), so that loop, written by hand from the run folder's
+``init-seed<S>.pt`` and ``data-seed<S>.npz``, gives the same losses bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .load.network import LoadedNetwork
+from .load.record import recorded_steps
+from .problems.data import Dataset
+from .problems.models import pick_parameters
+from .results.network import NetworkResult, TrainingRun
+
+Progress = Callable[[str, int, int], None]
+# Rows per forward pass when a whole split is evaluated.
+EVAL_CHUNK = 4096
+
+
+def train(loaded: LoadedNetwork, *, progress: Progress | None = None,
+          initial: dict[int, dict[str, Any]] | None = None) -> NetworkResult:
+    """Train every optimizer of ``loaded`` from every seed; returns the :class:`NetworkResult`.
+
+    ``progress(label, done, total)`` is called as each (optimizer, seed) run starts. ``initial``,
+    when given, is filled with each seed's initial ``state_dict``.
+    """
+    config = loaded.config
+    result = NetworkResult(config=config, task=loaded.problem.task, classes=None, parameters=loaded.parameters)
+    total = len(config.run_seeds) * len(config.optimizers)
+    with one_thread():
+        _train_all(loaded, result, progress, initial, total)
+    return result
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one thread for the block, the caller's thread count after it.
+
+    Small networks step in about a millisecond; torch's threads spend more than that
+    waking each other (100x slower on a busy 2-core machine), and runs are sequential.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_all(loaded: LoadedNetwork, result: NetworkResult, progress: Progress | None,
+               initial: dict[int, dict[str, Any]] | None, total: int) -> None:
+    config, problem, seeds = loaded.config, loaded.problem, loaded.config.run_seeds
+    done = 0
+    for spec, parts in loaded.optimizers:
+        for seed in seeds:
+            if progress:
+                progress(f"{spec.display_label} (seed {seed})", done, total)
+            dataset = problem.dataset(seed)
+            result.classes = dataset.classes
+            state = initial_state(loaded, seed, dataset)
+            if initial is not None:
+                initial[seed] = state
+            result.runs.append(train_one(loaded, spec.display_label, spec.name, parts, seed, dataset, state))
+            done += 1
+
+
+def initial_state(loaded: LoadedNetwork, seed: int, dataset: Dataset) -> dict[str, Any]:
+    """The initial ``state_dict`` of ``seed``: the same for every optimizer."""
+    return loaded.problem.initial_model(seed, dataset).state_dict()
+
+
+def train_one(loaded: LoadedNetwork, label: str, name: str, parts: list, seed: int, dataset: Dataset,
+              state: dict[str, Any]) -> TrainingRun:
+    """One optimizer (``parts``: its resolved pieces and the parameter kind each trains) from one seed."""
+    import torch
+
+    config = loaded.config
+    spec = config.problem
+    device = torch.device(config.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = loaded.problem.build(dataset)
+        model.load_state_dict(state)
+        model.to(device)
+        loss_fn = loaded.problem.loss()
+        optimizers, schedulers = _build(model, parts)
+        x_train, y_train = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train, y_train), spec.batch_size,
+                                             shuffle=True, generator=torch.Generator().manual_seed(seed))
+        evaluation = _Evaluation(model, loss_fn, dataset, device, config.problem.epochs)
+        records = _Records(model, loaded.iterations, loaded.record_every)
+        started = time.perf_counter()
+        trace = _train(model, loader, loss_fn, optimizers, schedulers, evaluation, records, spec.epochs, device,
+                       loaded.iterations)
+        seconds = time.perf_counter() - started
+    stats, count, diverged, error = trace
+    epochs_of = np.repeat(np.arange(1, spec.epochs + 1), len(loader))[:count]
+    parameters, recorded = records.arrays()
+    return TrainingRun(
+        label=label, optimizer=name, seed=seed, epoch=epochs_of, train_loss=stats[:, 0], lr=stats[:, 1],
+        grad_norm=stats[:, 2], update_norm=stats[:, 3], epoch_train_loss=evaluation.train_loss,
+        epoch_valid_loss=evaluation.valid_loss,
+        epoch_train_accuracy=evaluation.train_accuracy if dataset.classes is not None else None,
+        epoch_valid_accuracy=evaluation.valid_accuracy if dataset.classes is not None else None,
+        diverged_iteration=diverged, error=error, parameters=parameters, recorded=recorded, seconds=seconds)
+
+
+def _build(model: Any, parts: list) -> tuple[list, list]:
+    """One optimizer per part on the parameters its kind picks (of those not taken yet), and their schedulers."""
+    named = dict(model.named_parameters())
+    remaining = list(named)
+    optimizers, schedulers = [], []
+    for (cls, hyperparameters, scheduler), kind, interval in parts:
+        picked = [name for name in pick_parameters(model, kind)[0] if name in remaining]
+        remaining = [name for name in remaining if name not in picked]
+        optimizer = cls([named[name] for name in picked], **hyperparameters)
+        optimizers.append(optimizer)
+        if scheduler is not None:
+            plateau = scheduler[0].__name__ == "ReduceLROnPlateau"  # it steps on a loss: the batch's or the valid one
+            schedulers.append((scheduler[0](optimizer, **scheduler[1]), plateau, interval == "step"))
+    return optimizers, schedulers
+
+
+def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedulers: list,
+           evaluation: "_Evaluation", records: "_Records", epochs: int, device: Any,
+           iterations: int) -> tuple[np.ndarray, int, int, str | None]:
+    """The loop; returns (per-iteration stats (done, 4), iterations done, diverged iteration or -1, error)."""
+    import torch
+
+    parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    before = [parameter.detach().clone() for parameter in parameters]
+    losses: list[float] = []
+    lrs: list[float] = []
+    norms: list[Any] = []  # (grad norm, update norm) tensors, read once at the end rather than per step
+    first = optimizers[0]
+    on_device = device.type != "cpu"
+    nan = torch.tensor(float("nan"), dtype=torch.float64)
+
+    def stats() -> np.ndarray:
+        pairs = torch.stack([torch.stack(pair).double() for pair in norms]).cpu().numpy() if norms else np.zeros((0, 2))
+        pairs = np.concatenate([pairs, np.full((len(losses) - len(pairs), 2), np.nan)])
+        return np.column_stack([losses, lrs, pairs]) if losses else np.zeros((0, 4))
+
+    iteration = 0
+    for epoch in range(epochs):
+        model.train()
+        for x, y in loader:
+            if on_device:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            records.take(iteration)
+            for optimizer in optimizers:
+                optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            value = loss.item()
+            losses.append(value)
+            lrs.append(float(first.param_groups[0]["lr"]))
+            if not np.isfinite(value):
+                return stats(), iteration + 1, iteration, None
+            try:
+                loss.backward()
+                with torch.no_grad():
+                    grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
+                    grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else nan
+                    torch._foreach_copy_(before, parameters)
+                for optimizer in optimizers:
+                    optimizer.step()
+                with torch.no_grad():
+                    torch._foreach_sub_(before, parameters)
+                    update_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(before)))
+            except Exception as error:  # a user's model or optimizer may raise anything
+                return stats(), iteration + 1, -1, f"{type(error).__name__}: {error}"
+            norms.append((grad_norm, update_norm))
+            for scheduler, plateau, every_step in schedulers:
+                if every_step:
+                    scheduler.step(value) if plateau else scheduler.step()
+            iteration += 1
+        valid_loss = evaluation.epoch(epoch)
+        for scheduler, plateau, every_step in schedulers:
+            if not every_step:
+                scheduler.step(valid_loss) if plateau else scheduler.step()
+    records.take(iteration)
+    return stats(), iteration, -1, None
+
+
+class _Evaluation:
+    """Full passes over both splits in eval mode at the end of each epoch."""
+
+    def __init__(self, model: Any, loss_fn: Callable, dataset: Dataset, device: Any, epochs: int) -> None:
+        import torch
+
+        self.model, self.loss_fn, self.device = model, loss_fn, device
+        self.splits = [(torch.from_numpy(dataset.x_train).to(device), torch.from_numpy(dataset.y_train).to(device)),
+                       (torch.from_numpy(dataset.x_valid).to(device), torch.from_numpy(dataset.y_valid).to(device))]
+        self.classification = dataset.classes is not None
+        self.train_loss, self.valid_loss, self.train_accuracy, self.valid_accuracy = (
+            np.full(epochs, np.nan) for _ in range(4))
+
+    def epoch(self, epoch: int) -> float:
+        import torch
+
+        self.model.eval()
+        with torch.no_grad():
+            for (x, y), losses, accuracies in zip(self.splits, (self.train_loss, self.valid_loss),
+                                                  (self.train_accuracy, self.valid_accuracy)):
+                outputs = torch.cat([self.model(x[start:start + EVAL_CHUNK]) for start in range(0, len(x), EVAL_CHUNK)])
+                losses[epoch] = float(self.loss_fn(outputs, y))
+                if self.classification:
+                    accuracies[epoch] = float((outputs.argmax(dim=1) == y).double().mean())
+        return float(self.valid_loss[epoch])
+
+
+class _Records:
+    """Flattened parameters (``model.parameters()`` order) before iterations 0, every, 2 every, ... and after the last."""
+
+    def __init__(self, model: Any, iterations: int, every: int) -> None:
+        self.model = model
+        self.steps = recorded_steps(iterations, every) if every else np.zeros(0, dtype=int)
+        self.wanted = set(self.steps.tolist())
+        count = sum(parameter.numel() for parameter in model.parameters())
+        self.values = np.full((len(self.steps), count), np.nan, dtype=np.float32) if every else None
+        self.taken = 0
+
+    def take(self, iteration: int) -> None:
+        if iteration not in self.wanted:
+            return
+        import torch
+
+        with torch.no_grad():
+            vector = torch.nn.utils.parameters_to_vector(self.model.parameters())
+        self.values[self.taken] = vector.cpu().numpy()
+        self.taken += 1
+
+    def arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.values is None:
+            return None, None
+        return self.values[:self.taken], self.steps[:self.taken]
