@@ -168,6 +168,9 @@ def _announce(manifest: dict[str, Any], *, quiet: bool, as_json: bool) -> bool:
 
 
 def _report(manifest: dict[str, Any], target: Path) -> None:
+    if "problem" in manifest:
+        _report_network(manifest, target)
+        return
     for entry in manifest["runs"]:
         if "final_loss" in entry:
             status = entry["status"] if entry["status"] != "diverged" else f"diverged at step {entry['diverged_step']}"
@@ -181,8 +184,33 @@ def _report(manifest: dict[str, Any], target: Path) -> None:
     click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
 
 
+def _report_network(manifest: dict[str, Any], target: Path) -> None:
+    """Final train and valid loss and valid accuracy per optimizer: mean +- spread over seeds."""
+    def shown(value: dict[str, Any], digits: str) -> str:
+        if value["mean"] is None:
+            return "-"
+        spread = f" +- {value['std']:{digits}}" if manifest["seeds"][1:] else ""
+        return f"{value['mean']:{digits}}{spread}"
+
+    seeds = len(manifest["seeds"])
+    click.echo(f"  {manifest['problem']['data'] if isinstance(manifest['problem']['data'], str) else 'data'}: "
+               f"{manifest['parameters']} parameters, {seeds} seed{'s' if seeds > 1 else ''}"
+               f"{' (mean +- std over seeds)' if seeds > 1 else ''}")
+    for entry in manifest["optimizers"]:
+        status = entry["status"] if entry["status"] != "diverged" else (
+            f"diverged (seed {', '.join(map(str, entry['diverged_seeds']))})")
+        accuracy = shown(entry["final_valid_accuracy"], ".3f")
+        click.echo(f"  {entry['label']:<14} {status:<12} train loss {shown(entry['final_train_loss'], '.4g'):<20} "
+                   f"valid loss {shown(entry['final_valid_loss'], '.4g'):<20} valid accuracy {accuracy}")
+    click.echo(f"Trained in {manifest['timing']['training_seconds']:.1f} s "
+               f"({manifest['timing']['total_seconds']:.1f} s in all)")
+    click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
+
+
 def _problems(manifest: dict[str, Any]) -> list[str]:
     """One phrase per optimizer that diverged or failed, for --strict."""
+    if "problem" in manifest:
+        return [f"{entry['label']} {entry['status']}" for entry in manifest["optimizers"] if entry["status"] != "ok"]
     problems = []
     for entry in manifest["runs"]:
         if entry["status"] == "failed":

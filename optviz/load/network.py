@@ -22,7 +22,7 @@ from .record import recorded_steps
 
 # Recorded parameter vectors (trajectories.npz) are kept when they fit this; thinned by
 # record.every (or, left out, by the smallest thinning that fits), else left out.
-NETWORK_RECORD_BYTES = 256 * 2**20
+NETWORK_RECORD_BYTES = 32 * 2**20
 # Bytes per parameter a training run holds: weights, gradient, two optimizer states and temporaries.
 TRAINING_BYTES_PER_PARAMETER = 4 * 8
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -21,13 +22,31 @@ def config_data(config: Config) -> dict[str, Any]:
     """``config.to_dict()`` with relative file imports made absolute, so a run folder's copy finds them."""
     data = config.to_dict()
     base_dir = config.base_dir
-    if isinstance(data["function"], str) and is_import_path(data["function"]):
-        data["function"] = absolute_import_path(data["function"], base_dir=base_dir)
-    elif isinstance(data["function"], dict) and "import" in data["function"]:
-        data["function"]["import"] = absolute_import_path(data["function"]["import"], base_dir=base_dir)
-    for optimizer in data["optimizers"]:
+    function = data.get("function")
+    if isinstance(function, str) and is_import_path(function):
+        data["function"] = absolute_import_path(function, base_dir=base_dir)
+    elif isinstance(function, dict) and "import" in function:
+        function["import"] = absolute_import_path(function["import"], base_dir=base_dir)
+    problem = data.get("problem")
+    if problem is not None:
+        model = problem.get("model")
+        if isinstance(model, str) and is_import_path(model):
+            problem["model"] = absolute_import_path(model, base_dir=base_dir)
+        elif isinstance(model, dict) and isinstance(model.get("name"), str) and is_import_path(model["name"]):
+            model["name"] = absolute_import_path(model["name"], base_dir=base_dir)
+        data_set = problem.get("data")
+        for kind in ("npz", "csv"):
+            if isinstance(data_set, dict) and isinstance(data_set.get(kind), str) and base_dir is not None:
+                file = Path(data_set[kind])
+                found = file if file.is_file() else base_dir / file
+                data_set[kind] = str(found.resolve()) if found.is_file() else data_set[kind]
+    optimizers = list(data["optimizers"])
+    while optimizers:
+        optimizer = optimizers.pop()
         if is_import_path(optimizer["name"]):
             optimizer["name"] = absolute_import_path(optimizer["name"], base_dir=base_dir)
+        if optimizer.get("rest"):
+            optimizers.append(optimizer["rest"])
     return data
 
 

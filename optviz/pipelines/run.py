@@ -13,10 +13,11 @@ from ..atomic import check_replaceable, check_writable, published_directory
 from ..config import Config
 from ..engine import check_single_run, run
 from ..errors import OptvizWarning, RunError
-from ..load import Loaded, prepare
+from ..load import Loaded, LoadedNetwork, prepare
 from ..problems import nonfinite_region
 from ..results import RunResult
 from ..store.rundir import write_data, write_manifest
+from .network import network_to_dir
 
 FIGURES = {"loss": "save_loss", "path": "save_path", "surface": "save_surface", "diagnostics": "save_diagnostics",
            "basin": "save_basin"}
@@ -53,7 +54,7 @@ def animation_name(view: str, fmt: str, quiver: bool = False) -> str:
     return f"animation{'-3d' if view == '3d' else '-quiver' if quiver else ''}.{fmt}"
 
 
-def run_to_dir(config: Config | Loaded, out_dir: str | Path, *, animate: bool | None = None, fmt: str | None = None,
+def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, animate: bool | None = None, fmt: str | None = None,
                progress: Callable[[str, int, int], None] | None = None,
                figure_progress: Callable[[str, int, int], None] | None = None,
                frame_progress: Callable[[int, int], None] | None = None,
@@ -71,8 +72,10 @@ def run_to_dir(config: Config | Loaded, out_dir: str | Path, *, animate: bool | 
     A folder that is not optviz's own is refused rather than replaced.
     """
     out_dir = Path(out_dir)
-    check_single_run(config.config if isinstance(config, Loaded) else config)  # before the directory is made
-    loaded = config if isinstance(config, Loaded) else prepare(config)
+    check_single_run(config.config if isinstance(config, (Loaded, LoadedNetwork)) else config)  # before the directory is made
+    loaded = config if isinstance(config, (Loaded, LoadedNetwork)) else prepare(config)
+    if isinstance(loaded, LoadedNetwork):  # a network on data (problem:), not a test function
+        return network_to_dir(loaded, out_dir, fmt=fmt, progress=progress, figure_progress=figure_progress)
     config = loaded.config
     check_writable(out_dir)
     check_replaceable(out_dir)
