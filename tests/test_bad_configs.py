@@ -29,6 +29,9 @@ REQUIRED = {
     "domain_not_finite", "duplicate_labels", "import_missing_module", "import_missing_file", "import_raises",
     "set_names_no_key", "safe_refuses_optimizer_import", "safe_refuses_function_import",
     "expression_attribute_access", "expression_overflow", "expression_too_deep", "expression_too_long",
+    # network problems (issue 11)
+    "network_unknown_dataset", "network_unknown_model", "network_output_mismatch", "network_model_raises",
+    "network_missing_file", "network_csv_without_target", "network_safe_refuses_model_import",
 }
 
 

@@ -181,6 +181,9 @@ def _tagged_models(annotation: Any) -> dict[str, type[BaseModel]]:
         if typing.get_origin(argument) is not Annotated:
             continue
         inner, *metadata = typing.get_args(argument)
+        if typing.get_origin(inner) is typing.Union:  # an optional tagged union: its members' tags
+            found.update(_tagged_models(inner))
+            continue
         model = _first_model(inner)
         for item in metadata:
             if isinstance(item, Tag) and model is not None:

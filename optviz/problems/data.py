@@ -108,12 +108,13 @@ def _check_generator_arguments(name: str, maker: Callable, given: dict[str, Any]
 
 
 def _from_file(kind: str, arguments: dict[str, Any], base_dir: Path | None) -> tuple[str, np.ndarray, np.ndarray]:
-    file = _find(str(arguments[kind]), base_dir)
+    name = str(arguments[kind])
+    file = _find(name, base_dir)
     task = arguments.get("task")
     if kind == "npz":
         with np.load(file, allow_pickle=False) as arrays:
             if "x" not in arrays or "y" not in arrays:
-                raise ConfigError(f"{quote(str(file))} needs arrays 'x' and 'y', has {', '.join(arrays.files)}")
+                raise ConfigError(f"{quote(name)} needs arrays 'x' and 'y', has {', '.join(arrays.files)}")
             features, targets = arrays["x"], arrays["y"]
     else:
         target = arguments.get("target")
@@ -125,12 +126,12 @@ def _from_file(kind: str, arguments: dict[str, Any], base_dir: Path | None) -> t
             rows = list(csv.reader(handle))
         header, body = rows[0] if rows else [], rows[1:]
         if target not in header:
-            raise ConfigError(f"{quote(str(file))} has no column {quote(target)}; {closest(str(target), header)}")
+            raise ConfigError(f"{quote(name)} has no column {quote(target)}; {closest(str(target), header)}")
         column = header.index(target)
         try:
             features = np.array([[float(value) for i, value in enumerate(row) if i != column] for row in body])
         except ValueError as error:
-            raise ConfigError(f"{quote(str(file))}: every column but the target must be numeric: {error}") from None
+            raise ConfigError(f"{quote(name)}: every column but the target must be numeric: {error}") from None
         labels = [row[column] for row in body]
         try:
             targets = np.array([float(label) for label in labels])
