@@ -56,9 +56,11 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
 
     ``warnings`` are sentences for a person; ``nonfinite`` says where the function is
     NaN or infinite over the plotted domain (see :func:`optviz.problems.custom.nonfinite_region`).
+    A file :func:`write_data` leaves out is listed under ``skipped``, and warned about.
     """
     config = result.config
     runs = [_run_entry(result, trajectory) for trajectory in result]
+    skipped = skipped_files(result)
     data = {
         "versions": versions(),
         "config_hash": config_hash(config),
@@ -73,7 +75,8 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
         "runs": runs,
         "diverged": [run["label"] for run in runs if run["diverged_starts"]],
         "failed": [run["label"] for run in runs if run["status"] == "failed"],
-        "warnings": list(warnings or []),
+        "warnings": [*(warnings or []), *(f"{entry['file']} not written: {entry['why']}" for entry in skipped)],
+        "skipped": skipped,
         "nonfinite": nonfinite,
         "files": sorted(files or []),
         "timing": timing or {},
@@ -155,6 +158,16 @@ def csv_rows(result: RunResult) -> int:
     return sum(trajectory.loss.size for trajectory in result)
 
 
+def skipped_files(result: RunResult) -> list[dict[str, str]]:
+    """The files of a run folder that :func:`write_data` leaves out for ``result``, each with why:
+    ``[{"file": "trajectories.csv", "why": "..."}]`` or ``[]``."""
+    rows = csv_rows(result)
+    if rows <= CSV_ROW_LIMIT:
+        return []
+    return [{"file": "trajectories.csv",
+             "why": f"{rows:,} rows is over its limit of {CSV_ROW_LIMIT:,}; trajectories.npz holds the same numbers"}]
+
+
 def write_trajectories_csv(result: RunResult, path: Path) -> Path:
     """Long format: ``label,start,step,x[,y],loss,lr,grad_norm``; floats round-trip exactly."""
     axes = ["x"] if result.dim == 1 else ["x", "y"]
@@ -196,7 +209,7 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
     written = ["config.yaml", "trajectories.npz", "summary.csv"]
     write_trajectories_npz(result, out_dir / "trajectories.npz")
     write_summary_csv(result, out_dir / "summary.csv")
-    if csv_rows(result) <= CSV_ROW_LIMIT:
+    if "trajectories.csv" not in {entry["file"] for entry in skipped_files(result)}:
         write_trajectories_csv(result, out_dir / "trajectories.csv")
         written.append("trajectories.csv")
     if "basin" in result.config.render.figures:
