@@ -167,5 +167,6 @@ def test_every_example_config_runs(config, tmp_path):
     # Shrunk so the suite stays fast; the full configs run in `make demo` and `make gallery`.
     result = invoke("run", CONFIGS / config, "--set", "steps=5", "--no-animate", "--out", tmp_path, "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)  # warnings (a big grid's skipped trajectories.csv) go to stderr
     assert summary["steps"] == 5 and summary["runs"]
+    assert result.stderr == "".join(f"Warning: {warning}\n" for warning in summary["warnings"])
