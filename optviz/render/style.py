@@ -112,10 +112,20 @@ def diverged_label(trajectory: Trajectory, label: str | None = None) -> str:
         reason = trajectory.error.splitlines()[0] if trajectory.error.strip() else "unknown error"
         if len(reason) > FAILED_REASON_LIMIT:
             reason = reason[:FAILED_REASON_LIMIT - 3] + "..."
-        return f"{text} (failed: {reason})"
+        return _wrapped(f"{text} (failed: {reason})")
     if len(trajectory.diverged_step) == 1 and trajectory.diverged_step[0] >= 0:
-        return f"{text} (diverged at step {int(trajectory.diverged_step[0])})"
-    return text
+        return _wrapped(f"{text} (diverged at step {int(trajectory.diverged_step[0])})")
+    return _wrapped(text)
+
+
+# A legend entry longer than this wraps onto further lines, so the legend stays inside the figure.
+LEGEND_WIDTH = 40
+
+
+def _wrapped(text: str) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, LEGEND_WIDTH, break_long_words=True)) if len(text) > LEGEND_WIDTH else text
 
 
 def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
