@@ -97,8 +97,20 @@ def add_note(figure: Figure, note: str | None) -> None:
     figure.supxlabel(textwrap.fill(note, max(40, int(figure.get_figwidth() * 14))), fontsize="small", color="0.3")
 
 
-def diverged_label(label: str, diverged_step: int | None) -> str:
-    return f"{label} (diverged at step {diverged_step})" if diverged_step is not None else label
+def diverged_label(label: str, diverged_step: int | None, unit: str = "step") -> str:
+    """``label`` as a legend names it, with the ``unit`` (step, iteration) where it diverged if it did."""
+    return f"{label} (diverged at {unit} {diverged_step})" if diverged_step is not None else label
+
+
+def failed_label(label: str, error: str) -> str:
+    """``label`` with the first line of why its run stopped, short enough for a legend."""
+    return f"{label} (failed: {short_reason(error)})"
+
+
+def short_reason(error: str, width: int = 40) -> str:
+    """The first line of ``error``, cut to ``width`` characters."""
+    reason = error.strip().splitlines()[0] if error.strip() else "error"
+    return reason if len(reason) <= width else reason[: width - 1].rstrip() + "\u2026"
 
 
 def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
