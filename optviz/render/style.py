@@ -99,6 +99,8 @@ def add_note(figure: Figure, note: str | None) -> None:
 
 # A legend entry holds the start of a failed optimizer's reason; the terminal and manifest hold all of it.
 FAILED_REASON_LIMIT = 60
+# A legend entry longer than this wraps onto further lines, so the legend stays inside the figure.
+LEGEND_WIDTH = 40
 
 
 def diverged_label(trajectory: Trajectory, label: str | None = None) -> str:
@@ -109,17 +111,26 @@ def diverged_label(trajectory: Trajectory, label: str | None = None) -> str:
     """
     text = trajectory.label if label is None else label
     if trajectory.error:
-        reason = trajectory.error.splitlines()[0] if trajectory.error.strip() else "unknown error"
-        if len(reason) > FAILED_REASON_LIMIT:
-            reason = reason[:FAILED_REASON_LIMIT - 3] + "..."
-        return _wrapped(f"{text} (failed: {reason})")
+        return failed_label(text, trajectory.error)
     if len(trajectory.diverged_step) == 1 and trajectory.diverged_step[0] >= 0:
-        return _wrapped(f"{text} (diverged at step {int(trajectory.diverged_step[0])})")
+        return diverged_at_label(text, int(trajectory.diverged_step[0]))
     return _wrapped(text)
 
 
-# A legend entry longer than this wraps onto further lines, so the legend stays inside the figure.
-LEGEND_WIDTH = 40
+def diverged_at_label(label: str, diverged_step: int | None, unit: str = "step") -> str:
+    """``label`` as a legend names it, with the ``unit`` (step, iteration) where it diverged if it did."""
+    return _wrapped(f"{label} (diverged at {unit} {diverged_step})" if diverged_step is not None else label)
+
+
+def failed_label(label: str, error: str) -> str:
+    """``label`` with the first line of why its run stopped, short enough for a legend."""
+    return _wrapped(f"{label} (failed: {short_reason(error)})")
+
+
+def short_reason(error: str, width: int = FAILED_REASON_LIMIT) -> str:
+    """The first line of ``error``, cut to ``width`` characters."""
+    reason = error.strip().splitlines()[0] if error.strip() else "unknown error"
+    return reason if len(reason) <= width else reason[: width - 3].rstrip() + "..."
 
 
 def _wrapped(text: str) -> str:
