@@ -171,16 +171,19 @@ def _report(manifest: dict[str, Any], target: Path) -> None:
     if "problem" in manifest:
         _report_network(manifest, target)
         return
+    width = _label_width(manifest["runs"])
     for entry in manifest["runs"]:
         if "final_loss" in entry:
             status = entry["status"] if entry["status"] != "diverged" else f"diverged at step {entry['diverged_step']}"
             loss = "-" if entry["final_loss"] is None else f"{entry['final_loss']:.6g}"
-            distance = "-" if entry.get("distance_to_minimum") is None else f"{entry['distance_to_minimum']:.3g}"
-            click.echo(f"  {entry['label']:<14} {status:<22} final loss {loss:<12} distance to minimum {distance}")
+            click.echo(f"  {entry['label']:<{width}} {status:<22} final loss {loss:<12} "
+                       f"distance to minimum {_distance(entry)}")
         else:
             median = entry.get("final_loss_median")
-            click.echo(f"  {entry['label']:<14} {entry['status']:<22} median final loss "
+            click.echo(f"  {entry['label']:<{width}} {entry['status']:<22} median final loss "
                        f"{'-' if median is None else f'{median:.6g}'}  ({entry['diverged_starts']} diverged)")
+        if entry["status"] == "failed":
+            click.echo(f"    failed: {entry.get('error') or 'unknown error'}")
     click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
 
 
@@ -193,6 +196,7 @@ def _report_network(manifest: dict[str, Any], target: Path) -> None:
         return f"{value['mean']:{digits}}{spread}"
 
     seeds = len(manifest["seeds"])
+    width = max(14, _label_width(manifest["optimizers"]))
     click.echo(f"  {manifest['problem']['data'] if isinstance(manifest['problem']['data'], str) else 'data'}: "
                f"{manifest['parameters']} parameters, {seeds} seed{'s' if seeds > 1 else ''}"
                f"{' (mean +- std over seeds)' if seeds > 1 else ''}")
@@ -200,11 +204,24 @@ def _report_network(manifest: dict[str, Any], target: Path) -> None:
         status = entry["status"] if entry["status"] != "diverged" else (
             f"diverged (seed {', '.join(map(str, entry['diverged_seeds']))})")
         accuracy = shown(entry["final_valid_accuracy"], ".3f")
-        click.echo(f"  {entry['label']:<14} {status:<12} train loss {shown(entry['final_train_loss'], '.4g'):<20} "
+        click.echo(f"  {entry['label']:<{width}} {status:<12} train loss {shown(entry['final_train_loss'], '.4g'):<20} "
                    f"valid loss {shown(entry['final_valid_loss'], '.4g'):<20} valid accuracy {accuracy}")
     click.echo(f"Trained in {manifest['timing']['training_seconds']:.1f} s "
                f"({manifest['timing']['total_seconds']:.1f} s in all)")
     click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
+
+
+def _label_width(entries: list[dict[str, Any]]) -> int:
+    """The width of a report's label column: its longest label, so long labels keep the columns aligned."""
+    return max((len(entry["label"]) for entry in entries), default=0)
+
+
+def _distance(entry: dict[str, Any]) -> str:
+    """``0.0012 (global)`` or ``(local)``: how far a one-start run ended from which kind of known minimum."""
+    if entry.get("distance_to_minimum") is None:
+        return "-"
+    nearest = entry.get("nearest_minimum")
+    return f"{entry['distance_to_minimum']:.3g}" + (f" ({nearest['kind']})" if nearest else "")
 
 
 def _problems(manifest: dict[str, Any]) -> list[str]:
@@ -324,8 +341,9 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = basin_map(config, target, source=config_path, progress=bar.runs, figure_progress=bar.figures)
     if _announce(manifest, quiet=quiet, as_json=as_json):
+        width = _label_width(manifest["basin"]["runs"])
         for entry in manifest["basin"]["runs"]:
-            click.echo(f"  {entry['label']:<14} {describe(entry)}")
+            click.echo(f"  {entry['label']:<{width}} {describe(entry)}")
         click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
 
 
@@ -377,12 +395,13 @@ def _report_sweep(manifest: dict[str, Any], target: Path) -> None:
         click.echo(f"Shard {session['shard']}: {manifest['shard_cells']} of {manifest['cells']} cells ({done}) in "
                    f"{target}/cells/; run `optviz merge {target}` once every shard has finished")
         return
+    width = _label_width(manifest["optimizers"])
     for entry in manifest["optimizers"]:
         best = entry["best"]
         loss = "-" if best["final_loss"] is None else f"{best['final_loss']:.4g}"
         over = "" if entry["starts"] == 1 else f" over {entry['starts']} starts"
         diverged = f"; {entry['diverged_cells']} of {entry['cells']} cells diverged" if entry["diverged_cells"] else ""
-        click.echo(f"  {entry['label']:<14} best {best['describe'].removeprefix(entry['label']).strip()}: "
+        click.echo(f"  {entry['label']:<{width}} best {best['describe'].removeprefix(entry['label']).strip()}: "
                    f"{'median ' if over else ''}final loss {loss}{over}{diverged}")
     for warning in session.get("warnings", []):
         click.echo(f"Warning: {warning}", err=True)

@@ -57,6 +57,29 @@ def test_set_and_json_for_shell_scripts(tmp_path):
     assert len(rows) == 1 + 2 * 301
 
 
+def test_a_skipped_trajectories_csv_is_warned_about_and_listed(tmp_path, monkeypatch):
+    monkeypatch.setattr("optviz.store.rundir.CSV_ROW_LIMIT", 10)  # the run below has 2 x 6 rows
+    result = invoke("run", CONFIGS / "momentum.yaml", "--set", "steps=5", "--set", "render.figures=[loss]",
+                    "--no-animate", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    why = "12 rows is over its limit of 10; trajectories.npz holds the same numbers"
+    assert result.stderr.splitlines() == [f"Warning: trajectories.csv not written: {why}"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["skipped"] == [{"file": "trajectories.csv", "why": why}]
+    assert "trajectories.csv" not in manifest["files"] and not (tmp_path / "trajectories.csv").exists()
+
+
+def test_the_summary_says_whether_the_nearest_minimum_is_global_or_local(tmp_path):
+    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "render.figures=[loss]", "--no-animate", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    runs = json.loads((tmp_path / "manifest.json").read_text())["runs"]
+    width = max(len(run["label"]) for run in runs)
+    assert result.stdout.splitlines()[:-1] == [
+        f"  {run['label']:<{width}} ok                     final loss {run['final_loss']:<12.6g} "
+        f"distance to minimum {run['distance_to_minimum']:.3g} ({run['nearest_minimum']['kind']})" for run in runs]
+    assert {run["nearest_minimum"]["kind"] for run in runs} == {"global", "local"}  # peaks' runs end in both
+
+
 def test_animate_an_existing_run_without_recomputing(tmp_path):
     invoke("run", CONFIGS / "quadratic.yaml", "--out", tmp_path / "run")
     (tmp_path / "run" / "trajectories.csv").unlink()  # the animation reads the exact .npz
@@ -152,5 +175,6 @@ def test_every_example_config_runs(config, tmp_path):
     # Shrunk so the suite stays fast; the full configs run in `make demo` and `make gallery`.
     result = invoke("run", CONFIGS / config, "--set", "steps=5", "--no-animate", "--out", tmp_path, "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)  # warnings (a big grid's skipped trajectories.csv) go to stderr
     assert summary["steps"] == 5 and summary["runs"]
+    assert result.stderr == "".join(f"Warning: {warning}\n" for warning in summary["warnings"])

@@ -25,6 +25,7 @@ import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
 from optviz.atomic import atomic_path, staged_directory, write_text
+from optviz.store.rundir import manifest as run_manifest
 
 DIVERGING = {"function": "rosenbrock", "start": [-1.5, 2.0], "steps": 40, "dtype": "float64",
              "optimizers": [{"name": "SGD", "lr": 1.0}, {"name": "Adam", "lr": 0.05},
@@ -137,6 +138,79 @@ def test_strict_reports_an_optimizer_that_raised(tmp_path):
     manifest = json.loads(result.stdout)
     assert manifest["failed"] == ["Fragile"] and manifest["runs"][1]["status"] == "ok"
     assert (result.exit_code, result.stderr) == (1, "Error: --strict: Fragile failed: RuntimeError at step 3: gave up\n")
+
+
+FLAKY = ("import torch\n\n\nclass Flaky(torch.optim.SGD):\n    def step(self, closure=None):\n"
+         "        self.count = getattr(self, 'count', 0) + 1\n        if self.count > 3:\n"
+         "            raise RuntimeError('gave up')\n        return super().step(closure)\n")
+FLAKY_LABEL = "a flaky optimizer with a long label"
+
+
+def failing_config(tmp_path: Path, **changes) -> Path:
+    """A one-start run whose first optimizer (a long label) raises at step 3, beside SGD."""
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    return write_config(tmp_path, {"function": "quadratic", "start": [2.0], "steps": 10, "dtype": "float64",
+                                   "optimizers": [{"name": "flaky.py:Flaky", "lr": 0.1, "label": FLAKY_LABEL},
+                                                  {"name": "SGD", "lr": 0.1}],
+                                   "render": {"figures": ["loss", "path"]}, **changes})
+
+
+def test_a_failed_optimizer_says_why_under_its_row(tmp_path):
+    result = invoke("run", failing_config(tmp_path), "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    sgd = json.loads((tmp_path / "out" / "manifest.json").read_text())["runs"][1]
+    width = len(FLAKY_LABEL)  # the label column fits the longest label, so the rows stay aligned
+    assert result.stdout.splitlines()[:3] == [
+        f"  {FLAKY_LABEL} failed                 final loss -            distance to minimum -",
+        "    failed: RuntimeError at step 3: gave up",
+        f"  {'SGD':<{width}} ok                     final loss {sgd['final_loss']:<12.6g} "
+        f"distance to minimum {sgd['distance_to_minimum']:.3g} (global)",
+    ]
+
+
+def test_a_failed_optimizer_in_json_and_summary_csv(tmp_path):
+    result = invoke("run", failing_config(tmp_path, start={"random": 2, "seed": 0}), "--out", tmp_path / "out",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["failed"] == [FLAKY_LABEL]
+    assert manifest["runs"][0]["status"] == "failed"
+    assert manifest["runs"][0]["error"] == "RuntimeError at step 3: gave up"
+    rows = (tmp_path / "out" / "summary.csv").read_text().splitlines()
+    assert rows[0] == ("label,start,status,final_loss,final_x,nearest_minimum,distance_to_minimum,"
+                       "diverged_step,converged_step")
+    # Nothing was reached: every field is empty (nearest_minimum used to say 0, the global minimum).
+    assert rows[1:3] == [f"{FLAKY_LABEL},0,failed,,,,,,", f"{FLAKY_LABEL},1,failed,,,,,,"]
+    assert rows[3].startswith("SGD,0,ok,") and len(rows) == 5
+
+
+def test_a_failed_optimizer_agrees_in_summary_manifest_and_csv(tmp_path):
+    result = optviz.run(optviz.load_config(failing_config(tmp_path)))
+    row = result.summary()[0]
+    assert {key: row[key] for key in ("status", "final_loss", "final_position", "nearest_minimum",
+                                      "distance_to_minimum", "converged_step")} == {
+        "status": "failed", "final_loss": None, "final_position": [None], "nearest_minimum": None,
+        "distance_to_minimum": None, "converged_step": None}
+    entry = run_manifest(result)["runs"][0]
+    assert (entry["final_loss"], entry["nearest_minimum"], entry["distance_to_minimum"]) == (None, None, None)
+
+
+@pytest.mark.parametrize("start", [[2.0], {"random": 3, "seed": 0}], ids=["one start", "three starts"])
+def test_a_failed_optimizer_is_marked_in_the_legends(tmp_path, start):
+    result = optviz.run(optviz.load_config(failing_config(tmp_path, start=start)))
+    mark = "(failed: RuntimeError at step 3: gave up)"
+    for axes in (optviz.plot_loss(result), optviz.plot_path(result)):
+        # Long entries wrap onto several lines; read them as one.
+        texts = [text.get_text().replace("\n", " ") for text in axes.get_legend().get_texts()]
+        flaky = [text for text in texts if text.startswith(FLAKY_LABEL)]
+        assert len(flaky) == 1 and flaky[0].endswith(mark), texts
+        assert not any("failed" in text for text in texts if text.startswith("SGD"))
+
+
+def test_a_stored_run_keeps_the_failure_for_later_figures(tmp_path):
+    assert invoke("run", failing_config(tmp_path), "--out", tmp_path / "out", "-q").exit_code == 0
+    stored = optviz.load_run(tmp_path / "out")
+    assert [trajectory.error for trajectory in stored] == ["RuntimeError at step 3: gave up", None]
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +509,7 @@ def test_a_failed_swap_puts_the_earlier_run_back(earlier_run, tmp_path, monkeypa
         return real_rename(source, target)
 
     monkeypatch.setattr(os, "rename", refuse_the_new_folder)
-    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--out", out)
+    result = invoke("run", CONFIGS / "peaks.yaml", "--set", "steps=5", "--no-animate", "--out", out)
     assert result.exit_code == 1
     assert result.stderr == f"Error: {out}: cannot put the run in place: Invalid cross-device link; the earlier " \
                             "folder is unchanged\n"

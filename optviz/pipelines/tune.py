@@ -182,10 +182,11 @@ def _entry(tuning: Tuning, label: str) -> dict[str, Any]:
 def describe(summary: dict[str, Any]) -> list[str]:
     """Lines for a person: each optimizer's chosen lr."""
     lines = []
+    width = max((len(entry["label"]) for entry in summary["optimizers"]), default=0)  # long labels stay aligned
     for entry in summary["optimizers"]:
         if entry["lr"] is None:
-            lines.append(f"  {entry['label']:<14} every lr diverged; kept the config's lr")
+            lines.append(f"  {entry['label']:<{width}} every lr diverged; kept the config's lr")
         else:
-            lines.append(f"  {entry['label']:<14} lr {entry['lr']:<10.3g} "
+            lines.append(f"  {entry['label']:<{width}} lr {entry['lr']:<10.3g} "
                          f"{summary['criterion']} {entry['criterion']:.4g}")
     return lines

@@ -73,8 +73,7 @@ def build_scene(result: RunResult, *, frames: int | None = None, trail: int | No
     heads, trails = [], []
     for index, trajectory in enumerate(result):
         single = len(trajectory.positions) == 1
-        diverged = int(trajectory.diverged_step[0]) if single else -1
-        label = diverged_label(trajectory.label, diverged if diverged >= 0 else None)
+        label = diverged_label(trajectory)
         (trail_line,) = axes.plot([], [], color=colour(index), linewidth=1.6 if single else 0.8,
                                   alpha=0.9 if single else 0.35, path_effects=halo(1.6) if single else [], zorder=3)
         (head,) = axes.plot([], [], color=colour(index), marker=marker(index), markersize=10 if single else 5,
@@ -110,8 +109,7 @@ def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scen
     rows = shown_starts(result)
     for index, trajectory in enumerate(result):
         single = len(trajectory.positions) == 1
-        diverged = int(trajectory.diverged_step[0]) if single else -1
-        label = diverged_label(trajectory.label, diverged if diverged >= 0 else None)
+        label = diverged_label(trajectory)
         (trail_line,) = axes.plot([], [], [], color=colour(index), linewidth=1.8 if single else 0.8,
                                   alpha=0.95 if single else 0.35, path_effects=halo(1.8) if single else [],
                                   zorder=TRAIL_Z)

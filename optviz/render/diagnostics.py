@@ -97,7 +97,7 @@ def _draw_panel(axes, result, panel: Panel) -> None:
                 # The record that diverged may still hold a finite lr: end every panel at the same step.
                 values = values.copy()
                 values[0, int(trajectory.last_finite()[0]) + 1:] = np.nan
-            axes.plot(steps, values[0], label=diverged_label(trajectory.label, diverged if diverged >= 0 else None),
+            axes.plot(steps, values[0], label=diverged_label(trajectory),
                       **style)
             curves.append(values[0])
             if diverged >= 0:
@@ -108,7 +108,8 @@ def _draw_panel(axes, result, panel: Panel) -> None:
                 warnings.simplefilter("ignore", RuntimeWarning)  # steps where every start has diverged
                 lower, median, upper = np.nanpercentile(values, [25, 50, 75], axis=0)
             diverged = int(trajectory.diverged.sum())
-            label = f"{trajectory.label} (median, IQR)" + (f"; {diverged} of {len(values)} diverged" if diverged else "")
+            label = diverged_label(trajectory, f"{trajectory.label} (median, IQR)" +
+                                   (f"; {diverged} of {len(values)} diverged" if diverged else ""))
             axes.plot(steps, median, label=label, **style)
             axes.fill_between(steps, lower, upper, color=colour(index), alpha=0.2, linewidth=0,
                               step="post" if panel.staircase else None)

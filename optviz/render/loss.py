@@ -39,7 +39,7 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
         if trajectory.loss.shape[0] == 1:
             loss = trajectory.loss[0]
             diverged = int(trajectory.diverged_step[0])
-            label = diverged_label(trajectory.label, diverged if diverged >= 0 else None)
+            label = diverged_label(trajectory)
             axes.plot(steps, loss, color=colour(index), marker=marker(index), markersize=4,
                       markevery=max(1, len(steps) // 15), linewidth=1.6, label=label)
             if diverged >= 0:
@@ -51,7 +51,8 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
                 warnings.simplefilter("ignore", RuntimeWarning)  # steps where every start has diverged
                 lower, median, upper = np.nanpercentile(trajectory.loss, [25, 50, 75], axis=0)
             diverged = int(trajectory.diverged.sum())
-            label = f"{trajectory.label} (median, IQR)" + (f"; {diverged} of {len(trajectory.loss)} diverged" if diverged else "")
+            label = diverged_label(trajectory, f"{trajectory.label} (median, IQR)" +
+                                   (f"; {diverged} of {len(trajectory.loss)} diverged" if diverged else ""))
             if alone:
                 _draw_each_start(axes, result, trajectory, index)
                 curves.append(trajectory.loss)  # a diverged start's curve must not stretch the axes either
@@ -116,9 +117,11 @@ def plot_loss_panels(result: RunResult, figure: Figure | None = None):
         panels = figure.axes
     for index, panel in enumerate(panels):
         plot_loss(result, panel, only=index, legend=False)
-        diverged = int(result.trajectories[index].diverged.sum())
-        if diverged:
-            panel.set_title(f"{result.trajectories[index].label} ({diverged} of {len(result.starts)} diverged)")
+        trajectory = result.trajectories[index]
+        diverged = int(trajectory.diverged.sum())
+        if diverged or trajectory.error:
+            panel.set_title(diverged_label(trajectory, trajectory.label + (
+                f" ({diverged} of {len(result.starts)} diverged)" if diverged else "")))
     label_outer(panels)
     handles = [Line2D([], [], color="0.3", linewidth=0.8, alpha=0.5, label="each start"),
                Line2D([], [], color="0.3", linewidth=1.6, label="median"),

@@ -41,8 +41,7 @@ def plot_path(result: RunResult, axes: Axes | None = None, *, only: int | None =
         if len(trajectory.positions) > 1:
             _draw_many(axes, result.dim, trajectory, index, chosen)
             continue
-        diverged = int(trajectory.diverged_step[0])
-        _draw_one(axes, result.dim, trajectory, index, diverged_label(trajectory.label, diverged if diverged >= 0 else None))
+        _draw_one(axes, result.dim, trajectory, index, diverged_label(trajectory))
     axes.set_title(f"{result.function.name}: {_paths(result, chosen)} over {result.config.steps} steps")
     if legend:
         axes.legend(loc="best", fontsize="small", framealpha=0.85)
@@ -64,7 +63,8 @@ def plot_path_panels(result: RunResult, figure: Figure | None = None):
     for index, (panel, trajectory) in enumerate(zip(panels, result)):
         plot_path(result, panel, only=index, colorbar=panels if index == len(panels) - 1 else False, legend=False)
         diverged = int(trajectory.diverged.sum())
-        panel.set_title(trajectory.label + (f" ({diverged} of {len(trajectory.diverged)} diverged)" if diverged else ""))
+        panel.set_title(diverged_label(trajectory, trajectory.label + (
+            f" ({diverged} of {len(trajectory.diverged)} diverged)" if diverged else "")))
     label_outer(panels)
     neutral = dict(color="0.3", linestyle="none")
     handles = [
@@ -116,7 +116,7 @@ def _draw_many(axes, dim: int, trajectory, index: int, chosen: np.ndarray) -> No
                 for start, end in zip(chosen, last)]
     alpha = float(np.clip(2.0 / np.sqrt(len(chosen)), 0.08, 0.6))
     axes.add_collection(LineCollection(segments, colors=colour(index), linewidths=1.0, alpha=alpha, zorder=3,
-                                       label=trajectory.label))
+                                       label=diverged_label(trajectory)))
     starts = np.array([segment[0] for segment in segments])
     # A path that ends off the plot (a diverged one) is marked where it crossed the edge.
     ends = np.array([edge_crossing(segment[:, 0], segment[:, 1], axes.get_xlim(), axes.get_ylim()) or segment[-1]

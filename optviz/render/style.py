@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..results import RunResult
+    from ..results import RunResult, Trajectory
 
 # Okabe & Ito's colour-blind-safe palette (black moved last: it is reserved for minima marks).
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -97,8 +97,46 @@ def add_note(figure: Figure, note: str | None) -> None:
     figure.supxlabel(textwrap.fill(note, max(40, int(figure.get_figwidth() * 14))), fontsize="small", color="0.3")
 
 
-def diverged_label(label: str, diverged_step: int | None) -> str:
-    return f"{label} (diverged at step {diverged_step})" if diverged_step is not None else label
+# A legend entry holds the start of a failed optimizer's reason; the terminal and manifest hold all of it.
+FAILED_REASON_LIMIT = 60
+# A legend entry longer than this wraps onto further lines, so the legend stays inside the figure.
+LEGEND_WIDTH = 40
+
+
+def diverged_label(trajectory: Trajectory, label: str | None = None) -> str:
+    """``trajectory``'s legend entry: ``label`` (by default its own label), marked ``(failed: reason)``
+    when its optimizer raised, or ``(diverged at step N)`` when its one start diverged.
+
+    Every figure names its optimizers through this, so a failure is marked in each of them.
+    """
+    text = trajectory.label if label is None else label
+    if trajectory.error:
+        return failed_label(text, trajectory.error)
+    if len(trajectory.diverged_step) == 1 and trajectory.diverged_step[0] >= 0:
+        return diverged_at_label(text, int(trajectory.diverged_step[0]))
+    return _wrapped(text)
+
+
+def diverged_at_label(label: str, diverged_step: int | None, unit: str = "step") -> str:
+    """``label`` as a legend names it, with the ``unit`` (step, iteration) where it diverged if it did."""
+    return _wrapped(f"{label} (diverged at {unit} {diverged_step})" if diverged_step is not None else label)
+
+
+def failed_label(label: str, error: str) -> str:
+    """``label`` with the first line of why its run stopped, short enough for a legend."""
+    return _wrapped(f"{label} (failed: {short_reason(error)})")
+
+
+def short_reason(error: str, width: int = FAILED_REASON_LIMIT) -> str:
+    """The first line of ``error``, cut to ``width`` characters."""
+    reason = error.strip().splitlines()[0] if error.strip() else "unknown error"
+    return reason if len(reason) <= width else reason[: width - 3].rstrip() + "..."
+
+
+def _wrapped(text: str) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, LEGEND_WIDTH, break_long_words=True)) if len(text) > LEGEND_WIDTH else text
 
 
 def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:

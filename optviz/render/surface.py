@@ -221,12 +221,10 @@ def plot_surface(result: RunResult, axes: Axes3D | None = None):
 
 
 def _label(trajectory) -> str:
-    """The legend entry: the label, and when and how often the optimizer diverged."""
-    if len(trajectory.positions) == 1:
-        diverged = int(trajectory.diverged_step[0])
-        return diverged_label(trajectory.label, diverged if diverged >= 0 else None)
+    """The legend entry: the label, and when and how often the optimizer diverged, or why it failed."""
     count = int(trajectory.diverged.sum())
-    return trajectory.label + (f" ({count} of {len(trajectory.positions)} diverged)" if count else "")
+    many = len(trajectory.positions) > 1 and count
+    return diverged_label(trajectory, trajectory.label + (f" ({count} of {len(trajectory.positions)} diverged)" if many else ""))
 
 
 def save_surface(result: RunResult, path: str | Path) -> Path:

@@ -95,7 +95,9 @@ class RunResult:
         """The summary as columns of equal length, one entry per (optimizer, start).
 
         Missing values are NaN (floats) or -1 (steps and minimum indices); ``status``
-        is "ok", "diverged" or "failed". Vectorized, so 65,536 starts take milliseconds.
+        is "ok", "diverged" or "failed". A failed optimizer reached nothing: its final
+        loss, position, nearest minimum, distance and convergence are all missing, as
+        its manifest entry says. Vectorized, so 65,536 starts take milliseconds.
         """
         columns: dict[str, list[np.ndarray]] = {name: [] for name in (
             "label", "start", "status", "final_loss", "final_position", "nearest_minimum",
@@ -103,21 +105,22 @@ class RunResult:
         count = len(self.starts)
         for trajectory in self.trajectories:
             diverged = trajectory.diverged
+            failed = np.full(count, bool(trajectory.error))
+            lost = diverged | failed  # ended nowhere: no nearest minimum, no distance to it
             nearest, distance = self.function.nearest_minimum(trajectory.final_position)
-            status = np.where(diverged, "diverged", "ok").astype(object)
-            if trajectory.error:
-                status[:] = "failed"
-            converged = trajectory.converged_step
+            status = np.where(failed, "failed", np.where(diverged, "diverged", "ok")).astype(object)
+            converged = np.full(count, -1) if trajectory.converged_step is None else trajectory.converged_step
+            final_loss, final_position = trajectory.final_loss, trajectory.final_position
             for name, values in (
                 ("label", np.full(count, trajectory.label, dtype=object)),
                 ("start", np.arange(count)),
                 ("status", status),
-                ("final_loss", np.where(np.isfinite(trajectory.final_loss), trajectory.final_loss, np.nan)),
-                ("final_position", np.where(np.isfinite(trajectory.final_position), trajectory.final_position, np.nan)),
-                ("nearest_minimum", np.where(diverged | (nearest < 0), -1, nearest)),
-                ("distance_to_minimum", np.where(diverged, np.nan, distance)),
+                ("final_loss", np.where(np.isfinite(final_loss) & ~failed, final_loss, np.nan)),
+                ("final_position", np.where(np.isfinite(final_position) & ~failed[:, None], final_position, np.nan)),
+                ("nearest_minimum", np.where(lost | (nearest < 0), -1, nearest)),
+                ("distance_to_minimum", np.where(lost, np.nan, distance)),
                 ("diverged_step", trajectory.diverged_step),
-                ("converged_step", np.full(count, -1) if converged is None else converged),
+                ("converged_step", np.where(failed, -1, converged)),
             ):
                 columns[name].append(np.asarray(values))
         return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in columns.items()}

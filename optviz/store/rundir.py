@@ -56,9 +56,11 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
 
     ``warnings`` are sentences for a person; ``nonfinite`` says where the function is
     NaN or infinite over the plotted domain (see :func:`optviz.problems.custom.nonfinite_region`).
+    A file :func:`write_data` leaves out is listed under ``skipped``, and warned about.
     """
     config = result.config
     runs = [_run_entry(result, trajectory) for trajectory in result]
+    skipped = skipped_files(result)
     data = {
         "versions": versions(),
         "config_hash": config_hash(config),
@@ -73,7 +75,8 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
         "runs": runs,
         "diverged": [run["label"] for run in runs if run["diverged_starts"]],
         "failed": [run["label"] for run in runs if run["status"] == "failed"],
-        "warnings": list(warnings or []),
+        "warnings": [*(warnings or []), *(f"{entry['file']} not written: {entry['why']}" for entry in skipped)],
+        "skipped": skipped,
         "nonfinite": nonfinite,
         "files": sorted(files or []),
         "timing": timing or {},
@@ -85,7 +88,8 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
 
 def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
     nearest, distance = result.function.nearest_minimum(trajectory.final_position)
-    ok = ~trajectory.diverged
+    # A failed optimizer reached nothing, as summary.csv says: no loss, no nearest minimum.
+    ok = ~trajectory.diverged & (not trajectory.error)
     diverged_starts = int(trajectory.diverged.sum())
     entry: dict[str, Any] = {
         "label": trajectory.label,
@@ -98,9 +102,10 @@ def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
         entry["converged_starts"] = int(np.count_nonzero(trajectory.converged_step >= 0))
     if len(trajectory.final_loss) == 1:
         step = int(trajectory.diverged_step[0])
+        failed = bool(trajectory.error)
         entry.update({
-            "final_loss": finite_or_none(trajectory.final_loss[0]),
-            "final_position": [finite_or_none(value) for value in trajectory.final_position[0]],
+            "final_loss": None if failed else finite_or_none(trajectory.final_loss[0]),
+            "final_position": [None if failed else finite_or_none(value) for value in trajectory.final_position[0]],
             "distance_to_minimum": finite_or_none(distance[0]) if ok[0] else None,
             "nearest_minimum": _minimum_entry(result.function, int(nearest[0])) if ok[0] else None,
             "diverged_step": step if step >= 0 else None,
@@ -111,7 +116,7 @@ def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
                 "final_loss_median": finite_or_none(np.nanmedian(np.where(ok, trajectory.final_loss, np.nan))) if ok.any() else None,
                 "final_loss_best": finite_or_none(np.nanmin(np.where(ok, trajectory.final_loss, np.nan))) if ok.any() else None,
                 "distance_to_minimum_median": finite_or_none(np.nanmedian(np.where(ok, distance, np.nan))) if ok.any() else None,
-                "first_diverged_step": int(trajectory.diverged_step[~ok].min()) if diverged_starts else None,
+                "first_diverged_step": int(trajectory.diverged_step[trajectory.diverged].min()) if diverged_starts else None,
             })
     if trajectory.error:
         entry["error"] = trajectory.error
@@ -144,11 +149,23 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
                 array = array[:1]  # one row for all starts; load_run broadcasts it back
             if array is not None:
                 arrays[f"{name}_{index}"] = np.ascontiguousarray(array)
+        if trajectory.error:  # so figures drawn later from the folder (optviz animate) still mark it failed
+            arrays[f"error_{index}"] = np.array(trajectory.error)
     return write_npz(path, arrays)
 
 
 def csv_rows(result: RunResult) -> int:
     return sum(trajectory.loss.size for trajectory in result)
+
+
+def skipped_files(result: RunResult) -> list[dict[str, str]]:
+    """The files of a run folder that :func:`write_data` leaves out for ``result``, each with why:
+    ``[{"file": "trajectories.csv", "why": "..."}]`` or ``[]``."""
+    rows = csv_rows(result)
+    if rows <= CSV_ROW_LIMIT:
+        return []
+    return [{"file": "trajectories.csv",
+             "why": f"{rows:,} rows is over its limit of {CSV_ROW_LIMIT:,}; trajectories.npz holds the same numbers"}]
 
 
 def write_trajectories_csv(result: RunResult, path: Path) -> Path:
@@ -192,7 +209,7 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
     written = ["config.yaml", "trajectories.npz", "summary.csv"]
     write_trajectories_npz(result, out_dir / "trajectories.npz")
     write_summary_csv(result, out_dir / "summary.csv")
-    if csv_rows(result) <= CSV_ROW_LIMIT:
+    if "trajectories.csv" not in {entry["file"] for entry in skipped_files(result)}:
         write_trajectories_csv(result, out_dir / "trajectories.csv")
         written.append("trajectories.csv")
     if "basin" in result.config.render.figures:
@@ -266,7 +283,8 @@ def read_trajectories_npz(path: Path, config: Config, function: TestFunction) ->
         found.update({name: array(f"{name}_{index}", shape=shapes[name]) for name in OPTIONAL_ARRAYS
                       if f"{name}_{index}" in arrays})
         found["lr"] = np.broadcast_to(lr, (count, records))  # stored once when shared
-        trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, **found))
+        error = str(array(f"error_{index}", text=True, shape=())) if f"error_{index}" in arrays else None
+        trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, error=error, **found))
     record_every = int(array("record_every", shape=())) if "record_every" in arrays else 1
     return RunResult(config=config, function=function, domain=plot_domain(config.domain, function), starts=starts,
                      trajectories=trajectories, record_every=record_every,
