@@ -152,15 +152,22 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
 
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     before = [parameter.detach().clone() for parameter in parameters]
+    zeros = [torch.zeros_like(parameter) for parameter in parameters]  # the gradient of a parameter the loss skips
     losses: list[float] = []
     lrs: list[float] = []
-    norms: list[Any] = []  # (grad norm, update norm) tensors, read once at the end rather than per step
+    norms: list[Any] = []  # per-tensor norms of each step, read once at the end rather than per step
     first = optimizers[0]
     on_device = device.type != "cpu"
-    nan = torch.tensor(float("nan"), dtype=torch.float64)
+
+    count = len(parameters)
 
     def stats() -> np.ndarray:
-        pairs = torch.stack([torch.stack(pair).double() for pair in norms]).cpu().numpy() if norms else np.zeros((0, 2))
+        # Each row: the per-tensor norms of the gradient, then of the update; whole norms from them at the end.
+        pairs = np.zeros((0, 2))
+        if norms:
+            per_tensor = torch.stack(norms).double()
+            pairs = torch.stack([torch.linalg.vector_norm(per_tensor[:, :count], dim=1),
+                                 torch.linalg.vector_norm(per_tensor[:, count:], dim=1)], dim=1).cpu().numpy()
         pairs = np.concatenate([pairs, np.full((len(losses) - len(pairs), 2), np.nan)])
         return np.column_stack([losses, lrs, pairs]) if losses else np.zeros((0, 4))
 
@@ -182,17 +189,17 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
             try:
                 loss.backward()
                 with torch.no_grad():
-                    grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
-                    grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else nan
+                    grads = [parameter.grad if parameter.grad is not None else zero
+                             for parameter, zero in zip(parameters, zeros)]
+                    grad_norms = torch._foreach_norm(grads)
                     torch._foreach_copy_(before, parameters)
                 for optimizer in optimizers:
                     optimizer.step()
                 with torch.no_grad():
                     torch._foreach_sub_(before, parameters)
-                    update_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(before)))
+                    norms.append(torch.stack([*grad_norms, *torch._foreach_norm(before)]))
             except Exception as error:  # a user's model or optimizer may raise anything
                 return stats(), iteration + 1, -1, f"{type(error).__name__}: {error}"
-            norms.append((grad_norm, update_norm))
             for scheduler, plateau, every_step in schedulers:
                 if every_step:
                     scheduler.step(value) if plateau else scheduler.step()
@@ -236,7 +243,7 @@ class _Records:
     """Flattened parameters (``model.parameters()`` order) before iterations 0, every, 2 every, ... and after the last."""
 
     def __init__(self, model: Any, iterations: int, every: int) -> None:
-        self.model = model
+        self.parameters = list(model.parameters())
         self.steps = recorded_steps(iterations, every) if every else np.zeros(0, dtype=int)
         self.wanted = set(self.steps.tolist())
         count = sum(parameter.numel() for parameter in model.parameters())
@@ -249,8 +256,8 @@ class _Records:
         import torch
 
         with torch.no_grad():
-            vector = torch.nn.utils.parameters_to_vector(self.model.parameters())
-        self.values[self.taken] = vector.cpu().numpy()
+            row = torch.from_numpy(self.values[self.taken])
+            torch.cat([parameter.detach().reshape(-1).cpu() for parameter in self.parameters], out=row)
         self.taken += 1
 
     def arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
