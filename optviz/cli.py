@@ -197,7 +197,10 @@ def _report_network(manifest: dict[str, Any], target: Path) -> None:
 
     seeds = len(manifest["seeds"])
     width = max(14, _label_width(manifest["optimizers"]))
-    click.echo(f"  {manifest['problem']['data'] if isinstance(manifest['problem']['data'], str) else 'data'}: "
+    data = manifest["problem"]["data"]
+    if isinstance(data, dict):  # {name: moons, ...}, {npz: file.npz} or {csv: file.csv, target: ...}
+        data = data.get("name") or data.get("npz") or data.get("csv")
+    click.echo(f"  {data}: "
                f"{manifest['parameters']} parameters, {seeds} seed{'s' if seeds > 1 else ''}"
                f"{' (mean +- std over seeds)' if seeds > 1 else ''}")
     for entry in manifest["optimizers"]:
