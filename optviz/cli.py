@@ -402,6 +402,12 @@ def _report_sweep(manifest: dict[str, Any], target: Path) -> None:
     for entry in manifest["optimizers"]:
         best = entry["best"]
         loss = "-" if best["final_loss"] is None else f"{best['final_loss']:.4g}"
+        if "problem" in manifest:  # a network sweep: means over seeds of the valid loss
+            over = "" if entry["starts"] == 1 else f" (mean over {entry['starts']} seeds)"
+            diverged = f"; {entry['diverged_cells']} of {entry['cells']} cells diverged" if entry["diverged_cells"] else ""
+            click.echo(f"  {entry['label']:<{width}} best {best['describe'].removeprefix(entry['label']).strip()}: "
+                       f"final valid loss {loss}{over}{diverged}")
+            continue
         over = "" if entry["starts"] == 1 else f" over {entry['starts']} starts"
         diverged = f"; {entry['diverged_cells']} of {entry['cells']} cells diverged" if entry["diverged_cells"] else ""
         click.echo(f"  {entry['label']:<{width}} best {best['describe'].removeprefix(entry['label']).strip()}: "

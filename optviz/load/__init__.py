@@ -40,7 +40,10 @@ def prepare(config: Config, *, source: str = "", safe: bool = False) -> Loaded |
         if safe:
             check_safe(config)
         if config.problem is not None:
-            return prepare_network(config)
+            network = prepare_network(config)
+            if config.sweep is not None:
+                network = dataclasses.replace(network, sweep=plan_sweep(config))
+            return network
         loaded = resolve(config)
         if config.sweep is not None:
             loaded = dataclasses.replace(loaded, sweep=plan_sweep(config, loaded.function))

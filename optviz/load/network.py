@@ -37,7 +37,7 @@ class LoadedNetwork:
     iterations: int  # minibatch steps of each run
     record_every: int  # thinning of the recorded parameter vectors; 0: none recorded
     memory: Estimate
-    sweep: Any = None  # networks are not swept yet
+    sweep: Any = None  # the expanded sweep block (optviz.load.sweep.Sweep), if the config has one and it was planned
 
     @property
     def optimizers(self) -> list[tuple[OptimizerSpec, list[tuple[ResolvedOptimizer, str, str]]]]:
@@ -73,8 +73,6 @@ def prepare_network(config: Config) -> LoadedNetwork:
     problem = network_problem(config)
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("cuda was asked for and is not available here; use device: cpu", path="device")
-    if config.sweep:
-        raise ConfigError("sweeps of network problems are not supported yet; remove the sweep block", path="sweep")
     try:
         dataset = problem.dataset(config.run_seeds[0])
     except ConfigError as error:

@@ -40,6 +40,7 @@ from ..errors import ConfigError, quote
 from ..optimizers import IMPLEMENTATION_KEYWORDS, constructor_defaults, resolve_optimizer_spec
 from ..problems import TestFunction, function_of, plot_domain
 from .loaded import Loaded, resolve
+from .network import LoadedNetwork, prepare_network
 from .resolved import cell_key
 
 # Above this a sweep is almost certainly a typo in a count; shard bigger ones into several sweeps.
@@ -47,6 +48,11 @@ MAX_CELLS = 100_000
 MAX_VALUES = 10_000
 SPACINGS = {"linspace": "first, last", "logspace": "first exponent, last exponent", "geomspace": "first, last"}
 SWEEPABLE = "steps, start, optimizers.<label>.<hyperparameter> or optimizers.<label>.scheduler.<argument>"
+# A network config (problem:) sweeps its training length and batch size where a function's sweeps steps and start.
+NETWORK_SWEEPABLE = ("problem.epochs, problem.batch_size, optimizers.<label>.<hyperparameter> or "
+                     "optimizers.<label>.scheduler.<argument>")
+GLOBAL_KEYS = ("steps", "start")
+NETWORK_GLOBAL_KEYS = ("problem.epochs", "problem.batch_size")
 VALUE_FORMS = ("a list of values, {linspace: [first, last, count]}, {logspace: [first exponent, last exponent, "
                "count]} or {geomspace: [first, last, count]}")
 
@@ -56,10 +62,10 @@ class Axis:
     """One swept key and its values."""
 
     key: str  # as written in the sweep block: optimizers.SGD.lr
-    name: str  # its column in sweep.csv and its label on figures: lr, scheduler.gamma, steps, start
+    name: str  # its column in sweep.csv and its label on figures: lr, scheduler.gamma, steps, start, epochs
     values: tuple[Any, ...]
     spacing: str  # "list", "linspace", "logspace" or "geomspace"
-    optimizer: int | None  # the index of the optimizer it belongs to; None for steps and start
+    optimizer: int | None  # the index of the optimizer it belongs to; None for steps, start, problem.*
 
     @property
     def numeric(self) -> bool:
@@ -77,7 +83,9 @@ class Axis:
 
     def apply(self, data: dict[str, Any], value: Any) -> None:
         """Set this key to ``value`` in a cell's config data (whose one optimizer is this axis's)."""
-        if self.optimizer is None:
+        if self.key.startswith("problem."):
+            data["problem"][self.name] = value
+        elif self.optimizer is None:
             data[self.name] = value
         elif self.name.startswith("scheduler."):
             data["optimizers"][0]["scheduler"][self.name.removeprefix("scheduler.")] = value
@@ -93,7 +101,7 @@ class Cell:
     label: str  # its optimizer's label
     values: dict[str, Any]  # axis key -> this cell's value, for the axes that apply to it
     names: dict[str, str]  # axis key -> axis name
-    loaded: Loaded  # an ordinary run config, checked: one optimizer, no sweep block
+    loaded: Loaded | LoadedNetwork  # an ordinary run config, checked: one optimizer, no sweep block
     key: str  # sha256 of the resolved config, which names the cell's files
 
     @property
@@ -107,13 +115,27 @@ class Cell:
 
 @dataclass(frozen=True)
 class Sweep:
-    """A config's sweep expanded: its axes and every cell, in order, with the function they share."""
+    """A config's sweep expanded: its axes and every cell, in order, with the function they share
+    (None for a network config, whose cells train a model on data)."""
 
     config: Config
-    function: TestFunction
-    domain: np.ndarray  # (dim, 2): the box the sweep's figures show
+    function: TestFunction | None
+    domain: np.ndarray | None  # (dim, 2): the box the sweep's figures show; None for a network
     axes: list[Axis]
     cells: list[Cell]
+
+    @property
+    def network(self) -> bool:
+        """Whether the cells train a network (``problem:``) rather than run over a function."""
+        return self.config.problem is not None
+
+    @property
+    def subject(self) -> str:
+        """What the cells run on, for titles: the function's name, or the network's data set."""
+        if self.function is not None:
+            return self.function.name
+        data = self.config.problem.data
+        return str(data.get("name", "data")) if isinstance(data, dict) else str(data)
 
     @property
     def labels(self) -> list[str]:
@@ -148,14 +170,16 @@ def plan_sweep(config: Config, function: TestFunction | None = None) -> Sweep:
     >>> [cell.describe() for cell in sweep.cells]
     ['SGD lr=0.01', 'SGD lr=0.105', 'SGD lr=0.2']
     """
-    if function is None:
+    network = config.problem is not None
+    if function is None and not network:
         function = function_of(config)
+    sweepable = NETWORK_SWEEPABLE if network else SWEEPABLE
     if config.sweep is None:
         raise ConfigError(f"the config has no sweep block; add one, e.g. sweep: "
                           f"{{optimizers.{config.labels[0]}.lr: {{logspace: [-3, 0, 10]}}}}", path="sweep")
     axes = [_axis(config, str(key), spec) for key, spec in config.sweep.items() if spec is not None]
     if not axes:
-        raise ConfigError(f"needs at least one key to sweep: {SWEEPABLE}", path="sweep")
+        raise ConfigError(f"needs at least one key to sweep: {sweepable}", path="sweep")
     _check_distinct(axes)
     base = config.model_dump(mode="json", by_alias=True, exclude_none=True)
     base.pop("sweep")
@@ -183,13 +207,14 @@ def plan_sweep(config: Config, function: TestFunction | None = None) -> Sweep:
                 raise ConfigError(f"cell {len(cells)} ({described}): {where}{error.message}", path="sweep") from None
             cells.append(Cell(index=len(cells), label=label, values=values, names=names, loaded=cell_config,
                               key=cell_key(cell_config.config)))
-    return Sweep(config=config, function=function, domain=plot_domain(config.domain, function), axes=axes,
-                 cells=cells)
+    domain = None if network else plot_domain(config.domain, function)
+    return Sweep(config=config, function=function, domain=domain, axes=axes, cells=cells)
 
 
-def _cell_config(data: dict[str, Any], config: Config) -> Loaded:
+def _cell_config(data: dict[str, Any], config: Config) -> Loaded | LoadedNetwork:
     """A cell's data as a checked run config, its imports found from the sweep config's folder."""
-    return resolve(config_model(data, base_dir=config.base_dir))
+    cell = config_model(data, base_dir=config.base_dir)
+    return prepare_network(cell) if cell.problem is not None else resolve(cell)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -222,12 +247,18 @@ def _cell_data(base: dict[str, Any], optimizer: int) -> dict[str, Any]:
 
 def _axis(config: Config, key: str, spec: Any) -> Axis:
     path = f"sweep.{key}"
-    if key in ("steps", "start"):
-        optimizer, name = None, key
+    network = config.problem is not None
+    own, other = (NETWORK_GLOBAL_KEYS, GLOBAL_KEYS) if network else (GLOBAL_KEYS, NETWORK_GLOBAL_KEYS)
+    if key in own:
+        optimizer, name = None, key.removeprefix("problem.")
+    elif key in other:
+        what = "a network config (problem:)" if network else "a function config"
+        raise ConfigError(f"cannot be swept in {what}; sweep {NETWORK_SWEEPABLE if network else SWEEPABLE}",
+                          path=path)
     else:
         optimizer, name = _optimizer_key(config, key, path)
     values, spacing = _values(spec, path)
-    if name == "steps":  # linspace gives 100.0 where a count is meant
+    if name in ("steps", "epochs", "batch_size"):  # linspace gives 100.0 where a count is meant
         values = tuple(int(value) if isinstance(value, float) and value.is_integer() else value for value in values)
     seen: set[str] = set()
     for value in values:
@@ -242,9 +273,10 @@ def _optimizer_key(config: Config, key: str, path: str) -> tuple[int, str]:
     """(optimizer index, hyperparameter or scheduler.<argument>) of ``optimizers.<label>.<name>``."""
     head, _, rest = key.partition(".")
     if head != "optimizers" or not rest:
-        close = difflib.get_close_matches(key, ["steps", "start"], n=1, cutoff=0.7)
+        network = config.problem is not None
+        close = difflib.get_close_matches(key, list(NETWORK_GLOBAL_KEYS if network else GLOBAL_KEYS), n=1, cutoff=0.7)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise ConfigError(f"cannot be swept{hint}; sweep {SWEEPABLE}", path=path)
+        raise ConfigError(f"cannot be swept{hint}; sweep {NETWORK_SWEEPABLE if network else SWEEPABLE}", path=path)
     labels = config.labels
     # The longest label that prefixes the rest: a label may itself contain dots.
     names = [*((label, index) for index, label in enumerate(labels)), *((str(index), index) for index in range(len(labels)))]

@@ -11,6 +11,12 @@
       sweep-best.png      each optimizer's best cell: its path over the function
       cells/              the finished cells (see optviz.store.cells)
 
+A network config's sweep (``problem:``) writes the same files: sweep.csv has the columns
+of :func:`optviz.store.sweep.write_sweep_csv` for networks, sweep-loss.png shows each
+cell's valid loss per epoch (the mean over seeds), and sweep-best.png is the curves.png
+(:func:`optviz.render.network.plot_curves`) of each optimizer's best cell. Its cells
+train one after another through :func:`optviz.training.train`.
+
 Cells of one element-wise optimizer that differ only in hyperparameters run as one
 optimizer with a param group per cell (:func:`optviz.engine.run_batch`), in batches
 of at most :data:`MAX_BATCH_CELLS`; every other cell runs on its own. Each finished
@@ -32,15 +38,17 @@ from ..atomic import check_writable, staged_directory, write_text
 from ..config import Config
 from ..engine import batch_key, run, run_batch
 from ..errors import ConfigError, RunError
-from ..load import Cell, Loaded, load, plan_sweep, prepare
+from ..load import Cell, Loaded, LoadedNetwork, load, plan_sweep, prepare
 from ..load.record import AUTO_RECORD_BYTES, record_bytes
 from ..load.resolved import config_yaml
 from ..render import sweep as figures
 from ..results import RunResult
-from ..results.scores import Score, score
+from ..results.network import NetworkResult
+from ..results.scores import Score, network_score, score
 from ..results.sweep import Outcome, SweepResult, describe
 from ..store.cells import cell_files, leftovers, load_cell, read_cell, read_meta, save_cell
 from ..store.sweep import sweep_manifest, write_sweep_csv
+from ..training import train
 
 # A batch's records stay within this, and within this many cells, so a killed sweep loses
 # little and memory stays bounded whatever the starts per cell.
@@ -73,7 +81,7 @@ def batches(cells: list[Cell]) -> list[list[Cell]]:
     batched: dict[str, list[Cell]] = {}
     groups: list[list[Cell]] = []
     for cell in cells:
-        key = batch_key(cell.config)
+        key = None if isinstance(cell.loaded, LoadedNetwork) else batch_key(cell.config)
         if key is None:
             groups.append([cell])
         elif key in batched:
@@ -83,7 +91,7 @@ def batches(cells: list[Cell]) -> list[list[Cell]]:
             groups.append(batched[key])
     chunks = []
     for group in groups:
-        size = _batch_size(group[0].loaded)
+        size = 1 if isinstance(group[0].loaded, LoadedNetwork) else _batch_size(group[0].loaded)
         chunks += [group[first:first + size] for first in range(0, len(group), size)]
     return chunks
 
@@ -93,16 +101,35 @@ def _batch_size(loaded: Loaded) -> int:
     return int(max(1, min(MAX_BATCH_CELLS, BATCH_RECORD_BYTES // per_cell)))
 
 
-def compute(cells: list[Cell], finished: Callable[[Cell, RunResult], None]) -> None:
-    """Run ``cells``, batched where exact, calling ``finished(cell, result)`` as each batch ends."""
+def compute(cells: list[Cell], finished: Callable[[Cell, RunResult | NetworkResult], None]) -> None:
+    """Run ``cells``, batched where exact, calling ``finished(cell, result)`` as each batch ends.
+
+    A network cell trains on its own, exactly as ``optviz run`` of its config would."""
     for batch in batches(cells):
+        if isinstance(batch[0].loaded, LoadedNetwork):
+            finished(batch[0], train(batch[0].loaded))
+            continue
         results = run_batch([cell.loaded for cell in batch]) if len(batch) > 1 else [run(batch[0].loaded)]
         for cell, result in zip(batch, results):
             finished(cell, result)
 
 
-def outcome(cell: Cell, result: RunResult) -> Outcome:
-    """What the table and figures keep of a finished cell: its score and its loss curve."""
+def outcome(cell: Cell, result: RunResult | NetworkResult) -> Outcome:
+    """What the table and figures keep of a finished cell: its score and its loss curve.
+
+    For a network cell, the curve is the valid loss after each epoch, the mean over the seeds
+    where it is finite (NaN where none is), against the epochs 1 .. E."""
+    if isinstance(result, NetworkResult):
+        epochs = cell.config.problem.epochs
+        losses = np.full((len(result.runs), epochs), np.nan)
+        for row, run in zip(losses, result.runs):
+            found = np.asarray(run.epoch_valid_loss, dtype=np.float64)[:epochs]
+            row[: len(found)] = found
+        finite = np.isfinite(losses)
+        with np.errstate(all="ignore"):
+            curve = np.where(finite.any(axis=0), np.where(finite, losses, 0.0).sum(axis=0) / finite.sum(axis=0),
+                             np.nan)
+        return Outcome(cell=cell, score=network_score(result), steps=np.arange(1, epochs + 1), curve=curve)
     trajectory = result.trajectories[0]
     loss = trajectory.loss
     if len(loss) == 1:
@@ -114,7 +141,7 @@ def outcome(cell: Cell, result: RunResult) -> Outcome:
     return Outcome(cell=cell, score=score(result), steps=trajectory.steps, curve=curve)
 
 
-def run_sweep(config: Config | Loaded, *, progress: Progress | None = None) -> SweepResult:
+def run_sweep(config: Config | Loaded | LoadedNetwork, *, progress: Progress | None = None) -> SweepResult:
     """Run every cell of ``config``'s sweep in memory and return the :class:`SweepResult`; writes nothing.
 
     >>> from optviz import load_config
@@ -122,10 +149,10 @@ def run_sweep(config: Config | Loaded, *, progress: Progress | None = None) -> S
     >>> [round(outcome.score.final_loss, 6) for outcome in result.outcomes][:3]   # doctest: +SKIP
     """
     sweep = _planned(config).sweep
-    runs: dict[int, RunResult] = {}
+    runs: dict[int, RunResult | NetworkResult] = {}
     outcomes: dict[int, Outcome] = {}
 
-    def finished(cell: Cell, result: RunResult) -> None:
+    def finished(cell: Cell, result: RunResult | NetworkResult) -> None:
         runs[cell.index] = result
         outcomes[cell.index] = outcome(cell, result)
         if progress:
@@ -136,7 +163,7 @@ def run_sweep(config: Config | Loaded, *, progress: Progress | None = None) -> S
                        load=lambda cell: runs[cell.index])
 
 
-def sweep_to_dir(config: Config | Loaded, out_dir: str | Path, *, shard: tuple[int, int] | None = None,
+def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, shard: tuple[int, int] | None = None,
                  progress: Progress | None = None, source: str = "") -> dict[str, Any]:
     """Run ``config``'s sweep into ``out_dir``, reusing cells already finished there; returns the manifest.
 
@@ -181,7 +208,7 @@ def finish_cells(cells: list[Cell], out_dir: Path,
         outcomes[cell.index] = outcome(cell, result)
         report(cell, reused=True)
 
-    def finished(cell: Cell, result: RunResult) -> None:
+    def finished(cell: Cell, result: RunResult | NetworkResult) -> None:
         save_cell(out_dir, cell, result)
         outcomes[cell.index] = outcome(cell, result)
         report(cell, reused=False)
@@ -250,16 +277,19 @@ def save_sweep_figures(result: SweepResult, out_dir: Path) -> list[str]:
     written = [figures.save_sweep_loss(result, out_dir / f"sweep-loss.{fmt}").name]
     if figures.heatmap_labels(result):
         written.append(figures.save_sweep_heatmap(result, out_dir / f"sweep-heatmap.{fmt}").name)
-    written.append(figures.save_sweep_best(result, out_dir / f"sweep-best.{fmt}").name)
+    if result.sweep.network:
+        written.append(figures.save_network_sweep_best(result, out_dir / f"sweep-best.{fmt}").name)
+    else:
+        written.append(figures.save_sweep_best(result, out_dir / f"sweep-best.{fmt}").name)
     return written
 
 
-def _planned(config: Config | Loaded, *, source: str = "") -> Loaded:
+def _planned(config: Config | Loaded | LoadedNetwork, *, source: str = "") -> Loaded | LoadedNetwork:
     """``config`` checked with its sweep planned; a config without a sweep block is a :class:`ConfigError`."""
-    loaded = config if isinstance(config, Loaded) else prepare(config, source=source)
+    loaded = config if isinstance(config, (Loaded, LoadedNetwork)) else prepare(config, source=source)
     if loaded.sweep is None:
         try:
-            plan_sweep(loaded.config, loaded.function)  # says the block is missing, and what to write
+            plan_sweep(loaded.config, getattr(loaded, "function", None))  # says the block is missing, and what to write
         except ConfigError as error:
             raise error.with_context(source=source) from None
     return loaded

@@ -82,7 +82,8 @@ def plot_sweep_loss(result: SweepResult, figure: Figure | None = None):
     _label_outer(panels)
     axes = {axis.name for axis in (colour_axis(result, label) for label in labels) if axis is not None}
     coloured = f", coloured by {', '.join(sorted(axes))}" if axes else ""
-    figure.suptitle(f"{result.sweep.function.name}: loss of every cell{coloured}")
+    what = "valid loss" if result.sweep.network else "loss"
+    figure.suptitle(f"{result.sweep.subject}: {what} of every cell{coloured}")
     return figure
 
 
@@ -106,16 +107,25 @@ def _curves(axes, result, label: str, log: bool) -> None:
         axes.set_yscale("log", nonpositive="clip")  # a loss of exactly 0 drops to the bottom edge
     axes.add_collection(LineCollection(segments, colors=colours, linewidths=width, alpha=alpha, zorder=2),
                         autolim=False)
-    minimum = result.sweep.function.min_value
+    minimum = _minimum(result)
     if minimum is not None and (not log or minimum > 0):
         axes.axhline(minimum, color="0.3", linestyle=":", linewidth=1, zorder=1, label=f"global minimum {minimum:.4g}")
     diverged = sum(outcome.score.status in ("diverged", "failed") for outcome in outcomes)
     starts = outcomes[0].score.starts
-    what = "loss" if starts == 1 else f"median loss over {starts} starts"
+    if result.sweep.network:
+        what = "valid loss" if starts == 1 else f"mean valid loss over {starts} seeds"
+    else:
+        what = "loss" if starts == 1 else f"median loss over {starts} starts"
     axes.set_title(f"{label}: {count} cell{'s' if count != 1 else ''}" + (f", {diverged} diverged" if diverged else ""))
-    axes.set_xlabel("step")
+    axes.set_xlabel("epoch" if result.sweep.network else "step")
     axes.set_ylabel(what)
     axes.grid(True, which="both", alpha=0.3)
+
+
+def _minimum(result) -> float | None:
+    """The function's known minimum value; None for a network."""
+    function = result.sweep.function
+    return None if function is None else function.min_value
 
 
 def _mark_diverged(axes, result, label: str) -> None:
@@ -214,16 +224,23 @@ def plot_sweep_heatmap(result: SweepResult, figure: Figure | None = None):
     handles = [Line2D([], [], marker="*", markersize=13, color="white", markeredgecolor="black", linestyle="none",
                       label="best")]
     if any(diverged):
+        many = "a seed or more" if result.sweep.network else "half the starts or more"
         handles.insert(0, Patch(facecolor="0.85", edgecolor="0.4", hatch="xxx",
-                                label="diverged (from half the starts or more)" if result.outcomes[0].score.starts > 1
+                                label=f"diverged (from {many})" if result.outcomes[0].score.starts > 1
                                 else "diverged"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
-    function = result.sweep.function
+    sweep = result.sweep
     starts = result.outcomes[0].score.starts
+    if sweep.network:
+        over = f" (mean over {starts} seeds)" if starts > 1 else ""
+        figure.suptitle(f"{sweep.subject}: final valid loss of every cell after {sweep.config.problem.epochs} epochs"
+                        f"{over}" if not any(axis.name == "epochs" for axis in sweep.axes) else
+                        f"{sweep.subject}: final valid loss of every cell{over}")
+        return figure
     over = f" (median over {starts} starts)" if starts > 1 else ""
-    figure.suptitle(f"{function.name}: final loss of every cell after {result.sweep.config.steps} steps{over}"
-                    if not any(axis.name == "steps" for axis in result.sweep.axes) else
-                    f"{function.name}: final loss of every cell{over}")
+    figure.suptitle(f"{sweep.subject}: final loss of every cell after {sweep.config.steps} steps{over}"
+                    if not any(axis.name == "steps" for axis in sweep.axes) else
+                    f"{sweep.subject}: final loss of every cell{over}")
     return figure
 
 
@@ -241,8 +258,9 @@ def _heatmap(axes, result, label: str) -> bool:
         row = y_axis.values.index(outcome.cell.values[y_axis.key])
         grid[row, column] = min(grid[row, column], outcome.score.value("median-final-loss"))
     broken = ~np.isfinite(grid)
-    function = result.sweep.function
-    shown, bar_label, norm = _heatmap_scale(grid, broken, function.min_value)
+    shown, bar_label, norm = _heatmap_scale(grid, broken, _minimum(result))
+    if result.sweep.network:
+        bar_label = bar_label.replace("final loss", "final valid loss")
     mesh = axes.pcolormesh(np.arange(grid.shape[1] + 1) - 0.5, np.arange(grid.shape[0] + 1) - 0.5,
                            np.ma.masked_array(shown, broken), norm=norm, cmap=HEATMAP_COLOURS, zorder=1)
     bar = axes.figure.colorbar(mesh, ax=axes, pad=0.02)
@@ -371,3 +389,36 @@ def _describe_best(score) -> str:
 def save_sweep_best(result: SweepResult, path: str | Path) -> Path:
     """Write ``sweep-best.png`` (or .svg/.pdf by suffix)."""
     return save_figure(plot_sweep_best(result), path, note=result.sweep.config.render.note)
+
+
+def plot_network_sweep_best(result: SweepResult):
+    """A network sweep's best cell of each optimizer (lowest final valid loss): their curves.png
+    (:func:`~optviz.render.network.plot_curves`) on one axes, each labelled with its cell; returns the Figure."""
+    import dataclasses
+
+    from ..results.network import NetworkResult
+    from .network import plot_curves
+    from .style import new_figure
+
+    sweep = result.sweep
+    runs = []
+    first = None
+    for label in sweep.labels:
+        best = result.best(label)
+        found = result.load(best.cell)
+        first = first or found
+        runs += [dataclasses.replace(run, label=best.cell.describe()) for run in found.runs]
+    combined = NetworkResult(config=sweep.config, task=first.task, classes=first.classes,
+                             parameters=first.parameters, runs=runs)
+    figure, axes = new_figure(sweep.config.render.size, sweep.config.render.dpi)
+    plot_curves(combined, axes)
+    cells = len(sweep.cells)
+    axes.set_title(f"{sweep.subject}: the best of {cells} cells" + (" for each optimizer" if len(sweep.labels) > 1
+                                                                     else "") + " (lowest final valid loss)",
+                   fontsize="medium")
+    return figure
+
+
+def save_network_sweep_best(result: SweepResult, path: str | Path) -> Path:
+    """Write a network sweep's ``sweep-best.png`` (or .svg/.pdf by suffix): :func:`plot_network_sweep_best`."""
+    return save_figure(plot_network_sweep_best(result), path, note=result.sweep.config.render.note)

@@ -16,6 +16,17 @@ The criteria (``optviz tune --criterion``):
 
 Lower is better for all three. Ties, such as several lrs all reaching exactly 0,
 go to the lower ``auc``, then to the earlier cell.
+
+A network config (``problem:``) is scored over its seeds instead, by the mean over
+seeds of the last epoch's value, a seed that diverged or failed counting as worst
+(+inf for a loss, 0 for an accuracy):
+
+- ``final-valid-loss`` (the default for networks): the valid loss after the last epoch.
+- ``final-train-loss``: the train loss (a full pass in eval mode) after the last epoch.
+- ``valid-accuracy``: the valid accuracy after the last epoch (classification only);
+  higher is better, and the cells rank so.
+
+Ties go to the earlier cell.
 """
 
 from __future__ import annotations
@@ -24,11 +35,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .network import NetworkResult
 from .trajectory import RunResult
 
-CRITERIA = {"median-final-loss": "final_loss", "distance": "distance", "auc": "auc"}
+CRITERIA = {"median-final-loss": "final_loss", "distance": "distance", "auc": "auc",
+            "final-valid-loss": "final_valid_loss", "final-train-loss": "final_train_loss",
+            "valid-accuracy": "valid_accuracy"}
 CRITERION_TEXT = {"median-final-loss": "median final loss", "distance": "median distance to the nearest minimum",
-                  "auc": "median area under the loss curve per step"}
+                  "auc": "median area under the loss curve per step",
+                  "final-valid-loss": "mean final valid loss", "final-train-loss": "mean final train loss",
+                  "valid-accuracy": "mean final valid accuracy"}
+FUNCTION_CRITERIA = ("median-final-loss", "distance", "auc")
+NETWORK_CRITERIA = ("final-valid-loss", "final-train-loss", "valid-accuracy")
+HIGHER_IS_BETTER = frozenset({"valid-accuracy"})
+
+
+def default_criterion(network: bool) -> str:
+    """The criterion a sweep or tune ranks by unless told: the final loss, or for a network the final valid loss."""
+    return "final-valid-loss" if network else "median-final-loss"
 
 
 @dataclass(frozen=True)
@@ -43,6 +67,11 @@ class Score:
     diverged_starts: int
     diverged_step: int  # the first step at which a start diverged; -1 if none did
     error: str | None  # why the optimizer stopped, if it raised
+    # A network cell's numbers (means over seeds; see the module's text); NaN for a function's.
+    final_train_loss: float = np.nan
+    final_valid_loss: float = np.nan
+    valid_accuracy: float = np.nan
+    network: bool = False  # ``starts`` counts seeds, ``final_loss`` is ``final_valid_loss``
 
     @property
     def status(self) -> str:
@@ -53,9 +82,11 @@ class Score:
         return "ok"
 
     def value(self, criterion: str) -> float:
-        """The criterion's value; +inf where it does not exist, so it ranks last."""
+        """The criterion's value; where it does not exist, +inf (-inf where higher is better), so it ranks last."""
         value = getattr(self, CRITERIA[criterion])
-        return value if np.isfinite(value) else np.inf
+        if np.isfinite(value):
+            return value
+        return -np.inf if criterion in HIGHER_IS_BETTER else np.inf
 
 
 def score(result: RunResult) -> Score:
@@ -84,12 +115,41 @@ def score(result: RunResult) -> Score:
     )
 
 
+def network_score(result: NetworkResult) -> Score:
+    """The :class:`Score` of a one-optimizer :class:`~optviz.results.network.NetworkResult` (a network sweep's cell):
+    means over its seeds of the last epoch's values, a diverged or failed seed counting as worst."""
+    runs = result.runs
+    broken = np.array([run.diverged or run.error is not None or not len(run.epoch_valid_loss)
+                       or not np.isfinite(run.epoch_valid_loss[-1]) for run in runs])
+
+    def mean_last(values: list[np.ndarray | None], worst: float) -> float:
+        last = np.array([np.nan if found is None or not len(found) else float(found[-1]) for found in values])
+        if np.isnan(last[~broken]).any():
+            return np.nan
+        with np.errstate(all="ignore"):
+            return float(np.mean(np.where(broken, worst, last)))
+
+    valid = mean_last([run.epoch_valid_loss for run in runs], np.inf)
+    accuracy = (mean_last([run.epoch_valid_accuracy for run in runs], 0.0) if result.task == "classification"
+                else np.nan)
+    diverged = [run.diverged_iteration for run in runs if run.diverged]
+    return Score(
+        starts=len(runs), final_loss=valid, distance=np.nan, auc=np.nan, converged_step=np.nan,
+        diverged_starts=len(diverged), diverged_step=min(diverged) if diverged else -1,
+        error=next((run.error for run in runs if run.error), None),
+        final_train_loss=mean_last([run.epoch_train_loss for run in runs], np.inf), final_valid_loss=valid,
+        valid_accuracy=accuracy, network=True,
+    )
+
+
 def rank(scores: list[Score], criterion: str = "median-final-loss") -> list[int]:
-    """Indices of ``scores``, best first by ``criterion``; ties go to the lower auc, then the lower index."""
+    """Indices of ``scores``, best first by ``criterion`` (highest first where higher is better); ties go
+    to the lower auc, then the lower index."""
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; valid: {', '.join(CRITERIA)}")
-    return sorted(range(len(scores)), key=lambda index: (scores[index].value(criterion), scores[index].value("auc"),
-                                                          index))
+    sign = -1.0 if criterion in HIGHER_IS_BETTER else 1.0
+    return sorted(range(len(scores)), key=lambda index: (sign * scores[index].value(criterion),
+                                                          scores[index].value("auc"), index))
 
 
 def _median(values: np.ndarray, broken: np.ndarray) -> float:

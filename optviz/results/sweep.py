@@ -8,7 +8,8 @@ from typing import Callable
 import numpy as np
 
 from ..load.sweep import Cell, Sweep
-from .scores import Score, rank
+from .network import NetworkResult
+from .scores import Score, default_criterion, rank
 from .trajectory import RunResult
 
 
@@ -18,8 +19,9 @@ class Outcome:
 
     cell: Cell
     score: Score
-    steps: np.ndarray  # recorded steps
-    curve: np.ndarray  # the loss at each recorded step: the start's own, or the median over starts that are finite
+    steps: np.ndarray  # recorded steps; for a network, the epochs 1 .. E
+    curve: np.ndarray  # the loss at each recorded step: the start's own, or the median over starts that are finite;
+    # for a network, the valid loss after each epoch, the mean over the seeds where it is finite
 
 
 @dataclass
@@ -28,13 +30,15 @@ class SweepResult:
 
     sweep: Sweep
     outcomes: list[Outcome]  # in cell order
-    load: Callable[[Cell], RunResult]
+    load: Callable[[Cell], RunResult | NetworkResult]
 
     def of(self, label: str) -> list[Outcome]:
         return [outcome for outcome in self.outcomes if outcome.cell.label == label]
 
-    def best(self, label: str, criterion: str = "median-final-loss") -> Outcome:
-        """The optimizer's best cell: lowest ``criterion`` (see :mod:`optviz.results.scores`)."""
+    def best(self, label: str, criterion: str | None = None) -> Outcome:
+        """The optimizer's best cell by ``criterion`` (see :mod:`optviz.results.scores`); by default the
+        lowest final loss, or for a network the lowest final valid loss."""
+        criterion = criterion or default_criterion(self.sweep.network)
         outcomes = self.of(label)
         return outcomes[rank([outcome.score for outcome in outcomes], criterion)[0]]
 
@@ -43,6 +47,14 @@ def describe(score: Score) -> str:
     """The outcome of a cell in words."""
     if score.error:
         return f"failed: {score.error}"
+    if score.network:
+        seeds = f"{score.starts} seed{'s' if score.starts != 1 else ''}"
+        if score.diverged_starts:
+            return f"{score.diverged_starts} of {seeds} diverged (first at iteration {score.diverged_step})"
+        text = f"final valid loss {score.final_valid_loss:.4g}"
+        if np.isfinite(score.valid_accuracy):
+            text += f", valid accuracy {score.valid_accuracy:.4g}"
+        return text + (f" (mean over {seeds})" if score.starts > 1 else "")
     if score.starts == 1:
         if score.diverged_starts:
             return f"diverged at step {score.diverged_step}"

@@ -1,7 +1,8 @@
 """A sweep's finished cells on disk, so an interrupted sweep resumes and shards can be merged.
 
     outputs/sgd_grid/cells/
-      <key>.npz    the cell's trajectories, exactly as a run directory's trajectories.npz
+      <key>.npz    the cell's trajectories, exactly as a run directory's trajectories.npz; for a
+                   network config, each (optimizer, seed) run's curves and epochs (store.network)
       <key>.json   its resolved config, the versions that computed it and any error
 
 ``<key>`` is the sha256 of the cell's resolved config (:func:`optviz.load.resolved.cell_key`).
@@ -24,6 +25,8 @@ from ..errors import RunError
 from ..load import Cell
 from ..load.resolved import config_data
 from ..results import RunResult
+from ..results.network import NetworkResult
+from .network import read_network_cell, write_network_cell
 from .rundir import read_trajectories_npz, write_trajectories_npz
 
 CELLS = "cells"
@@ -44,17 +47,23 @@ def versions() -> dict[str, str]:
     return {"optviz": __version__, "torch": torch.__version__, "numpy": np.__version__}
 
 
-def save_cell(out_dir: Path, cell: Cell, result: RunResult) -> None:
+def save_cell(out_dir: Path, cell: Cell, result: RunResult | NetworkResult) -> None:
     """Store a finished cell: its arrays, then the json that marks it finished."""
     npz, meta = cell_files(out_dir, cell.key)
-    write_trajectories_npz(result, npz)
+    extra: dict[str, Any] = {}
+    if isinstance(result, NetworkResult):
+        extra["network"] = write_network_cell(result, npz)
+        error = next((run.error for run in result if run.error), None)
+    else:
+        write_trajectories_npz(result, npz)
+        error = result.trajectories[0].error
     config = config_data(cell.config)
     config.pop("render", None)
     write_text(meta, json.dumps({"key": cell.key, "label": cell.label, "config": config, "versions": versions(),
-                                 "error": result.trajectories[0].error}, indent=1) + "\n")
+                                 "error": error, **extra}, indent=1) + "\n")
 
 
-def load_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunResult | None:
+def load_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunResult | NetworkResult | None:
     """The stored result of ``cell``, or None if it is not finished here.
 
     With ``same_versions``, a cell computed by another optviz, torch or numpy counts
@@ -67,7 +76,7 @@ def load_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunRe
         return None
 
 
-def read_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunResult:
+def read_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunResult | NetworkResult:
     """The stored result of ``cell``; a :class:`RunError` naming the file and what is wrong where
     it is missing, computed by other versions (with ``same_versions``) or damaged."""
     npz, meta = cell_files(out_dir, cell.key)
@@ -86,6 +95,10 @@ def read_cell(out_dir: Path, cell: Cell, *, same_versions: bool = True) -> RunRe
         raise RunError(f"{meta}: 'error' must be text or null")
     if same_versions and info["versions"] != versions():
         raise RunError(f"{meta}: computed by other versions")
+    if cell.config.problem is not None:
+        if not isinstance(info.get("network"), dict):
+            raise RunError(f"{meta}: lacks 'network'")
+        return read_network_cell(npz, info["network"], cell.config)
     result = read_trajectories_npz(npz, cell.config, cell.loaded.function)
     result.trajectories[0].error = error
     return result

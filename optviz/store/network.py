@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 
 from ..atomic import write_bytes, write_text
+from ..config import Config
+from ..errors import RunError
 from ..load.resolved import config_hash, config_yaml
 from ..problems.data import Dataset
 from ..results.network import NetworkResult, TrainingRun
 from .csvfile import finite_fields, write_csv
-from .npz import write_npz
+from .npz import read_npz, write_npz
 from .rundir import versions
 
 CURVES_HEADER = ("label", "seed", "epoch", "iteration", "train_loss", "lr", "grad_norm", "update_norm")
@@ -148,3 +150,43 @@ def _sklearn_version() -> str:
     import sklearn
 
     return sklearn.__version__
+
+
+# A network sweep's cell (optviz.store.cells): every run's curves and epochs, exactly, without the
+# parameter vectors; what is not an array goes into the cell's json under "network".
+CELL_ARRAYS = ("epoch", "train_loss", "lr", "grad_norm", "update_norm", "epoch_train_loss", "epoch_valid_loss",
+               "epoch_train_accuracy", "epoch_valid_accuracy")
+
+
+def write_network_cell(result: NetworkResult, path: Path) -> dict[str, Any]:
+    """Write ``result``'s runs to the npz ``path``; returns what the cell's json keeps of it."""
+    arrays: dict[str, np.ndarray] = {}
+    for index, run in enumerate(result):
+        for name in CELL_ARRAYS:
+            value = getattr(run, name)
+            if value is not None:
+                arrays[f"{name}_{index}"] = value
+    write_npz(path, arrays)
+    return {"task": result.task, "classes": result.classes, "parameters": result.parameters,
+            "runs": [{"label": run.label, "optimizer": run.optimizer, "seed": run.seed,
+                      "diverged_iteration": run.diverged_iteration, "error": run.error, "seconds": run.seconds}
+                     for run in result]}
+
+
+def read_network_cell(path: Path, info: dict[str, Any], config: Config) -> NetworkResult:
+    """The :class:`NetworkResult` of ``config`` stored by :func:`write_network_cell`; a :class:`RunError` if damaged."""
+    arrays = read_npz(path)
+    try:
+        result = NetworkResult(config=config, task=str(info["task"]), classes=info["classes"],
+                               parameters=int(info["parameters"]))
+        for index, run in enumerate(info["runs"]):
+            values = {name: arrays.get(f"{name}_{index}") for name in CELL_ARRAYS}
+            missing = [name for name in CELL_ARRAYS[:7] if values[name] is None]
+            if missing:
+                raise RunError(f"{path}: lacks {', '.join(f'{name}_{index}' for name in missing)}")
+            result.runs.append(TrainingRun(label=str(run["label"]), optimizer=str(run["optimizer"]),
+                                           seed=int(run["seed"]), diverged_iteration=int(run["diverged_iteration"]),
+                                           error=run["error"], seconds=float(run["seconds"]), **values))
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunError(f"{path}: not a network cell ({type(error).__name__}: {error})") from None
+    return result

@@ -21,9 +21,15 @@ def columns(sweep: Sweep) -> list[str]:
     return list(dict.fromkeys(axis.name for axis in sweep.axes))
 
 
+NETWORK_COLUMNS = ("seeds", "status", "final_train_loss", "final_valid_loss", "valid_accuracy", "diverged_seeds",
+                   "hash")
+
+
 def write_sweep_csv(result: SweepResult, path: Path) -> Path:
     """One row per cell; a value is empty where it does not apply or does not exist."""
     swept = columns(result.sweep)
+    if result.sweep.network:
+        return _write_network_csv(result, swept, path)
     rows = []
     for item in result.outcomes:
         cell, numbers = item.cell, item.score
@@ -34,6 +40,19 @@ def write_sweep_csv(result: SweepResult, path: Path) -> Path:
                      numbers.diverged_step if numbers.diverged_step >= 0 else "", cell.key])
     return write_csv(path, ["cell", "label", *swept, "starts", "status", "final_loss", "distance_to_minimum",
                             "converged_step", "auc", "diverged_starts", "diverged_step", "hash"], rows)
+
+
+def _write_network_csv(result: SweepResult, swept: list[str], path: Path) -> Path:
+    """A network sweep's table: the means over seeds that :func:`~optviz.results.scores.network_score` gives."""
+    rows = []
+    for item in result.outcomes:
+        cell, numbers = item.cell, item.score
+        values = {cell.names[key]: value for key, value in cell.values.items()}
+        rows.append([cell.index, cell.label, *(_field(values[name]) if name in values else "" for name in swept),
+                     numbers.starts, numbers.status, number_field(numbers.final_train_loss),
+                     number_field(numbers.final_valid_loss), number_field(numbers.valid_accuracy),
+                     numbers.diverged_starts, cell.key])
+    return write_csv(path, ["cell", "label", *swept, *NETWORK_COLUMNS], rows)
 
 
 def _field(value: Any) -> str:
@@ -61,6 +80,11 @@ def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any
     for label in sweep.labels:
         outcomes = result.of(label)
         best = result.best(label)
+        extra = {}
+        if sweep.network:
+            extra = {"final_train_loss": finite_or_none(best.score.final_train_loss),
+                     "final_valid_loss": finite_or_none(best.score.final_valid_loss),
+                     "valid_accuracy": finite_or_none(best.score.valid_accuracy)}
         optimizers.append({
             "label": label,
             "cells": len(outcomes),
@@ -73,12 +97,13 @@ def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any
                      "describe": best.cell.describe(), "status": best.score.status,
                      "final_loss": finite_or_none(best.score.final_loss),
                      "distance_to_minimum": finite_or_none(best.score.distance),
-                     "converged_step": finite_or_none(best.score.converged_step), "hash": best.cell.key},
+                     "converged_step": finite_or_none(best.score.converged_step), **extra, "hash": best.cell.key},
         })
     return {
         "versions": versions(),
         "config_hash": config_hash(sweep.config),
-        "function": sweep.function.name,
+        **({"problem": sweep.config.problem.model_dump(mode="json", exclude_none=True), "seeds": sweep.config.run_seeds}
+           if sweep.network else {"function": sweep.function.name}),
         "cells": len(sweep.cells),
         "axes": [{"key": axis.key, "name": axis.name, "spacing": axis.spacing, "values": list(axis.values)}
                  for axis in sweep.axes],
