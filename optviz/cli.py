@@ -446,18 +446,22 @@ def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
 @config_argument
 @set_option()
 @out_option("Output directory", "outputs/<config stem>-tuned/")
-@click.option("--criterion", type=click.Choice(["median-final-loss", "distance", "auc"]), default="median-final-loss",
-              show_default=True, help="What the lr minimizes, over the starts (a diverged start counts as worst): "
-                                      "final loss, distance to the nearest known minimum, or area under the loss "
-                                      "curve per step.")
-@click.option("--starts", type=click.IntRange(1, 10_000), default=8, show_default=True,
-              help="Random starts over the domain that every lr is tried from.")
+@click.option("--criterion", type=click.Choice(["median-final-loss", "distance", "auc", "final-valid-loss",
+                                                "final-train-loss", "valid-accuracy"]), default=None,
+              help="What the lr minimizes, over the starts (a diverged start counts as worst): "
+                   "final loss (the default), distance to the nearest known minimum, or area under the loss "
+                   "curve per step. For a network config (problem:), over its seeds: final-valid-loss (the "
+                   "default), final-train-loss or valid-accuracy (maximized).")
+@click.option("--starts", type=click.IntRange(1, 10_000), default=None,
+              help="Random starts over the domain that every lr is tried from  [default: 8]. A network config "
+                   "trains each lr from its seeds instead and refuses --starts.")
 @click.option("--lrs", default="1e-4:10:26", show_default=True, metavar="FIRST:LAST:COUNT",
               help="The lrs tried per optimizer: COUNT values log-spaced from FIRST to LAST.")
 @json_option("the tuning summary, with the run's manifest,")
 @quiet_option("; no progress lines")
 @safe_option
-def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, criterion: str, starts: int, lrs: str,
+def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, criterion: str | None, starts: int | None,
+         lrs: str,
          as_json: bool, quiet: bool, safe: bool) -> None:
     """Pick each optimizer's lr by the same rule, then run CONFIG with those lrs: a fair comparison.
 

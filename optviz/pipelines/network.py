@@ -15,17 +15,19 @@ from ..training import train
 
 def network_to_dir(loaded: LoadedNetwork, out_dir: str | Path, *, fmt: str | None = None,
                    progress: Callable[[str, int, int], None] | None = None,
-                   figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                   figure_progress: Callable[[str, int, int], None] | None = None,
+                   carry: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train every (optimizer, seed) of ``loaded`` and write its folder; returns the manifest.
 
     The folder is published whole, like :func:`optviz.pipelines.run.run_to_dir`'s. Figures
-    are drawn unless ``render.figures`` is empty.
+    are drawn unless ``render.figures`` is empty. ``carry`` names entries of the earlier folder to
+    keep (``optviz tune``'s cells and files).
     """
     out_dir = Path(out_dir)
     config = loaded.config
     check_writable(out_dir)
     check_replaceable(out_dir)
-    with published_directory(out_dir) as staging:
+    with published_directory(out_dir, carry=carry) as staging:
         started = time.perf_counter()
         initial: dict[int, dict[str, Any]] = {}
         result = train(loaded, progress=progress, initial=initial)

@@ -75,7 +75,8 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
     check_single_run(config.config if isinstance(config, (Loaded, LoadedNetwork)) else config)  # before the directory is made
     loaded = config if isinstance(config, (Loaded, LoadedNetwork)) else prepare(config)
     if isinstance(loaded, LoadedNetwork):  # a network on data (problem:), not a test function
-        return network_to_dir(loaded, out_dir, fmt=fmt, progress=progress, figure_progress=figure_progress)
+        return network_to_dir(loaded, out_dir, fmt=fmt, progress=progress, figure_progress=figure_progress,
+                              carry=carry)
     config = loaded.config
     check_writable(out_dir)
     check_replaceable(out_dir)

@@ -10,6 +10,11 @@ median final loss, a diverged start counting as worst), and then runs the config
 those lrs from its own starts, as ``optviz run`` would. Every figure says below it
 that the lrs were tuned, how, and which were chosen.
 
+A network config (``problem:``) is tuned the same way, each lr trained from the config's
+own seeds (they play the role of the random starts, so ``--starts`` does not apply), by
+default for the lowest mean final valid loss (``--criterion final-valid-loss``; also
+``final-train-loss`` and ``valid-accuracy``, highest first).
+
     OUT/
       tuned.yaml   the config with the chosen lrs; `optviz run tuned.yaml` redraws it all
       tune.csv     one row per (optimizer, lr): the criterion and the scores behind it
@@ -30,11 +35,11 @@ import numpy as np
 from ..atomic import check_writable, write_text
 from ..config import Config, RenderSpec, config_model
 from ..errors import ConfigError, quote
-from ..load import Loaded, Sweep, prepare, resolve
+from ..load import Loaded, LoadedNetwork, Sweep, prepare, resolve
 from ..load.resolved import config_data, config_yaml
 from ..optimizers import constructor_defaults, resolve_optimizer_spec
 from ..render.tune import save_tune
-from ..results.scores import CRITERIA, rank
+from ..results.scores import CRITERIA, FUNCTION_CRITERIA, NETWORK_CRITERIA, default_criterion, rank
 from ..results.tune import Tuning
 from ..store.tune import write_tune_csv
 from .run import run_to_dir
@@ -58,11 +63,13 @@ def parse_lrs(text: str) -> tuple[float, float, int]:
     return first, last, count
 
 
-def tuning_config(config: Config, lrs: tuple[float, float, int], starts: int) -> Loaded:
-    """The sweep that tunes ``config``, planned: every optimizer over the lrs, from ``starts`` random starts."""
+def tuning_config(config: Config, lrs: tuple[float, float, int], starts: int) -> Loaded | LoadedNetwork:
+    """The sweep that tunes ``config``, planned: every optimizer over the lrs, from ``starts`` random starts
+    (for a network config, from its own seeds: ``starts`` is ignored)."""
     first, last, count = lrs
     data = config.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data["start"] = {"random": starts, "seed": config.seed}
+    if config.problem is None:
+        data["start"] = {"random": starts, "seed": config.seed}
     data["render"] = {key: value for key, value in data["render"].items() if key in ("size", "dpi", "format")}
     # By index: a label may contain dots.
     data["sweep"] = {f"optimizers.{index}.lr": {"geomspace": [first, last, count]}
@@ -71,27 +78,35 @@ def tuning_config(config: Config, lrs: tuple[float, float, int], starts: int) ->
 
 
 def check_tunable(config: Config, criterion: str) -> None:
-    """Refuse what tuning cannot do: a sweep config, an optimizer without an lr, distances without minima."""
-    if criterion not in CRITERIA:
-        raise ConfigError(f"--criterion: must be one of {', '.join(CRITERIA)}, got {quote(criterion)}")
+    """Refuse what tuning cannot do: a sweep config, an optimizer without an lr, distances without minima,
+    a function's criterion for a network or a network's for a function."""
+    network = config.problem is not None
+    valid = NETWORK_CRITERIA if network else FUNCTION_CRITERIA
+    if criterion not in valid:
+        what = "a network config (problem:)" if network else "a function config"
+        raise ConfigError(f"--criterion: must be one of {', '.join(valid)} for {what}, got {quote(criterion)}")
     if config.sweep:
         raise ConfigError("tune sweeps the lrs itself: remove the sweep block (--set sweep=null)", path="sweep")
     for index, spec in enumerate(config.optimizers):
         cls, _, _ = resolve_optimizer_spec(spec, config)
         if "lr" not in constructor_defaults(cls):
             raise ConfigError(f"{cls.__name__} takes no lr to tune", path=f"optimizers[{index}]")
+    if network:
+        return
     function = resolve(config).function
     if criterion == "distance" and not function.minima:
         raise ConfigError(f"--criterion distance needs known minima and {function.name} has none; "
                           "use median-final-loss or auc")
 
 
-def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str = "median-final-loss",
-                lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int = DEFAULT_STARTS, source: str = "",
+def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = None,
+                lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int | None = None, source: str = "",
                 progress: Progress | None = None, run_progress: Callable[[str, int, int], None] | None = None,
                 figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Tune every optimizer's lr, write tuned.yaml, tune.csv and tune.png, and run tuned.yaml into ``out_dir``.
 
+    ``criterion`` defaults to :func:`~optviz.results.scores.default_criterion`; ``starts`` to
+    :data:`DEFAULT_STARTS` (a network config refuses it: its seeds play that role).
     Returns the tuning summary with the run's manifest under ``"run"``. ``progress``
     gets a :class:`~optviz.pipelines.sweep.Finished` per tuning run; ``run_progress`` and
     ``figure_progress`` are :func:`~optviz.pipelines.run.run_to_dir`'s. ``source`` (the config's
@@ -101,6 +116,7 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str = "median
     >>> summary = tune_to_dir(load_config("configs/peaks.yaml"), "outputs/peaks-tuned")   # doctest: +SKIP
     >>> {entry["label"]: entry["lr"] for entry in summary["optimizers"]}             # doctest: +SKIP
     """
+    criterion = criterion or default_criterion(config.problem is not None)
     tuning = search_lrs(config, out_dir, criterion=criterion, lrs=lrs, starts=starts, source=source,
                         progress=progress)
     out_dir = Path(out_dir)
@@ -111,17 +127,23 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str = "median
     # The run replaces the folder whole, keeping the tuning's own files and cells.
     manifest = run_to_dir(tuned, out_dir, progress=run_progress, figure_progress=figure_progress,
                           carry=("cells", "tuned.yaml", "tune.csv", figure))
-    return {"criterion": criterion, "how": tuning.how(), "lrs": tuning.lrs.tolist(), "starts": starts,
+    return {"criterion": criterion, "how": tuning.how(), "lrs": tuning.lrs.tolist(), "starts": tuning.starts,
             "optimizers": [_entry(tuning, label) for label in config.labels],
             "files": sorted(["tuned.yaml", "tune.csv", figure, "cells/"]), "run": manifest}
 
 
-def search_lrs(config: Config, out_dir: str | Path, *, criterion: str = "median-final-loss",
-               lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int = DEFAULT_STARTS, source: str = "",
+def search_lrs(config: Config, out_dir: str | Path, *, criterion: str | None = None,
+               lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int | None = None, source: str = "",
                progress: Progress | None = None) -> Tuning:
     """Try the lrs for every optimizer of ``config`` and choose one each; the runs are kept in ``out_dir/cells``."""
     out_dir = Path(out_dir)
+    network = config.problem is not None
+    criterion = criterion or default_criterion(network)
     try:
+        if network and starts is not None:
+            raise ConfigError("--starts does not apply to a network config: each lr trains from the config's seeds; "
+                              "set seeds: [...] instead")
+        starts = len(config.run_seeds) if network else starts or DEFAULT_STARTS
         check_tunable(config, criterion)
         sweep = tuning_config(config, lrs, starts).sweep
         _check_the_tuned_config(config, sweep, criterion, starts, out_dir)
@@ -174,7 +196,7 @@ def _header(tuning: Tuning) -> str:
 def _entry(tuning: Tuning, label: str) -> dict[str, Any]:
     values = tuning.values(label)
     chosen = tuning.chosen[label]
-    best = int(np.argmin(values)) if np.isfinite(values).any() else None
+    best = rank(tuning.scores[label], tuning.criterion)[0] if np.isfinite(values).any() else None
     return {"label": label, "lr": chosen, "criterion": None if best is None else float(values[best]),
             "diverged_lrs": int((~np.isfinite(values)).sum())}
 

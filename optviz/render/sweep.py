@@ -76,7 +76,11 @@ def plot_sweep_loss(result: SweepResult, figure: Figure | None = None):
     limits = padded_limits(values, log=log)
     if limits is not None:
         panels[0].set_ylim(*limits)  # shared by every panel
-    panels[0].set_xlim(0, max(outcome.steps[-1] for outcome in result.outcomes))
+    last = max(outcome.steps[-1] for outcome in result.outcomes)
+    if result.sweep.network:  # epochs 1 .. E
+        panels[0].set_xlim(*((1, last) if last > 1 else (0.5, 1.5)))
+    else:
+        panels[0].set_xlim(0, last)
     for panel, label in zip(panels, labels):
         _mark_diverged(panel, result, label)
     _label_outer(panels)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..results.scores import CRITERION_TEXT
+from ..results.scores import CRITERION_TEXT, HIGHER_IS_BETTER
 from .clip import padded_limits
 from .style import blank_figure, colour, marker, save_figure, spans_decades
 
@@ -35,7 +35,7 @@ def plot_tune(tuning: Tuning, figure: Figure | None = None):
         render = config.render
         figure = blank_figure((render.size[0] + 1.0, render.size[1]), render.dpi)
     axes, strip = figure.subplots(2, 1, sharex=True, height_ratios=[1, 0.07])
-    shown, label = _shown(tuning, function.min_value)
+    shown, label = _shown(tuning, None if function is None else function.min_value)
     finite = np.concatenate([values[np.isfinite(values)] for values in shown.values()])
     log = finite.size > 0 and (finite > 0).all() and spans_decades(finite)
     axes.set_xscale("log")
@@ -59,14 +59,21 @@ def plot_tune(tuning: Tuning, figure: Figure | None = None):
             axes.plot(chosen, values[at], marker="*", markersize=17, color=colour(index), markeredgecolor="black",
                       linestyle="none", zorder=5)
     axes.plot([], [], marker="X", color="0.4", markeredgecolor="black", linestyle="none",
-              label="half the starts or more diverged")
+              label="a seed or more diverged" if tuning.network else "half the starts or more diverged")
     axes.plot([], [], marker="*", markersize=12, color="0.4", markeredgecolor="black", linestyle="none",
               label="chosen lr")
     axes.set_ylabel(label)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="best", fontsize="small", framealpha=0.85)
-    axes.set_title(f"{function.name}: {CRITERION_TEXT[tuning.criterion]} over {tuning.starts} random starts "
-                   f"against lr ({config.steps} steps)", fontsize="medium")
+    if tuning.network:
+        data = config.problem.data
+        name = str(data.get("name", "data")) if isinstance(data, dict) else str(data)
+        axes.set_title(f"{name}: {CRITERION_TEXT[tuning.criterion]} over {tuning.starts} seed"
+                       f"{'s' if tuning.starts != 1 else ''} against lr ({config.problem.epochs} epochs)",
+                       fontsize="medium")
+    else:
+        axes.set_title(f"{function.name}: {CRITERION_TEXT[tuning.criterion]} over {tuning.starts} random starts "
+                       f"against lr ({config.steps} steps)", fontsize="medium")
     _winners(strip, tuning, shown)
     return figure
 
@@ -91,6 +98,8 @@ def _winners(strip, tuning, shown: dict[str, np.ndarray]) -> None:
 
     lrs = tuning.lrs
     table = np.vstack(list(shown.values()))
+    if tuning.criterion in HIGHER_IS_BETTER:  # the best is the highest: rank the negated values
+        table = -table
     finite = table[np.isfinite(table)]
     margin = TIE * (np.ptp(finite) if finite.size else 0.0)
     cells = []

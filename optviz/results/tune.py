@@ -8,7 +8,7 @@ import numpy as np
 
 from ..config import Config
 from ..problems import TestFunction
-from .scores import CRITERION_TEXT, Score
+from .scores import CRITERION_TEXT, HIGHER_IS_BETTER, Score
 
 
 @dataclass
@@ -16,10 +16,10 @@ class Tuning:
     """What tuning found: each optimizer's scores over the lrs tried, and the lr chosen."""
 
     config: Config  # the config as given
-    function: TestFunction  # its resolved function
+    function: TestFunction | None  # its resolved function; None for a network config (problem:)
     criterion: str
     lrs: np.ndarray
-    starts: int
+    starts: int  # random starts per lr; for a network, the config's seeds
     scores: dict[str, list[Score]]  # label -> one Score per lr
     chosen: dict[str, float | None]  # label -> the lr chosen; None where every lr diverged
 
@@ -27,9 +27,18 @@ class Tuning:
         """The criterion for each lr (+inf where half the starts or more diverged)."""
         return np.array([score.value(self.criterion) for score in self.scores[label]])
 
+    @property
+    def network(self) -> bool:
+        return self.config.problem is not None
+
     def how(self) -> str:
         """How the lrs were chosen, in words."""
         first, last = self.lrs[0], self.lrs[-1]
+        if self.network:
+            best = "highest" if self.criterion in HIGHER_IS_BETTER else "lowest"
+            seeds = f"{self.starts} seed{'s' if self.starts != 1 else ''}"
+            return (f"the {best} {CRITERION_TEXT[self.criterion]} (diverged seeds worst) over {seeds}, "
+                    f"of {len(self.lrs)} lrs from {first:g} to {last:g}")
         return (f"the lowest {CRITERION_TEXT[self.criterion]} (diverged starts worst) over {self.starts} random "
                 f"starts, of {len(self.lrs)} lrs from {first:g} to {last:g}")
 
