@@ -377,7 +377,7 @@ def test_big_runs_shrunk(tmp_path):
 @pytest.mark.parametrize("config", sorted(path.name for path in CONFIGS.glob("*.yaml") if "\nsweep:" in path.read_text()))
 def test_every_sweep_config_is_checked_and_has_its_cells(config):
     sweep = plan_sweep(optviz.load_config(CONFIGS / config))
-    assert {"quadratic_lr.yaml": 10, "sgd_grid.yaml": 1024, "big.yaml": 160}[config] == len(sweep.cells)
+    assert {"quadratic_lr.yaml": 10, "sgd_grid.yaml": 1024, "big.yaml": 160, "moons_sweep.yaml": 14}[config] == len(sweep.cells)
 
 
 def test_quiet_prints_nothing_and_json_is_the_manifest(tmp_path):
