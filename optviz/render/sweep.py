@@ -77,8 +77,12 @@ def plot_sweep_loss(result: SweepResult, figure: Figure | None = None):
     if limits is not None:
         panels[0].set_ylim(*limits)  # shared by every panel
     last = max(outcome.steps[-1] for outcome in result.outcomes)
-    if result.sweep.network:  # epochs 1 .. E
+    if result.sweep.network:  # epochs 1 .. E, whole numbers
+        from matplotlib.ticker import MaxNLocator
+
         panels[0].set_xlim(*((1, last) if last > 1 else (0.5, 1.5)))
+        for panel in panels:
+            panel.xaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         panels[0].set_xlim(0, last)
     for panel, label in zip(panels, labels):
