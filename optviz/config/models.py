@@ -284,6 +284,10 @@ class Config(_Model):
         """
         data = self.model_dump(mode="json", exclude_none=True, by_alias=True)
         data["render"]["size"] = list(self.render.size)
+        if data.get("device") == "cpu":
+            # The default is left out, so configs, their hashes and sweep-cell keys read as before
+            # networks (and devices) existed.
+            del data["device"]
         return data
 
     def __setattr__(self, name: str, value: Any) -> None:
