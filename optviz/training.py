@@ -22,6 +22,7 @@ for the run (for a model's dropout), so that loop, written by hand from the run 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from typing import Any, Callable, Iterator
 
@@ -202,7 +203,7 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
             value = loss.item()
             losses.append(value)
             lrs.append(float(first.param_groups[0]["lr"]))
-            if not np.isfinite(value):
+            if not math.isfinite(value):
                 return stats(), iteration + 1, iteration, None
             try:
                 loss.backward()
@@ -324,7 +325,8 @@ class _Records:
         self.steps = recorded_steps(iterations, every) if every else np.zeros(0, dtype=int)
         self.wanted = set(self.steps.tolist())
         count = sum(parameter.numel() for parameter in model.parameters())
-        self.values = np.full((len(self.steps), count), np.nan, dtype=np.float32) if every else None
+        # Rows are written as they are taken and only the taken ones are read: no fill (it cost ~3% of a run).
+        self.values = np.empty((len(self.steps), count), dtype=np.float32) if every else None
         self.taken = 0
         import torch
 
