@@ -22,6 +22,7 @@ for the run (for a model's dropout), so that loop, written by hand from the run 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from typing import Any, Callable, Iterator
 
@@ -36,6 +37,10 @@ from .results.network import NetworkResult, TrainingRun
 Progress = Callable[[str, int, int], None]
 # Rows per forward pass when a whole split is evaluated.
 EVAL_CHUNK = 4096
+# Steps of per-tensor norms kept as separate scalars before they are stacked into one tensor.
+FLUSH = 256
+# Byte alignment of each parameter in the flat buffer: that of a fresh allocation, so kernels see the same layout.
+ALIGN = 64
 
 
 def train(loaded: LoadedNetwork, *, progress: Progress | None = None,
@@ -105,16 +110,17 @@ def train_one(loaded: LoadedNetwork, label: str, name: str, parts: list, seed: i
         model = loaded.problem.build(dataset)
         model.load_state_dict(state)
         model.to(device)
+        flat = _Flat.adopt(model)  # before the optimizers are built on the parameters
         loss_fn = loaded.problem.loss()
         optimizers, schedulers = _build(model, parts)
         x_train, y_train = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
         loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train, y_train), spec.batch_size,
                                              shuffle=True, generator=torch.Generator().manual_seed(seed))
         evaluation = _Evaluation(model, loss_fn, dataset, device, config.problem.epochs)
-        records = _Records(model, loaded.iterations, loaded.record_every)
+        records = _Records(model, loaded.iterations, loaded.record_every, flat)
         started = time.perf_counter()
         trace = _train(model, loader, loss_fn, optimizers, schedulers, evaluation, records, spec.epochs, device,
-                       loaded.iterations)
+                       loaded.iterations, flat)
         seconds = time.perf_counter() - started
     stats, count, diverged, error = trace
     epochs_of = np.repeat(np.arange(1, spec.epochs + 1), len(loader))[:count]
@@ -146,26 +152,39 @@ def _build(model: Any, parts: list) -> tuple[list, list]:
 
 def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedulers: list,
            evaluation: "_Evaluation", records: "_Records", epochs: int, device: Any,
-           iterations: int) -> tuple[np.ndarray, int, int, str | None]:
+           iterations: int, flat: "_Flat | None") -> tuple[np.ndarray, int, int, str | None]:
     """The loop; returns (per-iteration stats (done, 4), iterations done, diverged iteration or -1, error)."""
     import torch
 
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    before = [parameter.detach().clone() for parameter in parameters]
+    if flat is not None:  # parameters live in one buffer: the copy before the step and the update are one op each
+        before_flat = torch.empty_like(flat.buffer)
+        before = [flat.view(before_flat, parameter) for parameter in parameters]
+    else:
+        before = [parameter.detach().clone() for parameter in parameters]
     zeros = [torch.zeros_like(parameter) for parameter in parameters]  # the gradient of a parameter the loss skips
     losses: list[float] = []
     lrs: list[float] = []
-    norms: list[Any] = []  # per-tensor norms of each step, read once at the end rather than per step
+    # Per-tensor norms of each step: kept as they come (no per-step stack), stacked every FLUSH steps,
+    # read once at the end rather than per step.
+    pending: list[Any] = []
+    chunks: list[Any] = []
     first = optimizers[0]
     on_device = device.type != "cpu"
 
     count = len(parameters)
 
+    def flush() -> None:
+        if pending:
+            chunks.append(torch.stack(pending).reshape(-1, 2 * count))
+            pending.clear()
+
     def stats() -> np.ndarray:
         # Each row: the per-tensor norms of the gradient, then of the update; whole norms from them at the end.
+        flush()
         pairs = np.zeros((0, 2))
-        if norms:
-            per_tensor = torch.stack(norms).double()
+        if chunks:
+            per_tensor = torch.cat(chunks).double()
             pairs = torch.stack([torch.linalg.vector_norm(per_tensor[:, :count], dim=1),
                                  torch.linalg.vector_norm(per_tensor[:, count:], dim=1)], dim=1).cpu().numpy()
         pairs = np.concatenate([pairs, np.full((len(losses) - len(pairs), 2), np.nan)])
@@ -184,20 +203,30 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
             value = loss.item()
             losses.append(value)
             lrs.append(float(first.param_groups[0]["lr"]))
-            if not np.isfinite(value):
+            if not math.isfinite(value):
                 return stats(), iteration + 1, iteration, None
             try:
                 loss.backward()
                 with torch.no_grad():
                     grads = [parameter.grad if parameter.grad is not None else zero
                              for parameter, zero in zip(parameters, zeros)]
-                    grad_norms = torch._foreach_norm(grads)
-                    torch._foreach_copy_(before, parameters)
+                    pending.extend(torch._foreach_norm(grads))
+                    if flat is not None and flat.intact():
+                        before_flat.copy_(flat.buffer)
+                    else:
+                        flat = None
+                        torch._foreach_copy_(before, parameters)
                 for optimizer in optimizers:
                     optimizer.step()
                 with torch.no_grad():
-                    torch._foreach_sub_(before, parameters)
-                    norms.append(torch.stack([*grad_norms, *torch._foreach_norm(before)]))
+                    if flat is not None and flat.intact():
+                        before_flat.sub_(flat.buffer)
+                    else:  # the optimizer gave a parameter new storage: tensor by tensor from now on
+                        flat = None
+                        torch._foreach_sub_(before, parameters)
+                    pending.extend(torch._foreach_norm(before))
+                if len(pending) >= FLUSH * 2 * count:
+                    flush()
             except Exception as error:  # a user's model or optimizer may raise anything
                 return stats(), iteration + 1, -1, f"{type(error).__name__}: {error}"
             for scheduler, plateau, every_step in schedulers:
@@ -239,16 +268,71 @@ class _Evaluation:
         return float(self.valid_loss[epoch])
 
 
+class _Flat:
+    """The model's parameters as aligned views of one buffer, so that whole-model copies and differences are one op.
+
+    Each parameter starts at a multiple of :data:`ALIGN` bytes, as a fresh allocation does, and its values are
+    unchanged, so the forward, backward and step compute exactly what they computed on separate tensors. An
+    optimizer that gives a parameter new storage (``p.data = ...``) breaks :meth:`intact`; the loop then goes
+    tensor by tensor.
+    """
+
+    def __init__(self, buffer: Any, parameters: list, offsets: list[int]) -> None:
+        import torch
+
+        self.buffer, self.parameters, self.offsets = buffer, parameters, offsets
+        self.pointers = [parameter.data_ptr() for parameter in parameters]
+        # Positions of the values (not the padding), in model.parameters() order, for the parameter records.
+        self.values = torch.cat([torch.arange(offset, offset + parameter.numel())
+                                 for parameter, offset in zip(parameters, offsets)])
+
+    @classmethod
+    def adopt(cls, model: Any) -> "_Flat | None":
+        """Move ``model``'s parameters into one buffer; None (nothing moved) for mixed dtypes or devices."""
+        import torch
+
+        parameters = list(model.parameters())
+        if not parameters or len({(parameter.dtype, parameter.device) for parameter in parameters}) != 1:
+            return None
+        step = max(1, ALIGN // parameters[0].element_size())
+        offsets, size = [], 0
+        for parameter in parameters:
+            offsets.append(size)
+            size += -(-parameter.numel() // step) * step
+        buffer = torch.zeros(size, dtype=parameters[0].dtype, device=parameters[0].device)
+        with torch.no_grad():
+            for parameter, offset in zip(parameters, offsets):
+                view = buffer[offset:offset + parameter.numel()].view_as(parameter)
+                view.copy_(parameter)
+                parameter.data = view
+        return cls(buffer, parameters, offsets)
+
+    def view(self, buffer: Any, parameter: Any) -> Any:
+        """``parameter``'s place in ``buffer`` (one shaped like :attr:`buffer`)."""
+        offset = self.offsets[next(index for index, other in enumerate(self.parameters) if other is parameter)]
+        return buffer[offset:offset + parameter.numel()].view_as(parameter)
+
+    def intact(self) -> bool:
+        """Every parameter still lives in the buffer."""
+        return all(parameter.data_ptr() == pointer for parameter, pointer in zip(self.parameters, self.pointers))
+
+
 class _Records:
     """Flattened parameters (``model.parameters()`` order) before iterations 0, every, 2 every, ... and after the last."""
 
-    def __init__(self, model: Any, iterations: int, every: int) -> None:
+    def __init__(self, model: Any, iterations: int, every: int, flat: _Flat | None = None) -> None:
         self.parameters = list(model.parameters())
         self.steps = recorded_steps(iterations, every) if every else np.zeros(0, dtype=int)
         self.wanted = set(self.steps.tolist())
         count = sum(parameter.numel() for parameter in model.parameters())
-        self.values = np.full((len(self.steps), count), np.nan, dtype=np.float32) if every else None
+        # Rows are written as they are taken and only the taken ones are read: no fill (it cost ~3% of a run).
+        self.values = np.empty((len(self.steps), count), dtype=np.float32) if every else None
         self.taken = 0
+        import torch
+
+        # One gather from the flat buffer when it holds float32 on the CPU; else a cat of the parameters.
+        self.flat = flat if flat is not None and flat.buffer.dtype == torch.float32 \
+            and flat.buffer.device.type == "cpu" else None
 
     def take(self, iteration: int) -> None:
         if iteration not in self.wanted:
@@ -257,7 +341,10 @@ class _Records:
 
         with torch.no_grad():
             row = torch.from_numpy(self.values[self.taken])
-            torch.cat([parameter.detach().reshape(-1).cpu() for parameter in self.parameters], out=row)
+            if self.flat is not None and self.flat.intact():
+                torch.index_select(self.flat.buffer, 0, self.flat.values, out=row)
+            else:
+                torch.cat([parameter.detach().reshape(-1).cpu() for parameter in self.parameters], out=row)
         self.taken += 1
 
     def arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
