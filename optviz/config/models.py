@@ -96,6 +96,34 @@ class BasinSpec(_Model):
     colour_by: Literal["minimum", "final_loss", "steps"] = "minimum"
 
 
+class LandscapeSpec(_Model):
+    """``render.landscape``: a network run's loss over a plane through weight space, with every path on it.
+
+    ``directions``: pca (the top two principal components of all optimizers' recorded parameters,
+    centred on ``origin``), random (two filter-normalized random directions, Li et al. 2018),
+    points (the plane through the three ``points``) or interpolate (1D only: the loss on the lines
+    from the initial point to each final point). Points are named ``init``, ``final:<label>`` or
+    ``mean-final`` (the mean of all optimizers' final points).
+    """
+
+    directions: Literal["pca", "random", "points", "interpolate"] = "pca"
+    resolution: int = Field(default=41, ge=3, le=401)  # grid points per axis
+    data: Literal["train", "valid"] = "train"  # which split the loss is a full pass over
+    seed: int | None = None  # whose paths (and, for random, the directions' seed); default: the first seed
+    origin: str = "mean-final"  # pca and random: the plane's origin
+    points: list[str] | None = Field(default=None, min_length=3, max_length=3)  # points: [origin, d1 end, d2 end]
+    # The grid spans the paths' coordinates (and the origin) widened by margin times their extent on each side;
+    # span, when given, is the half-width of a grid centred on the origin instead.
+    margin: float = Field(default=0.25, ge=0, le=10, allow_inf_nan=False)
+    span: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _points_when_needed(self) -> "LandscapeSpec":
+        if self.directions == "points" and self.points is None:
+            raise ValueError("directions: points needs points: [three named points], e.g. [init, final:SGD, final:Adam]")
+        return self
+
+
 class RenderSpec(_Model):
     # surface is drawn for 2D functions only: a 1D function's curve is path's picture.
     figures: list[Literal["loss", "path", "surface", "diagnostics", "basin"]] = Field(
@@ -106,6 +134,7 @@ class RenderSpec(_Model):
     resolution: int = Field(default=300, ge=20, le=2000)
     animation: AnimationSpec = Field(default_factory=AnimationSpec)
     basin: BasinSpec = Field(default_factory=BasinSpec)
+    landscape: LandscapeSpec | None = None  # network runs only; off unless asked
     # A line of text under the title of every figure and animation (optviz tune says there
     # how the lrs were chosen).
     note: str | None = Field(default=None, max_length=400)
