@@ -21,16 +21,16 @@ LAYERS = [
     ["optviz.optimizers"],
     ["optviz.load"],
     ["optviz.results"],
-    ["optviz.engine", "optviz.training"],
+    ["optviz.engine", "optviz.training", "optviz.landscape"],
     ["optviz.store", "optviz.render"],
     ["optviz.pipelines"],
     ["optviz.cli", "optviz.__main__", "optviz"],
 ]
 # Peers and layers a module may not import although the order above would allow it.
 FORBIDDEN = {
-    "optviz.render": ["optviz.store", "optviz.engine", "optviz.training", "optviz.load.loaded", "optviz.load.__init__",
+    "optviz.render": ["optviz.store", "optviz.engine", "optviz.training", "optviz.landscape", "optviz.load.loaded", "optviz.load.__init__",
                       "optviz.pipelines"],
-    "optviz.store": ["optviz.render", "optviz.engine", "optviz.training"],
+    "optviz.store": ["optviz.render", "optviz.engine", "optviz.training", "optviz.landscape"],
     "optviz.config": ["optviz.imports", "optviz.atomic", "optviz.progress"],  # config imports only errors
 }
 
