@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 from ..atomic import check_replaceable, check_writable, published_directory
 from ..load import LoadedNetwork
+from ..landscape import compute_landscape
+from ..store.landscape import write_landscape
 from ..store.network import network_manifest, write_network_data, write_network_manifest, write_replay_files
 from ..training import train
 
@@ -36,6 +38,14 @@ def network_to_dir(loaded: LoadedNetwork, out_dir: str | Path, *, fmt: str | Non
         for seed, state in initial.items():
             files += write_replay_files(staging, seed, state, loaded.problem.dataset(seed))
         files += write_network_data(result, staging)
+        landscape_seconds = None
+        if config.render.landscape is not None:
+            if figure_progress:
+                figure_progress("landscape", 0, 1)
+            landscape_started = time.perf_counter()
+            landscape = compute_landscape(loaded, result, initial)
+            files.append(write_landscape(landscape, staging / "landscape.npz").name)
+            landscape_seconds = time.perf_counter() - landscape_started
         if config.render.figures:
             from ..render.network import save_network_figures
 
@@ -49,6 +59,7 @@ def network_to_dir(loaded: LoadedNetwork, out_dir: str | Path, *, fmt: str | Non
         timing = {
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "training_seconds": round(training_seconds, 4),
+            **({"landscape_seconds": round(landscape_seconds, 4)} if landscape_seconds is not None else {}),
             "total_seconds": round(time.perf_counter() - started, 4),
         }
         manifest = network_manifest(result, files=files, timing=timing, record_every=loaded.record_every,
