@@ -143,7 +143,9 @@ def _contours(axes: Axes, landscape: Landscape, *, colorbar: bool = True):
         if scale.log:
             bar.locator = ticker.LogLocator()
             bar.formatter = ticker.LogFormatterSciNotation()
-            bar.update_ticks()
+        else:  # contourf would tick every level (11.25, 9.91, ...): round values read better
+            bar.locator = ticker.MaxNLocator(8)
+        bar.update_ticks()
     axes.set_xlim(float(np.min(landscape.alphas)), float(np.max(landscape.alphas)))
     axes.set_ylim(float(np.min(landscape.betas)), float(np.max(landscape.betas)))
     xlabel, ylabel = axis_labels(landscape.plane)
