@@ -38,7 +38,7 @@ def network_to_dir(loaded: LoadedNetwork, out_dir: str | Path, *, fmt: str | Non
         for seed, state in initial.items():
             files += write_replay_files(staging, seed, state, loaded.problem.dataset(seed))
         files += write_network_data(result, staging)
-        landscape_seconds = None
+        landscape, landscape_seconds = None, None
         if config.render.landscape is not None:
             if figure_progress:
                 figure_progress("landscape", 0, 1)
@@ -52,6 +52,10 @@ def network_to_dir(loaded: LoadedNetwork, out_dir: str | Path, *, fmt: str | Non
             if figure_progress:
                 figure_progress("figures", 0, 1)
             files += save_network_figures(result, staging, fmt or config.render.format)
+            if landscape is not None:
+                from ..render import save_landscape_figures
+
+                files += save_landscape_figures(landscape, result, staging, fmt or config.render.format)
         warnings = []
         if not loaded.record_every:
             warnings.append("the parameter vectors were not recorded (trajectories.npz): they would not fit the "
