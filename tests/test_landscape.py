@@ -152,3 +152,34 @@ def test_landscape_is_off_unless_asked_and_points_need_points():
     assert load_dict({"problem": PROBLEM, "seeds": [3], "optimizers": OPTIMIZERS}).config.render.landscape is None
     with pytest.raises(Exception, match="directions: points needs points"):
         load_dict(config({"directions": "points"}))
+
+
+@pytest.mark.parametrize("view", ["2d", "3d"])
+def test_animate_races_a_network_run_over_its_landscape(pca_run, tmp_path, view):
+    import imageio.v3 as iio
+    from click.testing import CliRunner
+
+    from optviz.cli import cli
+
+    out, _ = pca_run
+    target = tmp_path / f"race-{view}.gif"
+    result = CliRunner().invoke(cli, ["animate", str(out), "--frames", "4", f"--{view}", "--out", str(target)])
+    assert (result.exit_code, result.stdout) == (0, f"Wrote {target}\n"), result.output
+    frames = iio.imread(target, index=None)
+    assert frames.shape[0] == 4 and frames[0].std() > 10 and not np.array_equal(frames[0], frames[-1])
+
+
+def test_animate_says_what_a_network_run_without_a_landscape_needs(tmp_path):
+    from click.testing import CliRunner
+
+    from optviz.cli import cli
+
+    out = tmp_path / "out"
+    run_to_dir(load_dict({"problem": {**PROBLEM, "epochs": 1}, "seeds": [3], "optimizers": OPTIMIZERS[:1]}), out)
+    before = sorted(path.name for path in out.iterdir())
+    result = CliRunner().invoke(cli, ["animate", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {out}: a network run races over its loss landscape, and this run has none (no "
+                             "landscape.npz); add render: {landscape: {directions: pca}} to its config and run it "
+                             "again\n")
+    assert sorted(path.name for path in out.iterdir()) == before
