@@ -39,6 +39,8 @@ GALLERY = [
     ("configs/sgd_grid.yaml", ["render.dpi=80"], {"sweep-heatmap.png": "sgd-grid-heatmap.png"}, "sweep"),
     ("configs/peaks.yaml", ["render.figures=[path]", "render.animation.enabled=false", "render.dpi=80"],
      {"tune.png": "peaks-tune.png", "path.png": "peaks-tuned-path.png"}, "tune"),
+    ("configs/digits_lenet.yaml", ["render.dpi=80"], {"curves.png": "digits-lenet-curves.png"}),
+    ("configs/moons_landscape.yaml", ["render.dpi=80"], {"landscape.png": "moons-landscape.png"}),
 ]
 RUNNERS = {"run": "run_to_dir", "sweep": "sweep_to_dir", "tune": "tune_to_dir"}
 
