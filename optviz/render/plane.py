@@ -326,10 +326,11 @@ def save_landscape_1d(landscape: Landscape, path: str | Path, *, labels: Sequenc
         handles.append(Line2D([], [], color=colour(index), linewidth=1.8, label=path_name(landscape, line)))
     if values and spans_decades(np.concatenate(values)):
         axes.set_yscale("log")
-    for t, name in ((0.0, "t=0: initial"), (1.0, "t=1: final")):
+    # Each mark's words sit on the side of its line that is inside the axes, so neither is cut off.
+    for t, name, side in ((0.0, "t=0: initial", "left"), (1.0, "t=1: final", "right")):
         axes.axvline(t, color="0.4", linewidth=1.0, linestyle=":", zorder=1)
-        axes.annotate(name, (t, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                      textcoords="offset points", va="top", ha="left", fontsize="small", color="0.25")
+        axes.annotate(name, (t, 1.0), xycoords=("data", "axes fraction"), xytext=(3 if side == "left" else -3, -3),
+                      textcoords="offset points", va="top", ha=side, fontsize="small", color="0.25")
     handles += [Line2D([], [], color="0.3", linewidth=1.8, label="train"),
                 Line2D([], [], color="0.3", linewidth=1.8, linestyle="--", label="valid")]
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize="small",
