@@ -300,19 +300,21 @@ def warned(quiet: bool) -> Iterator[None]:
 
     from .errors import OptvizWarning
 
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", OptvizWarning)
-            yield
-    finally:
-        for warning in caught:
-            if issubclass(warning.category, RuntimeWarning):
-                continue
-            if not issubclass(warning.category, OptvizWarning):  # not ours: shown as Python would have
-                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-            elif not quiet:
-                click.echo(f"Warning: {warning.message}", err=True)
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        # At once, as the work goes on: a cost estimate must come before the wait it announces.
+        if issubclass(category, RuntimeWarning):
+            return
+        if not issubclass(category, OptvizWarning):  # not ours: shown as Python would have
+            shown(message, category, filename, lineno, file, line)
+        elif not quiet:
+            click.echo(f"Warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+        warnings.showwarning = show
+        warnings.simplefilter("always", OptvizWarning)
+        yield
 
 
 @cli.command(context_settings=CONTEXT)

@@ -183,3 +183,21 @@ def test_animate_says_what_a_network_run_without_a_landscape_needs(tmp_path):
                              "landscape.npz); add render: {landscape: {directions: pca}} to its config and run it "
                              "again\n")
     assert sorted(path.name for path in out.iterdir()) == before
+
+
+def test_a_costly_grid_says_its_estimate_before_the_wait(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import yaml
+
+    from optviz.cli import cli
+
+    monkeypatch.setattr("optviz.landscape.COST_BUDGET", 0.0)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({**config({"directions": "pca", "resolution": 5}),
+                                    "problem": {**PROBLEM, "epochs": 1}}))
+    result = CliRunner().invoke(cli, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Warning: the landscape grid is 25 points x ") and line.endswith(
+        "lower render.landscape.resolution to make it faster")
