@@ -19,9 +19,10 @@ demo: $(STAMP)
 	@echo
 	@echo "Figures are in outputs/peaks/ (loss.png, path.png, surface.png, diagnostics.png, animation.gif)."
 
-# Two workers: the engine computes on one thread, so a 2-core machine runs two tests at once.
+# Two workers: the engine computes on one thread, so a 2-core machine runs two tests at once;
+# worksteal hands a slow tail of tests to whichever worker is idle.
 test: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # Redraws the README's pictures (docs/*.png, docs/peaks-race.gif) from configs/.
 gallery: $(STAMP)
