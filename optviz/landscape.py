@@ -2,8 +2,11 @@
 
 Vectors are flattened in the order of ``model.parameters()``. The loss at a vector is the
 full pass over a split in eval mode (the mean over its rows), with the seed's initial
-buffers; it is evaluated for many vectors at once with ``torch.func.functional_call`` and
-``torch.vmap`` over the vectors, in chunks that fit :data:`GRID_BYTES`. Each value equals
+buffers; it is evaluated for many vectors at once, in chunks that fit :data:`GRID_BYTES`.
+A plain ``nn.Sequential`` of linear layers, flattens and element-wise activations (the
+built-in MLPs) runs as batched matrix products, one ``baddbmm`` per layer for the whole
+chunk; any other model runs through ``torch.func.functional_call`` with ``torch.vmap`` over
+the vectors. Either way the loss itself is vmapped over the chunk's outputs. Each value equals
 loading the vector into the model (``vector_to_parameters``) and running a forward pass,
 to float32 rounding (``benchmarks/bench_landscape.py`` checks 1e-6 relative).
 
@@ -50,8 +53,42 @@ COST_BUDGET = 2e10
 RATE = 2e9
 
 
+# Modules that act on each element alone, so a stack of (vectors, rows, features) passes through them
+# as it is. Dropout is the identity in eval mode.
+ELEMENTWISE = ("ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "LeakyReLU", "SiLU", "Softplus", "Mish", "Hardtanh",
+               "Softsign", "Identity", "Dropout")
+# Those with an in-place tensor method of the same effect.
+IN_PLACE = {"Tanh": "tanh_", "ReLU": "relu_", "Sigmoid": "sigmoid_"}
+
+
+def stacked_plan(model: Any, x: Any) -> list[tuple[str, Any]] | None:
+    """How :class:`LossEvaluator` runs ``model`` on a stack of vectors with batched matrix products.
+
+    ``(index, module)`` per layer of a plain ``nn.Sequential`` whose layers are linear layers,
+    ``Flatten()`` or :data:`ELEMENTWISE` modules, fed rows of one feature axis (after a leading
+    ``Flatten()``) and without buffers; ``None`` for any other model (it goes through vmap).
+    Exact types only: a subclass may change what its forward does.
+    """
+    import torch
+
+    if type(model) is not torch.nn.Sequential or any(True for _ in model.buffers()):
+        return None
+    plan = []
+    for position, (index, module) in enumerate(model.named_children()):
+        kind = type(module)
+        if kind is torch.nn.Flatten and module.start_dim == 1 and module.end_dim == -1:
+            if position == 0:
+                continue  # applied to the rows once
+        elif not (kind is torch.nn.Linear or (kind.__module__.startswith("torch.nn.modules")
+                                               and kind.__name__ in ELEMENTWISE)):
+            return None
+        plan.append((index, module))
+    leading_flatten = len(plan) < len(model)
+    return plan if x.dim() == 2 or leading_flatten else None
+
+
 class LossEvaluator:
-    """The full-pass loss of a split at many flat parameter vectors, batched with vmap."""
+    """The full-pass loss of a split at many flat parameter vectors, batched over the vectors."""
 
     def __init__(self, model: Any, loss_fn: Callable, x: np.ndarray, y: np.ndarray, *,
                  budget: int = GRID_BYTES) -> None:
@@ -67,6 +104,9 @@ class LossEvaluator:
         self.dtype = named[0][1].dtype
         self.buffers = {name: buffer.detach() for name, buffer in model.named_buffers()}
         self.count = sum(self.sizes)
+        self.plan = stacked_plan(model, self.x)
+        self.rows_t = self.x.flatten(1).t().contiguous()  # (features, rows), as the stacked plan runs
+        self._buffers: dict[str, Any] = {}
         self.chunk = max(1, budget // self._bytes_per_vector())
 
     def _bytes_per_vector(self) -> int:
@@ -89,6 +129,56 @@ class LossEvaluator:
         pieces = vectors.split(self.sizes, dim=1)
         return {name: piece.reshape(len(vectors), *shape) for name, piece, shape in zip(self.names, pieces, self.shapes)}
 
+    def stacked_outputs(self, parameters: dict[str, Any], k: int) -> Any:
+        """The model's outputs for ``k`` stacked parameter sets, by :attr:`plan`, as (k, outputs, rows).
+
+        Features run along dim 1 and rows along dim 2, so each linear layer is one ``bmm`` of its
+        weights (k, out, in) by the activations (k, in, rows) into a buffer kept across chunks,
+        its bias added in place; tanh, ReLU and sigmoid act in place. Fresh activations for every
+        chunk cost more than the arithmetic (2x on moons' MLP).
+        """
+        import torch
+
+        hidden = self.rows_t.expand(k, *self.rows_t.shape)
+        for index, module in self.plan:
+            if isinstance(module, torch.nn.Linear):
+                buffer = self._scratch(index, (k, module.out_features, hidden.shape[2]))
+                hidden = torch.bmm(parameters[f"{index}.weight"], hidden, out=buffer)
+                if f"{index}.bias" in parameters:
+                    hidden.add_(parameters[f"{index}.bias"].unsqueeze(2))
+            elif isinstance(module, torch.nn.Flatten):
+                continue  # features are one axis already
+            elif type(module).__name__ in IN_PLACE and hidden.data_ptr() != self.rows_t.data_ptr():
+                hidden = getattr(hidden, IN_PLACE[type(module).__name__])()
+            else:
+                hidden = module(hidden)
+        return hidden
+
+    def _scratch(self, index: str, shape: tuple[int, ...]) -> Any:
+        """A buffer of ``shape`` for layer ``index``, reused while its shape fits."""
+        import torch
+
+        buffer = self._buffers.get(index)
+        if buffer is None or buffer.shape[1:] != shape[1:] or len(buffer) < shape[0]:
+            buffer = self._buffers[index] = torch.empty(shape, dtype=self.dtype)
+        return buffer[:shape[0]]
+
+    def stacked_losses(self, outputs: Any) -> Any:
+        """The loss of each of the k stacked ``outputs`` (k, outputs, rows): a mean over its rows.
+
+        torch's cross entropy (classes on dim 1, as it takes them) and mean squared error run
+        once over the whole stack with ``reduction="none"``; any other loss is vmapped over the k.
+        """
+        import torch
+
+        functional = torch.nn.functional
+        k = len(outputs)
+        if self.loss_fn is functional.cross_entropy and self.y.dim() == 1:
+            return functional.cross_entropy(outputs, self.y.expand(k, -1), reduction="none").mean(1)
+        if self.loss_fn is functional.mse_loss and self.y.dim() == 2 and outputs.shape[1:] == self.y.t().shape:
+            return functional.mse_loss(outputs, self.y.t().expand_as(outputs), reduction="none").flatten(1).mean(1)
+        return torch.vmap(lambda output: self.loss_fn(output.t(), self.y))(outputs)
+
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
         """The loss at each row of ``vectors`` (k, n), as float64 (k,)."""
         import torch
@@ -98,11 +188,15 @@ class LossEvaluator:
             return self.loss_fn(functional_call(self.model, (parameters, self.buffers), (self.x,)), self.y)
 
         batched = torch.vmap(loss)
+        losses = self.stacked_losses
         values = np.empty(len(vectors))
         with torch.no_grad():
             for start in range(0, len(vectors), self.chunk):
                 chunk = torch.from_numpy(np.ascontiguousarray(vectors[start:start + self.chunk])).to(self.dtype)
-                values[start:start + len(chunk)] = batched(self.parameters_of(chunk)).double().numpy()
+                parameters = self.parameters_of(chunk)
+                value = (batched(parameters) if self.plan is None
+                         else losses(self.stacked_outputs(parameters, len(chunk))))
+                values[start:start + len(chunk)] = value.double().numpy()
         return values
 
 

@@ -148,6 +148,50 @@ def test_the_vmap_grid_equals_a_loop_over_loaded_models(trained):
                                                               dataset.y_train, vectors), rtol=1e-6)
 
 
+class Doubled(torch.nn.Module):
+    """Not a plain Sequential: the evaluator must take the vmap route for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * self.inner(x.flatten(1))
+
+
+MODELS = {
+    "mlp-bias-free-gelu": (lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 8, bias=False),
+                                                       torch.nn.GELU(), torch.nn.Linear(8, 3)), True),
+    "relu-sigmoid-dropout": (lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 8), torch.nn.ReLU(),
+                                                         torch.nn.Dropout(0.5), torch.nn.Linear(8, 8),
+                                                         torch.nn.Sigmoid(), torch.nn.Linear(8, 3)), True),
+    "custom-module": (Doubled, False),
+    "batch-norm": (lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 8), torch.nn.BatchNorm1d(8),
+                                               torch.nn.Tanh(), torch.nn.Linear(8, 3)), False),
+}
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse_loss"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_both_grid_routes_equal_the_loop(name, loss):
+    """Plain Sequentials run as stacked bmm, anything else through vmap; both equal loading each vector."""
+    build, stacked = MODELS[name]
+    torch.manual_seed(0)
+    model = build()
+    model.eval()
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 2, 3)).astype(np.float32)
+    y = (rng.integers(0, 3, 50) if loss == "cross_entropy" else rng.normal(size=(50, 3))).astype(
+        np.int64 if loss == "cross_entropy" else np.float32)
+    loss_fn = getattr(torch.nn.functional, loss)
+    origin = torch.nn.utils.parameters_to_vector(model.parameters()).detach().double().numpy()
+    vectors = origin + rng.normal(scale=0.5, size=(23, len(origin)))
+    evaluate = LossEvaluator(model, loss_fn, x, y, budget=60_000)
+    assert (evaluate.plan is not None) == stacked
+    assert 1 < evaluate.chunk < len(vectors)  # several chunks, the last one short
+    np.testing.assert_allclose(evaluate(vectors), loop_losses(model, loss_fn, x, y, vectors), rtol=1e-6)
+
+
 def test_landscape_is_off_unless_asked_and_points_need_points():
     assert load_dict({"problem": PROBLEM, "seeds": [3], "optimizers": OPTIMIZERS}).config.render.landscape is None
     with pytest.raises(Exception, match="directions: points needs points"):
