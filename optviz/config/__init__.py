@@ -19,12 +19,12 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError
 from .messages import check_top_level_keys, check_values, translate, yaml_type
-from .models import (AnimationSpec, BasinSpec, LandscapeSpec, Config, FrozenConfigError, FunctionSpec, GridStart, MinimumSpec,
+from .models import (AnimationSpec, BasinSpec, LandscapeSpec, Config, NoiseSpec, FrozenConfigError, FunctionSpec, GridStart, MinimumSpec,
                      OptimizerSpec, ProblemSpec, RandomStart, RecordSpec, RenderSpec, SchedulerSpec)
 from .overrides import apply_overrides
 from .reading import parse_yaml, read_text
 
-__all__ = ["AnimationSpec", "BasinSpec", "LandscapeSpec", "Config", "FrozenConfigError", "FunctionSpec", "GridStart", "MinimumSpec",
+__all__ = ["AnimationSpec", "BasinSpec", "LandscapeSpec", "Config", "NoiseSpec", "FrozenConfigError", "FunctionSpec", "GridStart", "MinimumSpec",
            "OptimizerSpec", "ProblemSpec", "RandomStart", "RecordSpec", "RenderSpec", "SchedulerSpec", "apply_overrides",
            "check_fields", "config_model", "parse_yaml", "read_config", "with_overrides"]
 

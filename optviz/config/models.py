@@ -224,6 +224,45 @@ FunctionField = Annotated[
 ]
 
 
+class NoiseSpec(_Model):
+    """``noise:``: what makes a test function's gradient stochastic (see :mod:`optviz.problems.noise`).
+
+    ``kind`` adds noise to every gradient: ``gaussian`` (N(0, scale^2) per coordinate),
+    ``student_t`` (scale times a Student t with ``df`` degrees of freedom: heavy tails) or
+    ``uniform`` (U(-scale, scale)); ``relative: true`` multiplies it by the gradient's norm.
+    ``batch_size`` takes each gradient from a minibatch of a finite-sum function's terms
+    (``least_squares``, ``noisy_quadratic``) instead of all of them. Either or both.
+
+    The noise depends only on (noise seed, start index, step): never on the optimizer, nor on
+    how many starts run. ``seeds: K`` runs every start under K noise seeds, ``seed``,
+    ``seed + 1``, ... ``seed + K - 1``.
+    """
+
+    kind: Literal["gaussian", "student_t", "uniform"] | None = None
+    scale: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    relative: bool = False
+    df: int = Field(default=3, ge=1, le=100)  # student_t only
+    batch_size: int | None = Field(default=None, ge=1, le=1_000_000)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    seeds: int = Field(default=1, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _something_noisy(self) -> "NoiseSpec":
+        if self.kind is None and self.batch_size is None:
+            raise ValueError("needs kind (gaussian, student_t or uniform) with a scale, or batch_size "
+                             "(minibatches of a finite-sum function), or both")
+        if self.kind is not None and self.scale is None:
+            raise ValueError(f"kind {self.kind} needs a scale, e.g. noise: {{kind: {self.kind}, scale: 0.5}}")
+        if self.kind is None and self.scale is not None:
+            raise ValueError("scale needs a kind: gaussian, student_t or uniform")
+        return self
+
+    @property
+    def noise_seeds(self) -> list[int]:
+        """The K noise seeds, ``seed`` to ``seed + seeds - 1``."""
+        return list(range(self.seed, self.seed + self.seeds))
+
+
 class ProblemSpec(_Model):
     """``problem:``: a network trained on data, in place of a test function (see :mod:`optviz.problems.network`).
 
@@ -260,6 +299,8 @@ class Config(_Model):
     problem: ProblemSpec | None = None
     seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1, max_length=1000)
     device: Literal["cpu", "cuda"] = "cpu"
+    # Gradient noise and minibatches for a test function (a network's noise is its minibatches).
+    noise: NoiseSpec | None = None
     # Where relative import paths (path/to/opt.py:Class) are looked up: the config's folder.
     # Set by optviz.config.config_model when the config is built, and kept by model_copy.
     _base_dir: Path | None = PrivateAttr(default=None)
