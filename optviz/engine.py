@@ -50,6 +50,7 @@ of the machine.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -61,7 +62,7 @@ from .errors import ConfigError
 from .load import Loaded, prepare
 from .load.record import recorded_steps
 from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer_spec
-from .problems import TestFunction
+from .problems import Noise, TestFunction, noise_rows
 from .results import RunResult, Trajectory
 
 Progress = Callable[[str, int, int], None]
@@ -89,16 +90,33 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
     check_single_run(config.config if isinstance(config, Loaded) else config)  # before a sweep is planned
     loaded = config if isinstance(config, Loaded) else prepare(config)
     config = loaded.config
-    function, starts = loaded.function, loaded.starts
+    function = loaded.function
     plan = _plan(loaded, record_every or loaded.record_every)
+    starts, start_index, noise_seed = _rows(loaded)
     result = RunResult(config=config, function=function, domain=loaded.domain, starts=starts, record_every=plan.every,
-                       tolerance=plan.tolerance if function.minima else None)
+                       tolerance=plan.tolerance if function.minima else None, start_index=start_index,
+                       noise_seed=noise_seed)
     with engine_mode():
         for spec in config.optimizers:
             if progress:
                 progress(spec.display_label, len(result.trajectories), len(config.optimizers))
-            result.trajectories.append(run_optimizer(spec, config, function, starts, plan))
+            result.trajectories.append(run_optimizer(spec, config, function, starts, plan, _keys(start_index,
+                                                                                                   noise_seed)))
     return result
+
+
+def _rows(loaded: Loaded) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The run's rows: its starts, or under noise every start under every noise seed, seed by seed,
+    with each row's start index and noise seed (None without noise)."""
+    if loaded.noise is None:
+        return loaded.starts, None, None
+    start_index, noise_seed = noise_rows(len(loaded.starts), loaded.noise.seeds)
+    return loaded.starts[start_index], start_index, noise_seed
+
+
+def _keys(start_index: np.ndarray | None, noise_seed: np.ndarray | None) -> np.ndarray | None:
+    """``(rows, 2)`` of (noise seed, start index): what each row's noise is a function of."""
+    return None if start_index is None else np.column_stack([noise_seed, start_index])
 
 
 def check_single_run(config: Config, *, source: str = "") -> None:
@@ -132,6 +150,7 @@ def batch_key(config: Config) -> str | None:
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "scheduler": [scheduler[0].__name__, scheduler[1]] if scheduler else None,
         **{key: value for key, value in hyperparameters.items() if key in OPTIMIZER_LEVEL_KEYWORDS},
+        "clip_grad_norm": config.optimizers[0].clip_grad_norm,
     }
     return json.dumps(data, sort_keys=True, default=repr)
 
@@ -150,22 +169,25 @@ def run_batch(configs: Sequence[Config | Loaded]) -> list[RunResult]:
         raise ValueError("run_batch takes configs of one element-wise optimizer that differ only in its "
                          "hyperparameters (equal, non-None batch_key)")
     first = loaded[0]
-    function, starts = first.function, first.starts
+    function = first.function
     plan = _plan(first, first.record_every)
+    starts, start_index, noise_seed = _rows(first)
     resolved = [resolve_optimizer_spec(item.config.optimizers[0], item.config) for item in loaded]
     cls, _, scheduler = resolved[0]
+    plan = dataclasses.replace(plan, clip=first.config.optimizers[0].clip_grad_norm)  # equal in every config
     with engine_mode():
         records = _descend(cls, [hyperparameters for _, hyperparameters, _ in resolved], scheduler, function, starts,
-                           "groups", plan, stop_at_divergence=False)
+                           "groups", plan, stop_at_divergence=False, keys=_keys(start_index, noise_seed))
     results = []
     for item, record in zip(loaded, records):
         if not len(plan.minima):
             record["converged_step"] = None
         trajectory = Trajectory(label=item.config.optimizers[0].display_label, optimizer=cls.__name__,
-                                steps=plan.recorded, **record)
+                                steps=plan.recorded, clip_grad_norm=plan.clip, **record)
         results.append(RunResult(config=item.config, function=function, domain=item.domain, starts=starts,
                                  trajectories=[trajectory], record_every=plan.every,
-                                 tolerance=plan.tolerance if function.minima else None))
+                                 tolerance=plan.tolerance if function.minima else None, start_index=start_index,
+                                 noise_seed=noise_seed))
     return results
 
 
@@ -179,6 +201,8 @@ class _Plan:
     dtype: str
     minima: np.ndarray  # (minima, dim)
     tolerance: float
+    noise: Noise | None = None
+    clip: float | None = None  # the optimizer's clip_grad_norm
 
 
 def _plan(loaded: Loaded, every: int) -> _Plan:
@@ -190,6 +214,7 @@ def _plan(loaded: Loaded, every: int) -> _Plan:
         dtype=loaded.config.dtype,
         minima=np.array([minimum.point for minimum in function.minima], dtype=np.float64).reshape(-1, function.dim),
         tolerance=loaded.tolerance,
+        noise=loaded.noise,
     )
 
 
@@ -231,18 +256,24 @@ def batch_layout(cls: type, scheduler: tuple[type, dict[str, Any]] | None) -> st
 
 
 def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, starts: np.ndarray,
-                  plan: _Plan) -> Trajectory:
-    """One optimizer from every start, in the layout :func:`batch_layout` picks for it."""
+                  plan: _Plan, keys: np.ndarray | None = None) -> Trajectory:
+    """One optimizer from every start (row), in the layout :func:`batch_layout` picks for it.
+
+    ``keys`` holds each row's (noise seed, start index) when the run is noisy.
+    """
     cls, hyperparameters, scheduler = resolve_optimizer_spec(spec, config)
     layout = batch_layout(cls, scheduler)
+    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm)
     # A coupled update may loop or raise on NaN (a line search): such a start stops where it
     # diverged. Element-wise ones step on harmlessly, alone or batched, so both agree.
     stop = layout == "sequential"
     if len(starts) > 1 and not stop:
-        (record,) = _descend(cls, hyperparameters, scheduler, function, starts, layout, plan, stop_at_divergence=stop)
+        (record,) = _descend(cls, hyperparameters, scheduler, function, starts, layout, plan, stop_at_divergence=stop,
+                             keys=keys)
     else:
         parts = [_descend(cls, hyperparameters, scheduler, function, starts[index:index + 1], "vector", plan,
-                          stop_at_divergence=stop)[0] for index in range(len(starts))]
+                          stop_at_divergence=stop, keys=None if keys is None else keys[index:index + 1])[0]
+                 for index in range(len(starts))]
         record = {key: np.concatenate([part[key] for part in parts])
                   for key in ("positions", "loss", "grad_norm", "diverged_step", "converged_step")}
         lrs = np.concatenate([part["lr"] for part in parts])
@@ -251,7 +282,8 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
         record["error"] = next((part["error"] for part in parts if part["error"]), None)
     if not len(plan.minima):
         record["converged_step"] = None
-    return Trajectory(label=spec.display_label, optimizer=cls.__name__, steps=plan.recorded, **record)
+    return Trajectory(label=spec.display_label, optimizer=cls.__name__, steps=plan.recorded,
+                      clip_grad_norm=spec.clip_grad_norm, **record)
 
 
 class _Batch:
@@ -312,6 +344,35 @@ class _Batch:
         torch.autograd.backward(loss, self.seed)
         return loss
 
+    def add_noise(self, noise, relative: bool) -> None:
+        """Add ``noise`` (dim, starts) to every start's gradient, times its norm when ``relative``.
+
+        In the ``groups`` layout every group's starts get the same noise: it depends on the
+        start, never on the hyperparameters.
+        """
+        if self.layout == "separate":
+            for index, param in enumerate(self.params):
+                column = noise[:, index]
+                param.grad.add_(column * param.grad.square().sum(0).sqrt() if relative else column)
+            return
+        gradient = self.grad if self.layout == "groups" else self.params[0].grad
+        if self.layout == "vector":
+            noise = noise[:, 0]
+        elif self.layout == "groups":
+            noise = noise[:, None, :]
+        gradient.add_(noise * gradient.square().sum(0).sqrt() if relative else noise)
+
+    def clip(self, max_norm: float) -> None:
+        """Scale each start's gradient down to norm ``max_norm`` where it is longer, as
+        ``torch.nn.utils.clip_grad_norm_`` does for one model: by max_norm / (norm + 1e-6), at most 1."""
+        import torch
+
+        gradients = ([param.grad for param in self.params] if self.layout == "separate" else
+                     [self.grad if self.layout == "groups" else self.params[0].grad])
+        for gradient in gradients:
+            norm = gradient.square().sum(0).sqrt()
+            gradient.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+
     def coordinates(self) -> tuple:
         """x (and y) of every start, for ``function.fn``; autograd flows back to the parameters."""
         import torch
@@ -357,12 +418,13 @@ def _group_settings(cls, hyperparameters: dict) -> dict:
 
 
 def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, starts: np.ndarray, layout: str,
-             plan: _Plan, *, stop_at_divergence: bool) -> list[dict[str, Any]]:
+             plan: _Plan, *, stop_at_divergence: bool, keys: np.ndarray | None = None) -> list[dict[str, Any]]:
     """The optimization loop over a batch of starts; returns the records as numpy arrays.
 
     ``hyperparameters`` is one dict, or in the ``groups`` layout one per param group; the
     result holds one record per param group. Records of a start after it diverged are
-    NaN, whether or not the loop stops there.
+    NaN, whether or not the loop stops there. Under noise, ``keys`` holds each start's
+    (noise seed, start index).
     """
     import torch
 
@@ -380,12 +442,21 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
     is_recorded[plan.recorded] = True
 
-    def closure():
-        return batch.evaluate(function, optimizer)
+    stochastic = _Stochastic(plan.noise, function, keys, layout, dtype) if plan.noise is not None else None
 
+    def evaluate():
+        loss = batch.evaluate(function, optimizer) if stochastic is None else stochastic.evaluate(batch, optimizer)
+        if plan.clip is not None:
+            with torch.no_grad():
+                batch.clip(plan.clip)
+        return loss
+
+    closure = evaluate
     error = None
     for step in range(plan.steps + 1):
-        loss = batch.evaluate(function, optimizer)
+        if stochastic is not None:
+            stochastic.step = step
+        loss = evaluate()
         with torch.no_grad():
             position, loss = batch.position(), loss.detach().reshape(count)
             already_diverged = _mark_divergence(diverged_step, position, loss, step)
@@ -414,6 +485,60 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
         "lr": np.broadcast_to(arrays["lr"][group], (per_group, len(plan.recorded))),
         "diverged_step": diverged[part], "converged_step": converged[part], "error": error,
     } for group, part in ((group, slice(group * per_group, (group + 1) * per_group)) for group in range(len(groups)))]
+
+
+class _Stochastic:
+    """A noisy objective for one batch of starts (see :mod:`optviz.problems.noise`).
+
+    Its gradient comes from a minibatch of a finite sum's terms (with ``batch_size``) and/or
+    has noise added; the loss it returns, which is recorded, is the function's true value.
+    The noise of each start is a function of its (noise seed, start index), the step, and
+    how many gradients the step has taken before (a closure may take several).
+    """
+
+    def __init__(self, noise: Noise, function: TestFunction, keys: np.ndarray, layout: str, dtype) -> None:
+        self.noise, self.function, self.layout, self.dtype = noise, function, layout, dtype
+        self.seeds, self.starts = keys[:, 0], keys[:, 1]
+        self.minibatches = function.terms is not None and noise.batch_size is not None
+        self._step = 0
+        self.evaluation = 0
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @step.setter
+    def step(self, step: int) -> None:
+        self._step, self.evaluation = step, 0
+
+    def evaluate(self, batch: "_Batch", optimizer):
+        import torch
+
+        evaluation, self.evaluation = self.evaluation, self.evaluation + 1
+        if self.minibatches:
+            indices = self.noise.minibatch(self.seeds, self._step, self.function.terms.count)
+            batch.evaluate(_Minibatch(self.function, indices[0] if self.layout == "vector" else indices), optimizer)
+            with torch.no_grad():
+                loss = self.function.fn(*batch.position().unbind(0), torch)
+            loss = loss.reshape(()) if self.layout == "vector" else loss
+        else:
+            loss = batch.evaluate(self.function, optimizer)
+        draws = self.noise.gradient_noise(self.seeds, self.starts, self._step, evaluation, batch.dim)
+        if draws is not None:
+            with torch.no_grad():
+                batch.add_noise(torch.from_numpy(draws).to(self.dtype), self.noise.relative)
+        return loss
+
+
+class _Minibatch:
+    """A finite sum's minibatch as a function the batch evaluates: the mean of the picked terms."""
+
+    def __init__(self, function: TestFunction, indices: np.ndarray) -> None:
+        self.terms, self.indices = function.terms, indices
+
+    def fn(self, *coordinates):
+        *coordinates, lib = coordinates
+        return self.terms.mean(tuple(coordinates), lib, self.indices)
 
 
 def _mark_divergence(diverged_step, position, loss, step: int):

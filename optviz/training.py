@@ -119,8 +119,9 @@ def train_one(loaded: LoadedNetwork, label: str, name: str, parts: list, seed: i
         evaluation = _Evaluation(model, loss_fn, dataset, device, config.problem.epochs)
         records = _Records(model, loaded.iterations, loaded.record_every, flat)
         started = time.perf_counter()
+        clip = next((given.clip_grad_norm for given in config.optimizers if given.display_label == label), None)
         trace = _train(model, loader, loss_fn, optimizers, schedulers, evaluation, records, spec.epochs, device,
-                       loaded.iterations, flat)
+                       loaded.iterations, flat, clip)
         seconds = time.perf_counter() - started
     stats, count, diverged, error = trace
     epochs_of = np.repeat(np.arange(1, spec.epochs + 1), len(loader))[:count]
@@ -152,8 +153,12 @@ def _build(model: Any, parts: list) -> tuple[list, list]:
 
 def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedulers: list,
            evaluation: "_Evaluation", records: "_Records", epochs: int, device: Any,
-           iterations: int, flat: "_Flat | None") -> tuple[np.ndarray, int, int, str | None]:
-    """The loop; returns (per-iteration stats (done, 4), iterations done, diverged iteration or -1, error)."""
+           iterations: int, flat: "_Flat | None", clip: float | None = None) -> tuple[np.ndarray, int, int, str | None]:
+    """The loop; returns (per-iteration stats (done, 4), iterations done, diverged iteration or -1, error).
+
+    With ``clip``, the gradient is clipped to that norm over all parameters before each step
+    (``torch.nn.utils.clip_grad_norm_``), and the recorded gradient norm is the clipped one.
+    """
     import torch
 
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -207,6 +212,8 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
                 return stats(), iteration + 1, iteration, None
             try:
                 loss.backward()
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(parameters, clip)
                 with torch.no_grad():
                     grads = [parameter.grad if parameter.grad is not None else zero
                              for parameter, zero in zip(parameters, zeros)]

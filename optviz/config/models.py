@@ -50,6 +50,9 @@ class OptimizerSpec(BaseModel):
     scheduler: SchedulerSpec | None = None
     params: str | None = None
     rest: "OptimizerSpec | None" = None
+    # Clip each start's gradient to this norm before every step (torch.nn.utils.clip_grad_norm_'s rule;
+    # for a network, the norm over its parameters). Never done unless asked; legends then say so.
+    clip_grad_norm: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @property
     def hyperparameters(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ..config import Config, OptimizerSpec
 from ..errors import ConfigError, quote
 from ..imports import is_import_path
 from ..optimizers import instantiate_check, resolve_optimizer_spec
-from ..problems import TestFunction, check_box
+from ..problems import TestFunction, check_box, function_names, get_function
 from .budget import Estimate, check_budget, estimate
 from .record import record_every
 from .starts import resolve_starts
@@ -28,8 +28,10 @@ def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, in
     if config.domain is not None:
         check_box(config.domain, function.dim, "domain")
     starts = resolve_starts(config, function)
-    every = record_every(config, len(starts), function.dim)  # too much to record fails here, not as an OOM
-    memory = estimate(config, function.dim, len(starts), every)
+    check_noise(config, function)
+    rows = len(starts) * (config.noise.seeds if config.noise else 1)  # every start under every noise seed
+    every = record_every(config, rows, function.dim)  # too much to record fails here, not as an OOM
+    memory = estimate(config, function.dim, rows, every)
     check_budget(memory)
     if "basin" in config.render.figures:
         check_basin(config, function)
@@ -40,6 +42,25 @@ def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, in
         except ConfigError as error:
             raise error.with_context(path_prefix=f"optimizers[{index}]") from None
     return starts, every, memory
+
+
+def check_noise(config: Config, function: TestFunction) -> None:
+    """Refuse noise a function cannot have: minibatches of a function that is not a finite sum, or
+    larger than its terms; and a basin map over several noise seeds (it colours each start once)."""
+    noise = config.noise
+    if noise is None:
+        return
+    if noise.batch_size is not None:
+        if function.terms is None:
+            sums = ", ".join(name for name in function_names() if get_function(name).terms is not None)
+            raise ConfigError(f"minibatches need a finite-sum function ({sums}); {function.name} is not one: "
+                              "use kind and scale for gradient noise instead", path="noise.batch_size")
+        if noise.batch_size > function.terms.count:
+            raise ConfigError(f"must be at most {function.name}'s {function.terms.count} terms, got {noise.batch_size}",
+                              path="noise.batch_size")
+    if noise.seeds > 1 and "basin" in config.render.figures:
+        raise ConfigError(f"a basin map colours each start once, so it takes one noise seed, got seeds: {noise.seeds}; "
+                          "drop basin from render.figures to see the fans of paths", path="noise.seeds")
 
 
 def check_basin(config: Config, function: TestFunction) -> None:

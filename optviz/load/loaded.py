@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import Config
-from ..problems import TestFunction, function_of, plot_domain
+from ..problems import Noise, TestFunction, function_of, plot_domain
 from .budget import Estimate
 from .checks import check_config
 from .record import tolerance
@@ -29,6 +29,7 @@ class Loaded:
     tolerance: float  # the distance to a known minimum that counts as converged
     memory: Estimate  # what the run is expected to need, by part
     sweep: Sweep | None = None  # the expanded sweep block, if the config has one and it was planned
+    noise: Noise | None = None  # gradient noise and minibatches (noise:), each start run under every noise seed
 
 
 def resolve(config: Config) -> Loaded:
@@ -39,4 +40,5 @@ def resolve(config: Config) -> Loaded:
     function = function_of(config)
     starts, every, memory = check_config(config, function)
     return Loaded(config=config, function=function, domain=plot_domain(config.domain, function), starts=starts,
-                  record_every=every, tolerance=tolerance(config, function), memory=memory)
+                  record_every=every, tolerance=tolerance(config, function), memory=memory,
+                  noise=Noise.of(config.noise) if config.noise else None)

@@ -70,6 +70,9 @@ def prepare_network(config: Config) -> LoadedNetwork:
     """Check ``config`` (which has ``problem:``) and resolve it; raises :class:`ConfigError` with its key path."""
     import torch
 
+    if config.noise is not None:
+        raise ConfigError("noise is for test functions; a network's gradients are noisy through its minibatches "
+                          "(problem.batch_size) and its seeds", path="noise")
     problem = network_problem(config)
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("cuda was asked for and is not available here; use device: cpu", path="device")

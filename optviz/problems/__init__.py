@@ -12,9 +12,11 @@ from ..errors import ConfigError
 from .custom import resolve_function
 from .domain import check_box, check_domain, plot_domain
 from .functions import Minimum, TestFunction, function_names, get_function, register
+from .noise import Noise, noise_rows
 from .nonfinite import NonFinite, nonfinite_region
+from .sums import FiniteSum  # registers the finite-sum functions
 
-__all__ = ["Minimum", "NonFinite", "TestFunction", "check_box", "check_domain", "function_names", "function_of",
+__all__ = ["FiniteSum", "Minimum", "Noise", "NonFinite", "noise_rows", "TestFunction", "check_box", "check_domain", "function_names", "function_of",
            "get_function", "nonfinite_region", "plot_domain", "register", "resolve_function"]
 
 

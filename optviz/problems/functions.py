@@ -52,6 +52,8 @@ class TestFunction:
     log_scale: bool
     description: str
     fn: Callable[..., Array] = field(repr=False, compare=False)
+    # A finite sum's terms (optviz.problems.sums.FiniteSum): minibatches of them give noisy gradients.
+    terms: Any = field(default=None, repr=False, compare=False)
 
     def __call__(self, p: Array) -> Array:
         """Evaluate at points ``p`` of shape ``(..., dim)``; returns shape ``(...)``."""
@@ -142,6 +144,7 @@ def register(
     formula: str,
     log_scale: bool = False,
     description: str = "",
+    terms: Any = None,
 ) -> Callable[[Callable[..., Array]], Callable[..., Array]]:
     """Decorator registering ``fn(x, lib)`` (dim 1) or ``fn(x, y, lib)`` (dim 2) under ``name``.
 
@@ -162,6 +165,7 @@ def register(
             log_scale=log_scale,
             description=description,
             fn=fn,
+            terms=terms,
         )
         return fn
 

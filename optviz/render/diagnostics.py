@@ -108,7 +108,8 @@ def _draw_panel(axes, result, panel: Panel) -> None:
                 warnings.simplefilter("ignore", RuntimeWarning)  # steps where every start has diverged
                 lower, median, upper = np.nanpercentile(values, [25, 50, 75], axis=0)
             diverged = int(trajectory.diverged.sum())
-            label = diverged_label(trajectory, f"{trajectory.label} (median, IQR)" +
+            over = f" over {result.rows_in_words()}" if result.noisy else ""
+            label = diverged_label(trajectory, f"{trajectory.label} (median, IQR{over})" +
                                    (f"; {diverged} of {len(values)} diverged" if diverged else ""))
             axes.plot(steps, median, label=label, **style)
             axes.fill_between(steps, lower, upper, color=colour(index), alpha=0.2, linewidth=0,

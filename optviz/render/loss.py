@@ -51,7 +51,8 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
                 warnings.simplefilter("ignore", RuntimeWarning)  # steps where every start has diverged
                 lower, median, upper = np.nanpercentile(trajectory.loss, [25, 50, 75], axis=0)
             diverged = int(trajectory.diverged.sum())
-            label = diverged_label(trajectory, f"{trajectory.label} (median, IQR)" +
+            over = f" over {result.rows_in_words()}" if result.noisy else ""
+            label = diverged_label(trajectory, f"{trajectory.label} (median, IQR{over})" +
                                    (f"; {diverged} of {len(trajectory.loss)} diverged" if diverged else ""))
             if alone:
                 _draw_each_start(axes, result, trajectory, index)
@@ -83,7 +84,8 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
                   linestyle="none", zorder=5, clip_on=crossing is None)
     axes.set_xlabel("step")
     axes.set_ylabel("loss f(x)")
-    axes.set_title(f"{result.function.name}: loss per step" if only is None else result.trajectories[only].label)
+    title = f"{result.function.name}: loss per step" + (f", {result.noise_in_words()}" if result.noisy else "")
+    axes.set_title(title if only is None else result.trajectories[only].label)
     axes.grid(True, which="both", alpha=0.3)
     if legend:
         axes.legend(loc="best", fontsize="small")
@@ -100,8 +102,12 @@ def _draw_each_start(axes, result, trajectory, index: int) -> None:
     segments = [np.column_stack([trajectory.steps, trajectory.loss[start]]) for start in chosen]
     alpha = float(np.clip(2.0 / np.sqrt(len(chosen)), 0.05, 0.4))
     axes.add_collection(LineCollection(segments, colors=colour(index), linewidths=0.8, alpha=alpha, zorder=1,
-                                       label=f"each start ({len(chosen)} of {len(result.starts)})"
-                                       if len(chosen) < len(result.starts) else "each start"))
+                                       label=f"{_each(result)} ({len(chosen)} of {len(result.starts)})"
+                                       if len(chosen) < len(result.starts) else _each(result)))
+
+
+def _each(result) -> str:
+    return "each start under each noise seed" if result.noisy else "each start"
 
 
 def plot_loss_panels(result: RunResult, figure: Figure | None = None):
@@ -123,14 +129,19 @@ def plot_loss_panels(result: RunResult, figure: Figure | None = None):
             panel.set_title(diverged_label(trajectory, trajectory.label + (
                 f" ({diverged} of {len(result.starts)} diverged)" if diverged else "")))
     label_outer(panels)
-    handles = [Line2D([], [], color="0.3", linewidth=0.8, alpha=0.5, label="each start"),
-               Line2D([], [], color="0.3", linewidth=1.6, label="median"),
-               Patch(color="0.3", alpha=0.2, label="interquartile range")]
+    over = f" over {result.rows_in_words()}" if result.noisy else ""
+    handles = [Line2D([], [], color="0.3", linewidth=0.8, alpha=0.5, label=_each(result)),
+               Line2D([], [], color="0.3", linewidth=1.6, label=f"median{over}"),
+               Patch(color="0.3", alpha=0.2, label=f"interquartile range{over}")]
     minimum = result.function.min_value
     if minimum is not None and (panels[0].get_yscale() == "linear" or minimum > 0):  # as plot_loss draws it
         handles.append(Line2D([], [], color="0.3", linestyle=":", linewidth=1, label=f"global minimum {minimum:.4g}"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
-    figure.suptitle(f"{result.function.name}: loss per step from {len(result.starts)} starts")
+    if result.noisy:
+        figure.suptitle(f"{result.function.name}: loss per step from {result.rows_in_words()}\n"
+                        f"{result.noise_in_words()}")
+    else:
+        figure.suptitle(f"{result.function.name}: loss per step from {len(result.starts)} starts")
     return figure
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .clip import edge_crossing, exceeds, padded_limits
 from .diagnostics import SCALE, _spans_decades
-from .style import (blank_figure, colour, diverged_at_label, failed_label, marker, new_figure, save_figure, short_reason,
+from .style import (blank_figure, clipped_label, colour, diverged_at_label, failed_label, marker, new_figure, save_figure, short_reason,
                     spans_decades)
 
 if TYPE_CHECKING:
@@ -90,6 +90,12 @@ def _iterations(run: TrainingRun) -> np.ndarray:
 
 def _epochs(run: TrainingRun) -> np.ndarray:
     return np.arange(1, len(_epoch_ends(run)) + 1)
+
+
+def _clipped(result: NetworkResult, label: str) -> str:
+    """``label``, saying so when the config clips its gradients."""
+    clip = next((spec.clip_grad_norm for spec in result.config.optimizers if spec.display_label == label), None)
+    return clipped_label(label, clip)
 
 
 def _legend_label(label: str, runs: list[TrainingRun]) -> str:
@@ -191,7 +197,7 @@ def plot_curves(result: NetworkResult, axes: Axes | None = None):
                   markeredgewidth=0.6, zorder=4)
             curves.append(valid)
         entries.append(Line2D([], [], color=colour(index), linewidth=1.8, marker=marker(index), markersize=6,
-                              markeredgecolor="black", markeredgewidth=0.6, label=_legend_label(label, runs)))
+                              markeredgecolor="black", markeredgewidth=0.6, label=_legend_label(_clipped(result, label), runs)))
     log = _set_limits(axes, curves) if curves else False
     _mark_ends(axes, ends, log)
     entries += [Line2D([], [], color="0.35", linewidth=0.7, label="training loss, per iteration"),
@@ -229,7 +235,7 @@ def plot_accuracy(result: NetworkResult, axes: Axes | None = None):
                       markerfacecolor="white" if linestyle == "--" else colour(index))
                 curves.append(curve)
         entries.append(Line2D([], [], color=colour(index), linewidth=1.6, marker=marker(index), markersize=5,
-                              markeredgecolor="black", markeredgewidth=0.5, label=_legend_label(label, runs)))
+                              markeredgecolor="black", markeredgewidth=0.5, label=_legend_label(_clipped(result, label), runs)))
     if curves:
         _set_limits(axes, curves, log_allowed=False)
         low, high = axes.get_ylim()
@@ -294,7 +300,7 @@ def plot_training_diagnostics(result: NetworkResult, figure: Figure | None = Non
         axes.grid(True, which="major", alpha=0.3)
     for index, label in enumerate(result.labels):
         entries.append(Line2D([], [], color=colour(index), linewidth=1.2, marker=marker(index), markersize=5,
-                              markeredgecolor="black", markeredgewidth=0.5, label=_legend_label(label, result.of(label))))
+                              markeredgecolor="black", markeredgewidth=0.5, label=_legend_label(_clipped(result, label), result.of(label))))
     if len(result.seeds) > 1:
         from matplotlib.patches import Patch
 

@@ -78,8 +78,12 @@ def plot_path_panels(result: RunResult, figure: Figure | None = None):
         handles.append(Line2D([], [], marker="X", markeredgecolor="black", markersize=8, **neutral,
                               label="last point before diverging"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
-    figure.suptitle(f"{result.function.name}: {_paths(result, shown_starts(result))} per optimizer "
-                    f"over {result.config.steps} steps")
+    if result.noisy:
+        figure.suptitle(f"{result.function.name}: {_paths(result, shown_starts(result))} per optimizer "
+                        f"({result.rows_in_words()}) over {result.config.steps} steps\n{result.noise_in_words()}")
+    else:
+        figure.suptitle(f"{result.function.name}: {_paths(result, shown_starts(result))} per optimizer "
+                        f"over {result.config.steps} steps")
     return figure
 
 

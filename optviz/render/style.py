@@ -110,11 +110,18 @@ def diverged_label(trajectory: Trajectory, label: str | None = None) -> str:
     Every figure names its optimizers through this, so a failure is marked in each of them.
     """
     text = trajectory.label if label is None else label
+    if getattr(trajectory, "clip_grad_norm", None):
+        text = clipped_label(text, trajectory.clip_grad_norm)
     if trajectory.error:
         return failed_label(text, trajectory.error)
     if len(trajectory.diverged_step) == 1 and trajectory.diverged_step[0] >= 0:
         return diverged_at_label(text, int(trajectory.diverged_step[0]))
     return _wrapped(text)
+
+
+def clipped_label(label: str, clip_grad_norm: float | None) -> str:
+    """``label``, saying its gradients were clipped when they were: clipping is never silent."""
+    return f"{label} [grad clipped to norm {clip_grad_norm:g}]" if clip_grad_norm else label
 
 
 def diverged_at_label(label: str, diverged_step: int | None, unit: str = "step") -> str:

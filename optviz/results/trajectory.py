@@ -36,6 +36,7 @@ class Trajectory:
     # minimum to the end, -1 where it did not end there; None when no minimum is known.
     converged_step: np.ndarray | None = None
     error: str | None = None  # why the run stopped early, if the optimizer raised
+    clip_grad_norm: float | None = None  # the norm its gradients were clipped to, if the config asked
 
     @property
     def final_position(self) -> np.ndarray:
@@ -69,10 +70,42 @@ class RunResult:
     config: Config
     function: TestFunction
     domain: np.ndarray  # (dim, 2): the box the figures show
-    starts: np.ndarray  # (starts, dim)
+    # (rows, dim): where each row of the trajectories began. Without noise a row is a start;
+    # under noise (config.noise) it is a start under one noise seed, seed by seed.
+    starts: np.ndarray
     trajectories: list[Trajectory] = field(default_factory=list)
     record_every: int = 1
     tolerance: float | None = None  # distance to a known minimum that counts as converged
+    start_index: np.ndarray | None = None  # (rows,): which start each row is; None without noise
+    noise_seed: np.ndarray | None = None  # (rows,): each row's noise seed; None without noise
+
+    @property
+    def noisy(self) -> bool:
+        return self.noise_seed is not None
+
+    @property
+    def start_of_row(self) -> np.ndarray:
+        """(rows,): the start each row began from (the row itself without noise)."""
+        return np.arange(len(self.starts)) if self.start_index is None else self.start_index
+
+    @property
+    def noise_seeds(self) -> list[int]:
+        """The distinct noise seeds, in order; [] without noise."""
+        return [] if self.noise_seed is None else sorted(set(self.noise_seed.tolist()))
+
+    def noise_in_words(self) -> str:
+        """The run's noise for titles, ``gaussian gradient noise 0.5, minibatches of 8``; "" without noise."""
+        from ..problems import Noise
+
+        return Noise.of(self.config.noise).describe() if self.config.noise else ""
+
+    def rows_in_words(self) -> str:
+        """``8 starts``, or ``8 noise seeds x 2 starts`` under noise."""
+        if not self.noisy:
+            count = len(self.starts)
+            return f"{count} start{'s' if count != 1 else ''}"
+        seeds, starts = len(self.noise_seeds), len(set(self.start_index.tolist()))
+        return f"{seeds} noise seed{'s' if seeds != 1 else ''} x {starts} start{'s' if starts != 1 else ''}"
 
     def __getitem__(self, label: str) -> Trajectory:
         for trajectory in self.trajectories:
@@ -100,7 +133,7 @@ class RunResult:
         its manifest entry says. Vectorized, so 65,536 starts take milliseconds.
         """
         columns: dict[str, list[np.ndarray]] = {name: [] for name in (
-            "label", "start", "status", "final_loss", "final_position", "nearest_minimum",
+            "label", "start", "noise_seed", "status", "final_loss", "final_position", "nearest_minimum",
             "distance_to_minimum", "diverged_step", "converged_step")}
         count = len(self.starts)
         for trajectory in self.trajectories:
@@ -113,7 +146,8 @@ class RunResult:
             final_loss, final_position = trajectory.final_loss, trajectory.final_position
             for name, values in (
                 ("label", np.full(count, trajectory.label, dtype=object)),
-                ("start", np.arange(count)),
+                ("start", self.start_of_row),
+                ("noise_seed", np.full(count, -1) if self.noise_seed is None else self.noise_seed),
                 ("status", status),
                 ("final_loss", np.where(np.isfinite(final_loss) & ~failed, final_loss, np.nan)),
                 ("final_position", np.where(np.isfinite(final_position) & ~failed[:, None], final_position, np.nan)),
@@ -133,6 +167,7 @@ class RunResult:
             rows.append({
                 "label": table["label"][index],
                 "start": int(table["start"][index]),
+                **({"noise_seed": int(table["noise_seed"][index])} if self.noisy else {}),
                 "status": table["status"][index],
                 "final_loss": finite_or_none(table["final_loss"][index]),
                 "final_position": [finite_or_none(value) for value in table["final_position"][index]],

@@ -81,6 +81,11 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
         "files": sorted(files or []),
         "timing": timing or {},
     }
+    if result.noisy:
+        noise = config.noise
+        data["noise"] = {**noise.model_dump(mode="json", exclude_none=True),
+                         "starts": int(len(set(result.start_index.tolist()))), "rows": len(result.starts),
+                         "noise_seeds": result.noise_seeds}
     if "basin" in config.render.figures:
         data["basin"] = basin_summary(result)
     return data
@@ -118,8 +123,33 @@ def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
                 "distance_to_minimum_median": finite_or_none(np.nanmedian(np.where(ok, distance, np.nan))) if ok.any() else None,
                 "first_diverged_step": int(trajectory.diverged_step[trajectory.diverged].min()) if diverged_starts else None,
             })
+    if result.noisy and not trajectory.error:
+        entry["expected_final_loss"] = expected_final_loss(result, trajectory)
     if trajectory.error:
         entry["error"] = trajectory.error
+    return entry
+
+
+def expected_final_loss(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
+    """A noisy run's final loss in expectation over its noise seeds (and starts), with its spread.
+
+    ``mean`` and ``std`` over every row (each start under each noise seed), ``seed_std`` the
+    spread of the per-seed means (how much one noise seed's result can be trusted), ``q25`` and
+    ``q75`` its quartiles. A diverged row has no final loss: when any diverged, the expectation
+    is infinite and ``mean`` is None, with ``diverged_rows`` saying how many.
+    """
+    final = trajectory.final_loss.astype(np.float64)
+    finite = np.isfinite(final) & ~trajectory.diverged
+    seeds = np.unique(result.noise_seed)
+    per_seed = np.array([final[result.noise_seed == seed].mean() for seed in seeds])
+    entry: dict[str, Any] = {"rows": int(len(final)), "diverged_rows": int((~finite).sum())}
+    if finite.all():
+        q25, q75 = np.percentile(final, [25, 75])
+        entry.update(mean=float(final.mean()), std=float(final.std(ddof=1)) if len(final) > 1 else 0.0,
+                     seed_std=float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0,
+                     q25=float(q25), q75=float(q75))
+    else:
+        entry.update(mean=None, std=None, seed_std=None, q25=None, q75=None)
     return entry
 
 
@@ -142,6 +172,9 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
         "steps": result.trajectories[0].steps,
         "record_every": np.array(result.record_every),
     }
+    if result.noisy:  # which start and noise seed each row is
+        arrays["start_index"] = result.start_index
+        arrays["noise_seed"] = result.noise_seed
     for index, trajectory in enumerate(result):
         for name in (*ARRAYS, *OPTIONAL_ARRAYS):
             array = getattr(trajectory, name)
@@ -169,31 +202,38 @@ def skipped_files(result: RunResult) -> list[dict[str, str]]:
 
 
 def write_trajectories_csv(result: RunResult, path: Path) -> Path:
-    """Long format: ``label,start,step,x[,y],loss,lr,grad_norm``; floats round-trip exactly."""
+    """Long format: ``label,start[,noise_seed],step,x[,y],loss,lr,grad_norm``; floats round-trip exactly.
+
+    ``noise_seed`` is there for a noisy run, whose rows are each start under each noise seed.
+    """
     axes = ["x"] if result.dim == 1 else ["x", "y"]
+    seeds = ["noise_seed"] if result.noisy else []
     blocks = []
     for trajectory in result:
         count, records = trajectory.loss.shape
         blocks.append(zip(
             [trajectory.label] * (count * records),
-            step_fields(np.repeat(np.arange(count), records)),
+            step_fields(np.repeat(result.start_of_row, records)),
+            *([step_fields(np.repeat(result.noise_seed, records))] if result.noisy else []),
             step_fields(np.tile(trajectory.steps, count)),
             *(float_fields(trajectory.positions[..., axis].ravel()) for axis in range(result.dim)),
             float_fields(trajectory.loss.ravel()),
             float_fields(trajectory.lr.ravel()),
             float_fields(trajectory.grad_norm.ravel()),
         ))
-    return write_csv(path, ["label", "start", "step", *axes, "loss", "lr", "grad_norm"], itertools.chain(*blocks))
+    return write_csv(path, ["label", "start", *seeds, "step", *axes, "loss", "lr", "grad_norm"],
+                     itertools.chain(*blocks))
 
 
 def write_summary_csv(result: RunResult, path: Path) -> Path:
-    """One row per (optimizer, start); empty cells where a value does not exist (NaN, no minimum)."""
+    """One row per (optimizer, start[, noise seed]); empty cells where a value does not exist (NaN, no minimum)."""
     table = result.summary_table()
     axes = ["x"] if result.dim == 1 else ["x", "y"]
-    header = ["label", "start", "status", "final_loss", *[f"final_{axis}" for axis in axes],
+    header = ["label", "start", *(["noise_seed"] if result.noisy else []), "status", "final_loss", *[f"final_{axis}" for axis in axes],
               "nearest_minimum", "distance_to_minimum", "diverged_step", "converged_step"]
     rows = zip(
-        table["label"].tolist(), step_fields(table["start"]), table["status"].tolist(),
+        table["label"].tolist(), step_fields(table["start"]),
+        *([step_fields(table["noise_seed"])] if result.noisy else []), table["status"].tolist(),
         finite_fields(table["final_loss"]),
         *(finite_fields(table["final_position"][:, axis]) for axis in range(result.dim)),
         step_fields(table["nearest_minimum"]), finite_fields(table["distance_to_minimum"]),
@@ -284,8 +324,14 @@ def read_trajectories_npz(path: Path, config: Config, function: TestFunction) ->
                       if f"{name}_{index}" in arrays})
         found["lr"] = np.broadcast_to(lr, (count, records))  # stored once when shared
         error = str(array(f"error_{index}", text=True, shape=())) if f"error_{index}" in arrays else None
-        trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, error=error, **found))
+        clip = config.optimizers[index].clip_grad_norm if index < len(config.optimizers) else None
+        trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, error=error,
+                                       clip_grad_norm=clip, **found))
     record_every = int(array("record_every", shape=())) if "record_every" in arrays else 1
+    noisy = "noise_seed" in arrays
+    start_index = array("start_index", shape=(count,)).astype(np.int64) if noisy else None
+    noise_seed = array("noise_seed", shape=(count,)).astype(np.int64) if noisy else None
     return RunResult(config=config, function=function, domain=plot_domain(config.domain, function), starts=starts,
                      trajectories=trajectories, record_every=record_every,
-                     tolerance=tolerance(config, function) if function.minima else None)
+                     tolerance=tolerance(config, function) if function.minima else None, start_index=start_index,
+                     noise_seed=noise_seed)
