@@ -86,7 +86,7 @@ def test_colouring_by_minimum_needs_known_minima():
 @pytest.mark.parametrize("change,message", [
     ({"render": {"basin": {"colour_by": "depth"}}},
      "x.yaml: render.basin.colour_by: must be one of 'minimum', 'final_loss' or 'steps', got 'depth'"),
-    ({"record": {"tolerance": 0}}, "x.yaml: record.tolerance: must be > 0.0, got 0"),
+    ({"record": {"tolerance": 0}}, "x.yaml: record.tolerance: must be > 0, got 0"),
     ({"record": {"tolerance": float("inf")}}, "x.yaml: record.tolerance: must be finite, got inf"),
     ({"record": {"every": 0}}, "x.yaml: record.every: must be >= 1, got 0"),
     ({"record": {"evry": 2}}, "x.yaml: record.evry: unknown key; did you mean every?"),

@@ -127,6 +127,7 @@ def _message(error: dict, location: list) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         symbol = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(context.values()))
+        bound = f"{bound:g}" if isinstance(bound, float) else bound  # 0, not the 0.0 of a float field
         return f"must be {symbol} {bound}, got {quote(given)}"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"must be a whole number, got {quote(given)}"
