@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from ..results import RunResult
 
 
-def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None = None, legend: bool = True):
+def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None = None, legend: bool = True,
+              log: bool | None = None):
     """Draw every optimizer's loss against step into ``axes`` (a new figure if None); return the Axes.
 
-    ``only`` draws just the optimizer with that index (one panel of :func:`plot_loss_panels`).
+    ``only`` draws just the optimizer with that index (one panel of :func:`plot_loss_panels`);
+    ``log`` then says the scale shared by every panel (by default, whether the drawn values span decades).
     With many starts and one optimizer on the axes, each start's curve is drawn faintly
     under the median and interquartile band.
     """
@@ -66,7 +68,7 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
         values = np.concatenate([values, *starts])
     else:  # every start diverged: then the blow-up itself is the story
         values = np.concatenate([curve.ravel() for curve in curves])
-    if spans_decades(values):
+    if spans_decades(values) if log is None else log:
         with np.errstate(over="ignore"):  # autoscaling over a diverged curve's 1e300 before the limits below
             axes.set_yscale("log")
     minimum = result.function.min_value
@@ -107,7 +109,16 @@ def _draw_each_start(axes, result, trajectory, index: int) -> None:
 
 
 def _each(result) -> str:
-    return "each start under each noise seed" if result.noisy else "each start"
+    if not result.noisy:
+        return "each start"
+    return "each noise seed" if len(set(result.start_index.tolist())) == 1 else "each start and noise seed"
+
+
+def _over(result) -> str:
+    """`` over noise seeds`` (or starts and noise seeds) for a noisy run's band; "" otherwise."""
+    if not result.noisy:
+        return ""
+    return " over noise seeds" if len(set(result.start_index.tolist())) == 1 else " over starts and noise seeds"
 
 
 def plot_loss_panels(result: RunResult, figure: Figure | None = None):
@@ -121,15 +132,20 @@ def plot_loss_panels(result: RunResult, figure: Figure | None = None):
         figure, panels, _ = panel_figure(result.config.render, len(result.trajectories))
     else:
         panels = figure.axes
+    # The panels share their y axis, so one scale for all: a log scale chosen from one optimizer's
+    # positive losses would hide another's negative ones.
+    healthy = [trajectory.loss[~trajectory.diverged].ravel() for trajectory in result]
+    values = np.concatenate([*healthy, *(trajectory.loss[:, 0] for trajectory in result)])
+    log = spans_decades(values) if np.isfinite(values).any() else None
     for index, panel in enumerate(panels):
-        plot_loss(result, panel, only=index, legend=False)
+        plot_loss(result, panel, only=index, legend=False, log=log)
         trajectory = result.trajectories[index]
         diverged = int(trajectory.diverged.sum())
         if diverged or trajectory.error:
             panel.set_title(diverged_label(trajectory, trajectory.label + (
                 f" ({diverged} of {len(result.starts)} diverged)" if diverged else "")))
     label_outer(panels)
-    over = f" over {result.rows_in_words()}" if result.noisy else ""
+    over = _over(result)
     handles = [Line2D([], [], color="0.3", linewidth=0.8, alpha=0.5, label=_each(result)),
                Line2D([], [], color="0.3", linewidth=1.6, label=f"median{over}"),
                Patch(color="0.3", alpha=0.2, label=f"interquartile range{over}")]
