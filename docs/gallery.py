@@ -41,6 +41,8 @@ GALLERY = [
      {"tune.png": "peaks-tune.png", "path.png": "peaks-tuned-path.png"}, "tune"),
     ("configs/digits_lenet.yaml", ["render.dpi=80"], {"curves.png": "digits-lenet-curves.png"}),
     ("configs/moons_landscape.yaml", ["render.dpi=80"], {"landscape.png": "moons-landscape.png"}),
+    ("configs/noisy_peaks.yaml", ["render.figures=[path, loss]", "render.dpi=70"],
+     {"path.png": "noisy-peaks-path.png", "loss.png": "noisy-peaks-loss.png"}),
 ]
 RUNNERS = {"run": "run_to_dir", "sweep": "sweep_to_dir", "tune": "tune_to_dir"}
 
