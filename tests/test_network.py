@@ -245,3 +245,19 @@ def test_the_shipped_configs_run(name, overrides, tmp_path):
     assert all(entry["status"] == "ok" for entry in manifest["optimizers"])
     json_result = CliRunner().invoke(cli, [*arguments, "--json", "--out", str(tmp_path / "json")])
     assert 0 < json.loads(json_result.stdout)["optimizers"][0]["final_valid_accuracy"]["mean"] <= 1
+
+
+def test_a_network_clips_its_gradient_only_when_asked_and_says_so(tmp_path):
+    from optviz.render.network import _clipped
+    from optviz.training import train
+
+    config = {"problem": {"data": "moons", "model": {"name": "mlp", "hidden": [8]}, "epochs": 1}, "seeds": [1],
+              "render": NO_FIGURES, "optimizers": [{"name": "SGD", "lr": 0.5},
+                                                   {"name": "SGD", "lr": 0.5, "clip_grad_norm": 0.05,
+                                                    "label": "clipped"}]}
+    result = train(load_dict(config))
+    plain, clipped = result.runs
+    assert plain.grad_norm.max() > 0.1  # nothing clips unless asked
+    assert clipped.grad_norm.max() <= 0.05 + 1e-6
+    assert not np.array_equal(plain.train_loss, clipped.train_loss)
+    assert _clipped(result, "clipped") == "clipped [grad clipped to norm 0.05]" and _clipped(result, "SGD") == "SGD"
