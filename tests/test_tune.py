@@ -107,7 +107,7 @@ def test_tune_png_shows_every_optimizer_against_lr(tuned):
     tuning = search_lrs(config, out, lrs=(1e-3, 1, 7), starts=4)  # the runs are in out/cells already
     assert tuning.chosen == {entry["label"]: entry["lr"] for entry in summary["optimizers"]}
     figure = plot_tune(tuning)
-    axes, strip = figure.axes
+    axes, share, strip = figure.axes
     curves = {line.get_label(): line for line in axes.lines}
     for entry in summary["optimizers"]:
         line = curves[f"{entry['label']}: lr {entry['lr']:.3g}"]
