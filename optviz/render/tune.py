@@ -64,8 +64,10 @@ def plot_tune(tuning: Tuning, figure: Figure | None = None):
             at = int(np.flatnonzero(tuning.lrs == chosen)[0])
             axes.plot(chosen, values[at], marker="*", markersize=17, color=colour(index), markeredgecolor="black",
                       linestyle="none", zorder=5)
+    missed = "half the starts or more diverged\nor never reached the target" if tuning.criterion == "steps-to-target" \
+        else "half the starts or more diverged"
     axes.plot([], [], marker="X", color="0.4", markeredgecolor="black", linestyle="none",
-              label="a seed or more diverged" if tuning.network else "half the starts or more diverged")
+              label="a seed or more diverged" if tuning.network else missed)
     axes.plot([], [], marker="*", markersize=12, color="0.4", markeredgecolor="black", linestyle="none",
               label="chosen lr")
     axes.fill_between([], [], facecolor=TIE_COLOUR, hatch=TIE_HATCH, edgecolor="0.45", linewidth=0,
@@ -77,13 +79,13 @@ def plot_tune(tuning: Tuning, figure: Figure | None = None):
     if tuning.network:
         data = config.problem.data
         name = str(data.get("name", "data")) if isinstance(data, dict) else str(data)
-        axes.set_title(f"{name}: {tuning.criterion_text()} over {tuning.starts} seed"
-                       f"{'s' if tuning.starts != 1 else ''} against lr ({config.problem.epochs} epochs)",
-                       fontsize="medium")
+        title = (f"{name}: {tuning.criterion_text()} over {tuning.starts} seed{'s' if tuning.starts != 1 else ''} "
+                 f"against lr ({config.problem.epochs} epochs)")
     else:
         noise = f" x {tuning.noise_seeds} noise seeds" if tuning.noise_seeds > 1 else ""
-        axes.set_title(f"{function.name}: {tuning.criterion_text()} over {tuning.starts} random starts{noise} "
-                       f"against lr ({config.steps} steps)", fontsize="medium")
+        title = (f"{function.name}: {tuning.criterion_text()} over {tuning.starts} random starts{noise} "
+                 f"against lr ({config.steps} steps)")
+    axes.set_title(_wrapped(figure, title), fontsize="medium")
     _diverged(share, tuning)
     _winners(strip, tuning)
     _budget(figure, budget_line(tuning.budget()))
@@ -102,6 +104,13 @@ def _shown(tuning, minimum: float | None) -> tuple[dict[str, np.ndarray], str]:
             values = {label: found - minimum for label, found in values.items()}
             text += f" above the minimum ({minimum:.4g})"
     return values, text
+
+
+def _wrapped(figure: Figure, text: str) -> str:
+    """``text`` wrapped to the width of the axes, which the legend beside them leaves narrower than the figure."""
+    import textwrap
+
+    return textwrap.fill(text, max(30, int((figure.get_figwidth() - 2.2) * 13)))
 
 
 def _budget(figure: Figure, line: str) -> None:
@@ -158,7 +167,8 @@ def _winners(strip, tuning: Tuning) -> None:
     strip.set_yticks([])
     strip.set_ylabel("best", rotation=0, ha="right", va="center")
     none = "; dark grey: every optimizer diverged" if not all(reached) else ""
-    strip.set_xlabel(f"lr (log scale); the strip: the optimizer surely ahead at each lr, or a tie{none}")
+    strip.set_xlabel(_wrapped(strip.figure, f"lr (log scale); the strip: the optimizer surely ahead at each lr, "
+                                            f"or a tie{none}"))
 
 
 def save_tune(tuning: Tuning, path: str | Path) -> Path:
