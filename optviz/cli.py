@@ -459,28 +459,35 @@ def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
 @config_argument
 @set_option()
 @out_option("Output directory", "outputs/<config stem>-tuned/")
-@click.option("--criterion", type=click.Choice(["median-final-loss", "distance", "auc", "final-valid-loss",
-                                                "final-train-loss", "valid-accuracy"]), default=None,
-              help="What the lr minimizes, over the starts (a diverged start counts as worst): "
-                   "final loss (the default), distance to the nearest known minimum, or area under the loss "
-                   "curve per step. For a network config (problem:), over its seeds: final-valid-loss (the "
-                   "default), final-train-loss or valid-accuracy (maximized).")
+@click.option("--criterion", type=click.Choice(["median-final-loss", "distance", "auc", "steps-to-target",
+                                                "final-valid-loss", "final-train-loss", "valid-accuracy"]),
+              default=None,
+              help="What the lr minimizes, the median over the starts (and noise seeds; a diverged one counts as "
+                   "worst): median-final-loss (the default), distance (to the nearest known minimum), auc (area "
+                   "under the loss curve per step) or steps-to-target (the first step with f <= f* + "
+                   "--target-tolerance, f* the known minimum value; never reaching it counts as worst). For a "
+                   "network config (problem:), the mean over its seeds: final-valid-loss (the default), "
+                   "final-train-loss or valid-accuracy (maximized).")
+@click.option("--target-tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="For --criterion steps-to-target: how far above the known minimum value f* counts as reached.")
 @click.option("--starts", type=click.IntRange(1, 10_000), default=None,
               help="Random starts over the domain that every lr is tried from  [default: 8]. A network config "
                    "trains each lr from its seeds instead and refuses --starts.")
 @click.option("--lrs", default="1e-4:10:26", show_default=True, metavar="FIRST:LAST:COUNT",
-              help="The lrs tried per optimizer: COUNT values log-spaced from FIRST to LAST.")
+              help="The lrs tried per optimizer: COUNT values log-spaced from FIRST to LAST. A chosen lr at "
+                   "either end is warned about, with a range that extends past it.")
 @json_option("the tuning summary, with the run's manifest,")
 @quiet_option("; no progress lines")
 @safe_option
-def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, criterion: str | None, starts: int | None,
-         lrs: str,
-         as_json: bool, quiet: bool, safe: bool) -> None:
+def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, criterion: str | None,
+         target_tolerance: float, starts: int | None, lrs: str, as_json: bool, quiet: bool, safe: bool) -> None:
     """Pick each optimizer's lr by the same rule, then run CONFIG with those lrs: a fair comparison.
 
     Writes tuned.yaml (the config with the chosen lrs), tune.csv, tune.png (the criterion
-    against lr: the ranking of optimizers changes with the lr) and the usual run
-    directory; every figure says how the lrs were chosen.
+    against lr: the ranking of optimizers changes with the lr; the share of diverged
+    starts; the optimizer surely best at each lr, or a tie) and the usual run
+    directory; every figure says how the lrs were chosen. It states its budget: lrs x
+    starts x noise seeds runs of the config's steps, per optimizer.
 
     \b
     Example:
@@ -495,9 +502,10 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
         config = _load(config_path, overrides, safe).config
         target = Path(out_dir) if out_dir else Path("outputs") / f"{Path(config_path).stem}-tuned"
         with ProgressBar.for_terminal(quiet=quiet) as bar:
-            summary = tune_to_dir(config, target, criterion=criterion, lrs=lr_range, starts=starts, source=config_path,
-                               progress=None if quiet else _cell_line, run_progress=bar.runs,
-                               figure_progress=bar.figures)
+            summary = tune_to_dir(config, target, criterion=criterion, lrs=lr_range, starts=starts,
+                                  target_tolerance=target_tolerance, source=config_path,
+                                  progress=None if quiet else _cell_line, run_progress=bar.runs,
+                                  figure_progress=bar.figures)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif not quiet:

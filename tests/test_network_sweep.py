@@ -105,6 +105,10 @@ def test_tune_picks_the_lowest_final_valid_loss_and_runs_it(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["criterion"] == "final-valid-loss" and summary["starts"] == 2
+    # 3 lrs x 2 seeds, each 2 epochs of ceil(160 train samples / 32) = 5 minibatch steps: one gradient per step.
+    assert summary["budget"] == {"lrs": 3, "seeds": 2, "epochs": 2, "steps": 10, "optimizers": 1,
+                                 "runs": {"per_optimizer": 6, "total": 6},
+                                 "gradient_evaluations": {"per_optimizer": 60, "total": 60}}
     table = rows(out / "tune.csv")
     best = min(table, key=lambda row: float(row["value"]))
     assert best["chosen"] == "true"

@@ -44,7 +44,7 @@ from ..load.resolved import config_yaml
 from ..render import sweep as figures
 from ..results import RunResult
 from ..results.network import NetworkResult
-from ..results.scores import Score, network_score, score
+from ..results.scores import DEFAULT_TARGET_TOLERANCE, Score, network_score, score
 from ..results.sweep import Outcome, SweepResult, describe
 from ..store.cells import cell_files, leftovers, load_cell, read_cell, read_meta, save_cell
 from ..store.sweep import sweep_manifest, write_sweep_csv
@@ -114,8 +114,10 @@ def compute(cells: list[Cell], finished: Callable[[Cell, RunResult | NetworkResu
             finished(cell, result)
 
 
-def outcome(cell: Cell, result: RunResult | NetworkResult) -> Outcome:
-    """What the table and figures keep of a finished cell: its score and its loss curve.
+def outcome(cell: Cell, result: RunResult | NetworkResult, *,
+            target_tolerance: float = DEFAULT_TARGET_TOLERANCE) -> Outcome:
+    """What the table and figures keep of a finished cell: its score (``target_tolerance`` is
+    :func:`~optviz.results.scores.score`'s) and its loss curve.
 
     For a network cell, the curve is the valid loss after each epoch, the mean over the seeds
     where it is finite (NaN where none is), against the epochs 1 .. E."""
@@ -138,7 +140,8 @@ def outcome(cell: Cell, result: RunResult | NetworkResult) -> Outcome:
         finite = np.isfinite(loss).any(axis=0)
         curve = np.full(loss.shape[1], np.nan)
         curve[finite] = np.nanmedian(loss[:, finite].astype(np.float64), axis=0)
-    return Outcome(cell=cell, score=score(result), steps=trajectory.steps, curve=curve)
+    return Outcome(cell=cell, score=score(result, target_tolerance=target_tolerance), steps=trajectory.steps,
+                   curve=curve)
 
 
 def run_sweep(config: Config | Loaded | LoadedNetwork, *, progress: Progress | None = None) -> SweepResult:
@@ -189,10 +192,11 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
     return write_outputs(result, out_dir, session)
 
 
-def finish_cells(cells: list[Cell], out_dir: Path,
-                 progress: Progress | None = None) -> tuple[dict[int, Outcome], int]:
+def finish_cells(cells: list[Cell], out_dir: Path, progress: Progress | None = None, *,
+                 target_tolerance: float = DEFAULT_TARGET_TOLERANCE) -> tuple[dict[int, Outcome], int]:
     """Every cell's outcome by cell index, reusing those finished in ``out_dir`` and storing each
-    one computed as soon as its batch ends; also returns how many were computed."""
+    one computed as soon as its batch ends; also returns how many were computed. A reused cell
+    is scored from its stored rows exactly as a computed one (``target_tolerance``: :func:`outcome`'s)."""
     outcomes: dict[int, Outcome] = {}
 
     def report(cell: Cell, reused: bool) -> None:
@@ -205,12 +209,12 @@ def finish_cells(cells: list[Cell], out_dir: Path,
         if result is None:
             todo.append(cell)
             continue
-        outcomes[cell.index] = outcome(cell, result)
+        outcomes[cell.index] = outcome(cell, result, target_tolerance=target_tolerance)
         report(cell, reused=True)
 
     def finished(cell: Cell, result: RunResult | NetworkResult) -> None:
         save_cell(out_dir, cell, result)
-        outcomes[cell.index] = outcome(cell, result)
+        outcomes[cell.index] = outcome(cell, result, target_tolerance=target_tolerance)
         report(cell, reused=False)
 
     compute(todo, finished)

@@ -10,6 +10,12 @@ median final loss, a diverged start counting as worst), and then runs the config
 those lrs from its own starts, as ``optviz run`` would. Every figure says below it
 that the lrs were tuned, how, and which were chosen.
 
+It states its budget (:meth:`~optviz.results.tune.Tuning.budget`: lrs x starts x noise
+seeds runs of ``steps`` steps per optimizer, and the gradient evaluations that makes) in
+the summary, the terminal and tune.png, and warns (:class:`~optviz.errors.OptvizWarning`)
+where an optimizer's chosen lr is the first or last of the grid, with a ``--lrs`` that
+extends it.
+
 A network config (``problem:``) is tuned the same way, each lr trained from the config's
 own seeds (they play the role of the random starts, so ``--starts`` does not apply), by
 default for the lowest mean final valid loss (``--criterion final-valid-loss``; also
@@ -17,9 +23,12 @@ default for the lowest mean final valid loss (``--criterion final-valid-loss``; 
 
     OUT/
       tuned.yaml   the config with the chosen lrs; `optviz run tuned.yaml` redraws it all
-      tune.csv     one row per (optimizer, lr): the criterion and the scores behind it
-      tune.png     the criterion against lr for every optimizer, and along the bottom the
-                   best optimizer at each lr: the ranking changes with the lr
+      tune.csv     one row per (optimizer, lr): the criterion, the scores behind it and
+                   the share of rows that diverged
+      tune.png     the criterion against lr for every optimizer, under it the share of
+                   rows that diverged at each lr, and along the bottom the optimizer surely
+                   best at each lr (paired bootstrap; "tie" where none is): the ranking
+                   changes with the lr; the budget is written under the title
       cells/       the tuning runs
       config.yaml, manifest.json, loss.png, path.png, ...   the run of tuned.yaml
 """
@@ -27,6 +36,7 @@ default for the lowest mean final valid loss (``--criterion final-valid-loss``; 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,13 +44,14 @@ import numpy as np
 
 from ..atomic import check_writable, write_text
 from ..config import Config, RenderSpec, config_model
-from ..errors import ConfigError, quote
+from ..errors import ConfigError, OptvizWarning, quote
 from ..load import Loaded, LoadedNetwork, Sweep, prepare, resolve
 from ..load.resolved import config_data, config_yaml
 from ..optimizers import constructor_defaults, resolve_optimizer_spec
 from ..render.tune import save_tune
-from ..results.scores import CRITERIA, FUNCTION_CRITERIA, NETWORK_CRITERIA, default_criterion, rank
-from ..results.tune import Tuning
+from ..results.scores import (CRITERIA, DEFAULT_TARGET_TOLERANCE, FUNCTION_CRITERIA, NETWORK_CRITERIA,
+                              default_criterion, rank)
+from ..results.tune import Tuning, budget_line
 from ..store.tune import write_tune_csv
 from .run import run_to_dir
 from .sweep import Progress, finish_cells
@@ -94,20 +105,23 @@ def check_tunable(config: Config, criterion: str) -> None:
     if network:
         return
     function = resolve(config).function
-    if criterion == "distance" and not function.minima:
-        raise ConfigError(f"--criterion distance needs known minima and {function.name} has none; "
+    if criterion in ("distance", "steps-to-target") and not function.minima:
+        raise ConfigError(f"--criterion {criterion} needs known minima and {function.name} has none; "
                           "use median-final-loss or auc")
 
 
 def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = None,
-                lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int | None = None, source: str = "",
+                lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int | None = None,
+                target_tolerance: float = DEFAULT_TARGET_TOLERANCE, source: str = "",
                 progress: Progress | None = None, run_progress: Callable[[str, int, int], None] | None = None,
                 figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Tune every optimizer's lr, write tuned.yaml, tune.csv and tune.png, and run tuned.yaml into ``out_dir``.
 
     ``criterion`` defaults to :func:`~optviz.results.scores.default_criterion`; ``starts`` to
-    :data:`DEFAULT_STARTS` (a network config refuses it: its seeds play that role).
-    Returns the tuning summary with the run's manifest under ``"run"``. ``progress``
+    :data:`DEFAULT_STARTS` (a network config refuses it: its seeds play that role);
+    ``target_tolerance`` is the ``steps-to-target`` criterion's.
+    Returns the tuning summary (with the budget under ``"budget"``: see
+    :meth:`~optviz.results.tune.Tuning.budget`) with the run's manifest under ``"run"``. ``progress``
     gets a :class:`~optviz.pipelines.sweep.Finished` per tuning run; ``run_progress`` and
     ``figure_progress`` are :func:`~optviz.pipelines.run.run_to_dir`'s. ``source`` (the config's
     file) prefixes a :class:`ConfigError`.
@@ -117,8 +131,8 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = 
     >>> {entry["label"]: entry["lr"] for entry in summary["optimizers"]}             # doctest: +SKIP
     """
     criterion = criterion or default_criterion(config.problem is not None)
-    tuning = search_lrs(config, out_dir, criterion=criterion, lrs=lrs, starts=starts, source=source,
-                        progress=progress)
+    tuning = search_lrs(config, out_dir, criterion=criterion, lrs=lrs, starts=starts,
+                        target_tolerance=target_tolerance, source=source, progress=progress)
     out_dir = Path(out_dir)
     tuned = tuned_config(tuning, out_dir)
     write_text(out_dir / "tuned.yaml", _header(tuning) + config_yaml(tuned.config))
@@ -128,14 +142,17 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = 
     manifest = run_to_dir(tuned, out_dir, progress=run_progress, figure_progress=figure_progress,
                           carry=("cells", "tuned.yaml", "tune.csv", figure))
     return {"criterion": criterion, "how": tuning.how(), "lrs": tuning.lrs.tolist(), "starts": tuning.starts,
-            "optimizers": [_entry(tuning, label) for label in config.labels],
+            "budget": tuning.budget(), "optimizers": [_entry(tuning, label) for label in config.labels],
             "files": sorted(["tuned.yaml", "tune.csv", figure, "cells/"]), "run": manifest}
 
 
 def search_lrs(config: Config, out_dir: str | Path, *, criterion: str | None = None,
-               lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int | None = None, source: str = "",
+               lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int | None = None,
+               target_tolerance: float = DEFAULT_TARGET_TOLERANCE, source: str = "",
                progress: Progress | None = None) -> Tuning:
-    """Try the lrs for every optimizer of ``config`` and choose one each; the runs are kept in ``out_dir/cells``."""
+    """Try the lrs for every optimizer of ``config`` and choose one each; the runs are kept in ``out_dir/cells``.
+
+    Warns (:class:`~optviz.errors.OptvizWarning`) for each chosen lr at an edge of the grid."""
     out_dir = Path(out_dir)
     network = config.problem is not None
     criterion = criterion or default_criterion(network)
@@ -150,15 +167,25 @@ def search_lrs(config: Config, out_dir: str | Path, *, criterion: str | None = N
     except ConfigError as error:
         raise error.with_context(source=source) from None
     check_writable(out_dir)
-    outcomes, _ = finish_cells(sweep.cells, out_dir, progress)
+    outcomes, _ = finish_cells(sweep.cells, out_dir, progress, target_tolerance=target_tolerance)
     scores = {label: [outcomes[cell.index].score for cell in sweep.cells_of(label)] for label in config.labels}
     chosen = {}
     for label, found in scores.items():
         best = rank(found, criterion)[0]
         chosen[label] = float(sweep.axes_of(label)[0].values[best]) if np.isfinite(found[best].value(criterion)) \
             else None
-    return Tuning(config=config, function=sweep.function, criterion=criterion, lrs=np.array(sweep.axes[0].values), starts=starts,
-                  scores=scores, chosen=chosen)
+    tuning = Tuning(config=config, function=sweep.function, criterion=criterion, lrs=np.array(sweep.axes[0].values),
+                    starts=starts, scores=scores, chosen=chosen, run_steps=_run_steps(sweep),
+                    target_tolerance=target_tolerance)
+    for message in tuning.edges():
+        warnings.warn(message, OptvizWarning, stacklevel=2)
+    return tuning
+
+
+def _run_steps(sweep: Sweep) -> int:
+    """Gradient evaluations of one run: the config's steps, or a network's minibatch iterations."""
+    loaded = sweep.cells[0].loaded
+    return loaded.iterations if isinstance(loaded, LoadedNetwork) else loaded.config.steps
 
 
 def _check_the_tuned_config(config: Config, sweep: Sweep, criterion: str, starts: int, out_dir: Path) -> None:
@@ -202,8 +229,8 @@ def _entry(tuning: Tuning, label: str) -> dict[str, Any]:
 
 
 def describe(summary: dict[str, Any]) -> list[str]:
-    """Lines for a person: each optimizer's chosen lr."""
-    lines = []
+    """Lines for a person: the budget, then each optimizer's chosen lr."""
+    lines = [budget_line(summary["budget"])]
     width = max((len(entry["label"]) for entry in summary["optimizers"]), default=0)  # long labels stay aligned
     for entry in summary["optimizers"]:
         if entry["lr"] is None:
