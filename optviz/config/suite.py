@@ -111,7 +111,8 @@ def suite_model(data: Any, *, overrides: Sequence[str] = (), source: str = "", b
             raise ConfigError(f"unknown key{suggest(str(key), valid)}", path=str(key), source=source)
     own = {key: value for key, value in data.items() if key in SUITE_KEYS}
     if "problems" not in own:
-        hint = " (this reads like a run config: a suite lists its problems)" if "function" in data else ""
+        hint = (" (did you mean problems? problem: is a network's key)" if "problem" in data else
+                " (this reads like a run config: a suite lists its problems)" if "function" in data else "")
         raise ConfigError(f"required key is missing; list the problems, e.g. problems: [{{function: peaks}}]{hint}",
                           path="problems", source=source)
     try:

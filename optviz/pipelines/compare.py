@@ -66,7 +66,10 @@ def check_suite(suite: Suite, *, source: str = "", safe: bool = False) -> tuple[
             if problem.config.problem is not None:
                 raise ConfigError("compare ranks test functions; a network (problem:) is not supported", path="problem")
             prepare(problem.config, safe=safe)
-            check_tunable(problem.config, suite.criterion)
+            try:
+                check_tunable(problem.config, suite.criterion)
+            except ConfigError as error:  # tune's words name its option; a suite's key has no dashes
+                raise ConfigError(error.message.removeprefix("--"), path=error.path) from None
         except ConfigError as error:
             raise problem.keyed(error, source) from None
     return lrs
