@@ -556,23 +556,35 @@ def list_(what: str, as_json: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @safe_option
 def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: bool, safe: bool) -> None:
-    """Check configs without running them; exit code 2 if any is invalid.
+    """Check configs (and compare's suites) without running them; exit code 2 if any is invalid.
 
     \b
     Example:
       optviz validate configs/*.yaml
       optviz validate --safe downloaded.yaml    # refuses configs that would import code
     """
+    from .config.suite import is_suite
+
     failed = 0
     for config_path in config_paths:
         try:
             with reported():  # Ctrl-C, or a file that cannot be read, as in every other command
-                loaded = _load(config_path, overrides, safe)
+                if is_suite(config_path):
+                    from .config.suite import read_suite
+                    from .pipelines.compare import check_suite
+
+                    suite = read_suite(config_path, overrides)
+                    check_suite(suite, source=config_path, safe=safe)
+                    loaded = None
+                else:
+                    loaded = _load(config_path, overrides, safe)
         except ConfigProblem as error:
             failed += 1
             click.echo(f"Error: {error.message}", err=True)
             continue
-        if not quiet:
+        if not quiet and loaded is None:
+            click.echo(f"ok: {config_path} (a suite for optviz compare: {len(suite.problems)} problems)")
+        elif not quiet:
             cells = f"{len(loaded.sweep.cells)} cells; " if loaded.sweep else ""
             memory = loaded.memory
             click.echo(f"ok: {config_path} ({cells}memory {memory.describe()}{' per cell' if cells else ''}: "

@@ -194,3 +194,22 @@ def test_the_example_suite_runs(tmp_path):
     manifest = json.loads(result.stdout)
     assert len(manifest["problems"]) == 6 and len(manifest["mean_rank"]) == 5
     assert len(manifest["standings"]) == 30
+
+
+def test_validate_checks_a_suite_as_compare_would(tmp_path):
+    result = invoke("validate", CONFIGS / "suite.yaml")
+    assert (result.exit_code, result.stdout) == (0, f"ok: {CONFIGS / 'suite.yaml'} (a suite for optviz compare: "
+                                                    "6 problems)\n")
+    bad = write_suite(tmp_path / "bad.yaml", {**SMALL, "criterion": "auk"})
+    result = invoke("validate", bad)
+    assert (result.exit_code, result.stderr) == (2, f"Error: {bad}: criterion: must be one of median-final-loss, "
+                                                    "distance, auc, got 'auk'\n")
+
+
+def test_a_notebook_reads_a_suite_as_the_command_does():
+    suite = optviz.read_suite(CONFIGS / "suite.yaml", ["steps=10"])
+    assert suite.names == ["rosenbrock", "himmelblau", "ill_conditioned", "peaks-gaussian", "rastrigin-gaussian",
+                           "ackley"]
+    assert {problem.config.steps for problem in suite.problems} == {10}
+    assert suite.problems[3].config.noise.seeds == 4 and suite.hash() == optviz.read_suite(
+        CONFIGS / "suite.yaml", ["steps=10"]).hash() != optviz.read_suite(CONFIGS / "suite.yaml").hash()

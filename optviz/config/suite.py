@@ -139,6 +139,16 @@ def read_suite(path: str | Path, overrides: Sequence[str] = ()) -> Suite:
                        base_dir=path.parent)
 
 
+def is_suite(path: str | Path) -> bool:
+    """True when ``path`` holds a YAML mapping with ``problems:`` (a suite, not a run config); False where it
+    cannot be read (a run config's reader then says why)."""
+    try:
+        data = parse_yaml(read_text(path), source=str(path))
+    except ConfigError:
+        return False
+    return isinstance(data, dict) and "problems" in data
+
+
 def _problem(index: int, entry: dict[str, Any], shared: dict[str, Any], source: str,
              base_dir: Path | None) -> SuiteProblem:
     where = f"problems[{index}]"
