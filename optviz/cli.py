@@ -518,7 +518,8 @@ def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, as
     """
     with reported(), warned(quiet):
         from .config.suite import read_suite
-        from .pipelines.compare import compare_to_dir, default_out_dir, describe
+        from .pipelines.compare import compare_to_dir, describe
+        from .pipelines.run import default_out_dir
         from .progress import ProgressBar
 
         suite = read_suite(suite_path, overrides)

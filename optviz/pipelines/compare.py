@@ -42,11 +42,6 @@ from .tune import DEFAULT_STARTS, check_tunable, parse_lrs, tune_to_dir
 FILES = ["ranking.csv", "ranking.png"]
 
 
-def default_out_dir(suite_path: str | Path) -> Path:
-    """``outputs/<suite stem>/``."""
-    return Path("outputs") / Path(suite_path).stem
-
-
 def check_suite(suite: Suite, *, source: str = "", safe: bool = False) -> tuple[float, float, int]:
     """Refuse, before any run, what compare cannot do: an unknown criterion, a bad lr grid, a network problem,
     a problem tune would refuse. Returns the lr grid. Errors name ``source`` and the suite's key."""
