@@ -515,6 +515,45 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
         click.echo(f"Wrote {target}/: {', '.join(sorted(summary['files'] + summary['run']['files']))}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("suite_path", metavar="SUITE", type=click.Path())
+@set_option("problems.0.steps=50")
+@out_option("Output directory", "outputs/<suite stem>/")
+@json_option("the manifest, with the ranking,")
+@quiet_option("; no progress lines")
+@safe_option
+def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, quiet: bool,
+            safe: bool) -> None:
+    """Rank optimizers across a suite of problems, each tuned by the same rule: ranking.csv and ranking.png.
+
+    SUITE lists problems (partial configs over shared keys) and the tuning rule (criterion,
+    lrs, starts). Each problem is tuned as `optviz tune` does, into OUT/<problem>/; the ranks
+    come with 95% bootstrap intervals over starts x noise seeds, and tie where they overlap.
+
+    \b
+    Example:
+      optviz compare configs/suite.yaml
+      optviz compare configs/suite.yaml --set steps=50 --set lrs=1e-3:1:4 --out /tmp/quick
+    """
+    with reported(), warned(quiet):
+        from .config.suite import read_suite
+        from .pipelines.compare import compare_to_dir, describe
+        from .pipelines.run import default_out_dir
+        from .progress import ProgressBar
+
+        suite = read_suite(suite_path, overrides)
+        target = Path(out_dir) if out_dir else default_out_dir(suite_path)
+        with ProgressBar.for_terminal(quiet=quiet) as bar:
+            manifest = compare_to_dir(suite, target, source=suite_path, safe=safe, problem_progress=None if quiet
+                                      else lambda name, done, total: click.echo(f"[{done + 1}/{total}] {name}", err=True),
+                                      run_progress=bar.runs, figure_progress=bar.figures)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+    elif not quiet:
+        click.echo("\n".join(describe(manifest)))
+        click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
+
+
 @cli.command("list", context_settings=CONTEXT)
 @click.argument("what", type=click.Choice(["functions", "optimizers", "schedulers"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -537,23 +576,35 @@ def list_(what: str, as_json: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @safe_option
 def validate(config_paths: tuple[str, ...], overrides: tuple[str, ...], quiet: bool, safe: bool) -> None:
-    """Check configs without running them; exit code 2 if any is invalid.
+    """Check configs (and compare's suites) without running them; exit code 2 if any is invalid.
 
     \b
     Example:
       optviz validate configs/*.yaml
       optviz validate --safe downloaded.yaml    # refuses configs that would import code
     """
+    from .config.suite import is_suite
+
     failed = 0
     for config_path in config_paths:
         try:
             with reported():  # Ctrl-C, or a file that cannot be read, as in every other command
-                loaded = _load(config_path, overrides, safe)
+                if is_suite(config_path):
+                    from .config.suite import read_suite
+                    from .pipelines.compare import check_suite
+
+                    suite = read_suite(config_path, overrides)
+                    check_suite(suite, source=config_path, safe=safe)
+                    loaded = None
+                else:
+                    loaded = _load(config_path, overrides, safe)
         except ConfigProblem as error:
             failed += 1
             click.echo(f"Error: {error.message}", err=True)
             continue
-        if not quiet:
+        if not quiet and loaded is None:
+            click.echo(f"ok: {config_path} (a suite for optviz compare: {len(suite.problems)} problems)")
+        elif not quiet:
             cells = f"{len(loaded.sweep.cells)} cells; " if loaded.sweep else ""
             memory = loaded.memory
             click.echo(f"ok: {config_path} ({cells}memory {memory.describe()}{' per cell' if cells else ''}: "

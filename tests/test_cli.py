@@ -169,13 +169,14 @@ def test_csv_numbers_equal_the_engine(tmp_path):
 
 
 # Sweep configs are many runs: tests/test_sweep.py runs them with `optviz sweep`. Network configs
-# (problem:) have epochs, not steps: tests/test_network.py runs them shrunk.
+# (problem:) have epochs, not steps: tests/test_network.py runs them shrunk. A suite (problems:) is
+# not a run config: tests/test_compare.py runs it with `optviz compare`.
 def _top_level_keys(path):
     return {line.partition(":")[0] for line in path.read_text().splitlines() if line[:1].isalpha()}
 
 
 @pytest.mark.parametrize("config", sorted(path.name for path in CONFIGS.glob("*.yaml")
-                                          if not {"sweep", "problem"} & _top_level_keys(path)))
+                                          if not {"sweep", "problem", "problems"} & _top_level_keys(path)))
 def test_every_example_config_runs(config, tmp_path):
     # Shrunk so the suite stays fast; the full configs run in `make demo` and `make gallery`.
     result = invoke("run", CONFIGS / config, "--set", "steps=5", "--no-animate", "--out", tmp_path, "--json")
