@@ -421,7 +421,7 @@ def _report_sweep(manifest: dict[str, Any], target: Path) -> None:
             click.echo(f"  {entry['label']:<{width}} best {best['describe'].removeprefix(entry['label']).strip()}: "
                        f"final valid loss {loss}{over}{diverged}")
             continue
-        over = "" if entry["starts"] == 1 else f" over {entry['starts']} starts"
+        over = "" if entry["starts"] == 1 else f" over {entry.get('over', str(entry['starts']) + ' starts')}"
         diverged = f"; {entry['diverged_cells']} of {entry['cells']} cells diverged" if entry["diverged_cells"] else ""
         click.echo(f"  {entry['label']:<{width}} best {best['describe'].removeprefix(entry['label']).strip()}: "
                    f"{'median ' if over else ''}final loss {loss}{over}{diverged}")

@@ -94,7 +94,15 @@ def add_note(figure: Figure, note: str | None) -> None:
     import textwrap
 
     # About 14 characters of small type per inch of figure.
-    figure.supxlabel(textwrap.fill(note, max(40, int(figure.get_figwidth() * 14))), fontsize="small", color="0.3")
+    text = textwrap.fill(note, max(40, int(figure.get_figwidth() * 14)))
+    # A figure legend along the bottom takes the note as its title, so the two stack instead of
+    # overlapping (a supxlabel and an outside legend both claim the bottom edge).
+    bottom = [legend for legend in figure.legends if getattr(legend, "_outside_loc", None) == "lower"]
+    if bottom:
+        bottom[0].set_title(text, prop={"size": "small"})
+        bottom[0].get_title().set_color("0.3")
+    else:
+        figure.supxlabel(text, fontsize="small", color="0.3")
 
 
 # A legend entry holds the start of a failed optimizer's reason; the terminal and manifest hold all of it.

@@ -123,7 +123,7 @@ def _curves(axes, result, label: str, log: bool) -> None:
     if result.sweep.network:
         what = "valid loss" if starts == 1 else f"mean valid loss over {starts} seeds"
     else:
-        what = "loss" if starts == 1 else f"median loss over {starts} starts"
+        what = "loss" if starts == 1 else f"median loss over {outcomes[0].score.over}"
     axes.set_title(f"{label}: {count} cell{'s' if count != 1 else ''}" + (f", {diverged} diverged" if diverged else ""))
     axes.set_xlabel("epoch" if result.sweep.network else "step")
     axes.set_ylabel(what)
@@ -245,7 +245,7 @@ def plot_sweep_heatmap(result: SweepResult, figure: Figure | None = None):
                         f"{over}" if not any(axis.name == "epochs" for axis in sweep.axes) else
                         f"{sweep.subject}: final valid loss of every cell{over}")
         return figure
-    over = f" (median over {starts} starts)" if starts > 1 else ""
+    over = f" (median over {result.outcomes[0].score.over})" if starts > 1 else ""
     figure.suptitle(f"{sweep.subject}: final loss of every cell after {sweep.config.steps} steps{over}"
                     if not any(axis.name == "steps" for axis in sweep.axes) else
                     f"{sweep.subject}: final loss of every cell{over}")
@@ -390,7 +390,7 @@ def _describe_best(score) -> str:
     if not np.isfinite(score.final_loss):
         return "every cell diverged; this one lasted longest" if score.diverged_starts else "no cell finished"
     loss = f"final loss {score.final_loss:.3g}" if score.starts == 1 else \
-        f"median final loss {score.final_loss:.3g} over {score.starts} starts"
+        f"median final loss {score.final_loss:.3g} over {score.over}"
     return loss + (f", converged at step {score.converged_step:.0f}" if np.isfinite(score.converged_step) else "")
 
 

@@ -87,6 +87,15 @@ class Score:
     steps_to_target: float = np.nan  # NaN without minima, and for a network
     # Each row's value by attribute (``final_loss``, ...), a broken row worst: what the medians are of.
     rows: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    noise_seeds: int = 1  # the noise seeds each start ran under (``starts`` counts starts x noise seeds)
+
+    @property
+    def over(self) -> str:
+        """What the numbers are taken over: ``8 starts``, or ``2 starts x 4 noise seeds``."""
+        if self.noise_seeds == 1:
+            return f"{self.starts} start{'s' if self.starts != 1 else ''}"
+        starts = self.starts // self.noise_seeds
+        return f"{starts} start{'s' if starts != 1 else ''} x {self.noise_seeds} noise seeds"
 
     @property
     def status(self) -> str:
@@ -145,6 +154,7 @@ def score(result: RunResult, *, target_tolerance: float = DEFAULT_TARGET_TOLERAN
         error=trajectory.error,
         steps_to_target=_median_of(rows["steps_to_target"]) if "steps_to_target" in rows else np.nan,
         rows=rows,
+        noise_seeds=max(1, len(result.noise_seeds)),
     )
 
 

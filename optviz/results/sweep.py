@@ -61,6 +61,6 @@ def describe(score: Score) -> str:
         text = f"final loss {score.final_loss:.4g}"
         return text + (f", converged at step {score.converged_step:.0f}" if np.isfinite(score.converged_step) else "")
     loss = f"{score.final_loss:.4g}" if np.isfinite(score.final_loss) else "-"
-    text = f"median final loss {loss} over {score.starts} starts"
+    text = f"median final loss {loss} over {score.over}"
     return text + (f", {score.diverged_starts} diverged (first at step {score.diverged_step})"
                    if score.diverged_starts else "")

@@ -89,6 +89,8 @@ def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any
             "label": label,
             "cells": len(outcomes),
             "starts": outcomes[0].score.starts,
+            "noise_seeds": outcomes[0].score.noise_seeds,
+            "over": outcomes[0].score.over,
             "diverged_cells": sum(outcome.score.status == "diverged" for outcome in outcomes),
             "partly_diverged_cells": sum(outcome.score.status == "partly diverged" for outcome in outcomes),
             "failed_cells": sum(outcome.score.status == "failed" for outcome in outcomes),
