@@ -424,6 +424,10 @@ def test_a_chosen_lr_at_the_edge_of_the_grid_is_warned_about(lrs, message, tmp_p
                     "--starts", "2", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     assert [line for line in result.stderr.splitlines() if line.startswith("Warning:")] == [f"Warning: {message}"]
+    as_json = invoke("tune", CONFIGS / "quadratic.yaml", "--set", "steps=30", "--set", "render.figures=[loss]",
+                     "--set", "render.animation.enabled=false", "--set", "optimizers=[SGD]", "--lrs", lrs,
+                     "--starts", "2", "--out", tmp_path, "--json", "-q")
+    assert json.loads(as_json.stdout)["warnings"] == [message]  # --json -q prints no Warning line: it is here
     with pytest.warns(OptvizWarning, match=message.replace("+", r"\+")):
         from optviz.pipelines.tune import search_lrs
 

@@ -143,6 +143,7 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = 
                           carry=("cells", "tuned.yaml", "tune.csv", figure))
     return {"criterion": criterion, "how": tuning.how(), "lrs": tuning.lrs.tolist(), "starts": tuning.starts,
             "budget": tuning.budget(), "optimizers": [_entry(tuning, label) for label in config.labels],
+            "warnings": tuning.edges(),
             "files": sorted(["tuned.yaml", "tune.csv", figure, "cells/"]), "run": manifest}
 
 
