@@ -66,6 +66,7 @@ _EXPORTS = {
     "save_diagnostics": "render",
     "save_animation": "render",
     "live_animation": "render",
+    "show_animation": "render.notebook",
 }
 
 __all__ = ["__version__", *_EXPORTS]

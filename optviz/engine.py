@@ -148,11 +148,12 @@ def batch_key(config: Config) -> str | None:
         data.pop(apart, None)
     data["optimizer"] = {
         "class": f"{cls.__module__}.{cls.__qualname__}",
-        "scheduler": [scheduler[0].__name__, scheduler[1]] if scheduler else None,
+        "scheduler": [f"{scheduler[0].__module__}.{scheduler[0].__qualname__}", scheduler[1]] if scheduler else None,
         **{key: value for key, value in hyperparameters.items() if key in OPTIMIZER_LEVEL_KEYWORDS},
         "clip_grad_norm": config.optimizers[0].clip_grad_norm,
     }
-    return json.dumps(data, sort_keys=True, default=repr)
+    # A notebook's function is keyed by the object itself: two of one name are not one function.
+    return json.dumps(data, sort_keys=True, default=lambda value: f"{value!r} at {id(value):#x}")
 
 
 def run_batch(configs: Sequence[Config | Loaded]) -> list[RunResult]:

@@ -1,4 +1,5 @@
-"""Python objects by import path: ``package.module:Attr`` or ``path/to/file.py:Attr``.
+"""Python objects by import path: ``package.module:Attr`` or ``path/to/file.py:Attr``; and objects
+given as themselves (a notebook's class or function), which a written config can only name.
 
 The one place optviz runs a user's code on purpose (user functions, optimizers and,
 later, models). A file is executed once per process for as long as it is unchanged:
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -30,8 +33,62 @@ def closest(name: str, candidates: list[str]) -> str:
 
 
 def is_import_path(name: str) -> bool:
-    """True for ``package.module:Class`` or ``path/to/file.py:Class``."""
-    return ":" in name
+    """True for ``package.module:Class`` or ``path/to/file.py:Class`` (not for a notebook object's marker)."""
+    return isinstance(name, str) and ":" in name and notebook_name(name) is None
+
+
+# --- objects given as themselves --------------------------------------------------------
+
+_MARKER = "<defined in a notebook: "
+
+
+def object_source_digest(value: Any) -> str | None:
+    """sha256 of the object's module, qualified name and source (:func:`inspect.getsource`); None
+    where Python keeps no source for it (a builtin, a class typed at a bare ``python`` prompt)."""
+    target = value if isinstance(value, type) or inspect.isfunction(value) or inspect.ismethod(value) else type(value)
+    try:
+        source = inspect.getsource(target)
+    except (OSError, TypeError):
+        return None
+    name = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+    return hashlib.sha256(f"{name}\n{source}".encode()).hexdigest()
+
+
+def notebook_marker(value: Any, name: str) -> str:
+    """What ``config.yaml`` writes for an object named ``name`` that only this process holds:
+    ``<defined in a notebook: MyOptimizer, source sha256 3f2a9c01d2e4>``. The digest of its source
+    is part of the text, so the config hash and a sweep cell's key change when the code does."""
+    digest = object_source_digest(value)
+    return f"{_MARKER}{name}, {f'source sha256 {digest[:12]}' if digest else 'no source'}>"
+
+
+def notebook_name(text: str) -> str | None:
+    """The object's name in a marker written by :func:`notebook_marker`; None for any other text."""
+    if not (isinstance(text, str) and text.startswith(_MARKER) and text.endswith(">")):
+        return None
+    return text[len(_MARKER):-1].rsplit(", ", 1)[0]
+
+
+def check_replayable(text: Any) -> None:
+    """Refuse a marker of :func:`notebook_marker` where a config read from YAML names a class or function."""
+    name = notebook_name(text)
+    if name is not None:
+        raise ConfigError(f"{name} was defined in a notebook, which a YAML file cannot replay; run this config "
+                          f"from Python, passing {name} itself")
+
+
+def importable_path(value: Any) -> str | None:
+    """``package.module:Name`` for an object that module gives back by that name (so a written config
+    can import it again); None for one defined in a notebook or script (``__main__``) or inside a function."""
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    if not (isinstance(module, str) and isinstance(qualname, str)) or "<" in qualname:
+        return None
+    if module == "__main__" or module.startswith("optviz_user_") or module not in sys.modules:
+        return None
+    found: Any = sys.modules[module]
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return f"{module}:{qualname}" if found is value else None
 
 
 def load_import_path(spec: str, *, base_dir: Path | None = None) -> Any:

@@ -13,9 +13,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .config import Config, OptimizerSpec
+from .config import Config, OptimizerSpec, object_name
 from .errors import ConfigError, quote
-from .imports import closest, is_import_path, load_import_path
+from .imports import check_replayable, closest, is_import_path, load_import_path
 
 BUILTIN_OPTIMIZERS = (
     "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Rprop",
@@ -50,10 +50,15 @@ OPTIMIZER_LEVEL_KEYWORDS = IMPLEMENTATION_KEYWORDS | {"initial_accumulator_value
 ResolvedOptimizer = tuple[type, dict[str, Any], 'tuple[type, dict[str, Any]] | None']
 
 
-def resolve_optimizer(name: str, *, base_dir: Path | None = None) -> type:
-    """Return the optimizer class for a torch.optim name (any case) or an import path."""
+def resolve_optimizer(name: str | type, *, base_dir: Path | None = None) -> type:
+    """Return the optimizer class for a torch.optim name (any case), an import path or the class itself."""
     import torch
 
+    if isinstance(name, type):  # from Python: the class itself
+        if not issubclass(name, torch.optim.Optimizer):
+            raise ConfigError(f"{object_name(name)} is not a torch.optim.Optimizer subclass")
+        return name
+    check_replayable(name)
     if is_import_path(name):
         cls = load_import_path(name, base_dir=base_dir)
         if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
@@ -85,10 +90,18 @@ def scheduler_names() -> list[str]:
     return sorted(names)
 
 
-def resolve_scheduler(name: str) -> type:
-    """Return the torch.optim.lr_scheduler class called ``name`` (any case)."""
+def resolve_scheduler(name: str | type) -> type:
+    """Return the torch.optim.lr_scheduler class called ``name`` (any case), or from Python the class itself."""
     from torch.optim import lr_scheduler
 
+    if isinstance(name, type):
+        if not issubclass(name, (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau)):
+            raise ConfigError(f"{object_name(name)} is not a torch.optim.lr_scheduler.LRScheduler subclass")
+        if getattr(lr_scheduler, name.__name__, None) is name and name.__name__ in UNSUPPORTED_SCHEDULERS:
+            raise ConfigError(f"scheduler {name.__name__} cannot be used from a config: "
+                              f"{UNSUPPORTED_SCHEDULERS[name.__name__]}")
+        return name
+    check_replayable(name)
     names = scheduler_names()
     by_lower = {candidate.lower(): candidate for candidate in names}
     canonical = by_lower.get(name.lower())

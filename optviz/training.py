@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .config import object_name
 from .load.network import LoadedNetwork
 from .load.record import recorded_steps
 from .problems.data import Dataset
@@ -88,7 +89,8 @@ def _train_all(loaded: LoadedNetwork, result: NetworkResult, progress: Progress 
             state = initial_state(loaded, seed, dataset)
             if initial is not None:
                 initial[seed] = state
-            result.runs.append(train_one(loaded, spec.display_label, spec.name, parts, seed, dataset, state))
+            name = spec.name if isinstance(spec.name, str) else object_name(spec.name)  # a notebook's class
+            result.runs.append(train_one(loaded, spec.display_label, name, parts, seed, dataset, state))
             done += 1
 
 

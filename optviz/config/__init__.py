@@ -20,13 +20,14 @@ from pydantic import ValidationError
 from ..errors import ConfigError
 from .messages import check_top_level_keys, check_values, translate, yaml_type
 from .models import (AnimationSpec, BasinSpec, LandscapeSpec, Config, NoiseSpec, FrozenConfigError, FunctionSpec, GridStart, MinimumSpec,
-                     OptimizerSpec, ProblemSpec, RandomStart, RecordSpec, RenderSpec, SchedulerSpec)
+                     OptimizerSpec, ProblemSpec, RandomStart, RecordSpec, RenderSpec, SchedulerSpec, object_name,
+                     python_object)
 from .overrides import apply_overrides
 from .reading import parse_yaml, read_text
 
 __all__ = ["AnimationSpec", "BasinSpec", "LandscapeSpec", "Config", "NoiseSpec", "FrozenConfigError", "FunctionSpec", "GridStart", "MinimumSpec",
            "OptimizerSpec", "ProblemSpec", "RandomStart", "RecordSpec", "RenderSpec", "SchedulerSpec", "apply_overrides",
-           "check_fields", "config_model", "parse_yaml", "read_config", "with_overrides"]
+           "check_fields", "object_name", "python_object", "config_model", "parse_yaml", "read_config", "with_overrides"]
 
 
 def config_model(data: Any, *, overrides: Sequence[str] = (), source: str = "",
@@ -97,9 +98,9 @@ def _normalise(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(optimizers, list):
         normalised = []
         for item in optimizers:
-            if isinstance(item, str):
+            if isinstance(item, (str, type)):  # from Python, the class itself: [MyOptimizer]
                 item = {"name": item}
-            if isinstance(item, dict) and isinstance(item.get("scheduler"), str):
+            if isinstance(item, dict) and isinstance(item.get("scheduler"), (str, type)):
                 item = {**item, "scheduler": {"name": item["scheduler"]}}
             normalised.append(item)
         data["optimizers"] = normalised

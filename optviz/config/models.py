@@ -12,10 +12,36 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+                      field_validator, model_validator)
 
 from ..errors import quote
+
+
+def python_object(value: Any) -> bool:
+    """Whether ``value`` is a Python object given in place of a name (a class, a function), as a notebook
+    may: ``{name: MyOptimizer}``. Such a config runs in the process that holds the object, and
+    ``config.yaml`` records it without being able to replay it (:mod:`optviz.load.resolved`)."""
+    return not isinstance(value, (str, bytes, int, float, bool, list, tuple, dict, type(None), BaseModel)) and (
+        isinstance(value, type) or callable(value))
+
+
+def object_name(value: Any) -> str:
+    """A Python object's name for labels and messages: ``MyOptimizer``, ``bowl``."""
+    return str(getattr(value, "__name__", None) or type(value).__name__)
+
+
+def _name_or_class(kind: str) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, str) or isinstance(value, type):
+            return value
+        raise ValueError(f"must be a string (the name of {kind}) or, from Python, the class itself, got {quote(value)}")
+    return BeforeValidator(check)
+
+
+# A torch class by name (``Adam``, ``StepLR``), an import path, or from Python the class itself.
+OptimizerName = Annotated[Any, _name_or_class("a torch.optim class")]
+SchedulerName = Annotated[Any, _name_or_class("a torch.optim.lr_scheduler class")]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -25,7 +51,7 @@ class SchedulerSpec(BaseModel):
     """A torch.optim.lr_scheduler class by name; every other key is passed to it."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
+    name: SchedulerName
     # When the scheduler steps, for network problems: once per epoch (the seed lesson's
     # StepLR) or once per minibatch step. Not passed to torch. A function run has only steps.
     interval: Literal["epoch", "step"] | None = None
@@ -45,7 +71,7 @@ class OptimizerSpec(BaseModel):
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
+    name: OptimizerName
     label: str | None = None
     scheduler: SchedulerSpec | None = None
     params: str | None = None
@@ -62,6 +88,8 @@ class OptimizerSpec(BaseModel):
     def display_label(self) -> str:
         if self.label:
             return self.label
+        if not isinstance(self.name, str):
+            return object_name(self.name)
         return self.name.rpartition(":")[2] if ":" in self.name else self.name
 
 
@@ -202,7 +230,8 @@ class FunctionSpec(_Model):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
     expr: str | None = None
-    import_: str | None = Field(default=None, alias="import")
+    # An import path, or from Python the callable itself (handled exactly as the callable a path names).
+    import_: Annotated[Any, BeforeValidator(lambda value: _callable_or_path(value))] = Field(default=None, alias="import")
     name: str | None = None
     dim: Literal[1, 2] | None = None
     domain: list[list[float]] | None = None
@@ -219,11 +248,25 @@ class FunctionSpec(_Model):
         return self
 
 
-# A mapping is a custom function, anything else a name or an import path; picking the
-# member up front keeps pydantic from reporting the other member's complaints.
+def _callable_or_path(value: Any) -> Any:
+    if value is None or isinstance(value, str) or python_object(value):
+        return value
+    raise ValueError(f"must be an import path 'module:function' or 'file.py:function', or from Python the function "
+                     f"itself, got {quote(value)}")
+
+
+def _function_form(value: Any) -> str:
+    if isinstance(value, (dict, FunctionSpec)):
+        return "Custom"
+    return "Object" if python_object(value) else "Name"
+
+
+# A mapping is a custom function, a Python callable (from a notebook) is used as it is, anything
+# else is a name or an import path; picking the member up front keeps pydantic from reporting
+# the other members' complaints.
 FunctionField = Annotated[
-    Union[Annotated[str, Tag("Name")], Annotated[FunctionSpec, Tag("Custom")]],
-    Discriminator(lambda value: "Custom" if isinstance(value, (dict, FunctionSpec)) else "Name"),
+    Union[Annotated[str, Tag("Name")], Annotated[FunctionSpec, Tag("Custom")], Annotated[Any, Tag("Object")]],
+    Discriminator(_function_form),
 ]
 
 
@@ -311,7 +354,7 @@ class Config(_Model):
     @field_validator("function", mode="before")
     @classmethod
     def _function_kind(cls, value: Any) -> Any:
-        if not isinstance(value, (str, dict, FunctionSpec)):
+        if not isinstance(value, (str, dict, FunctionSpec)) and not python_object(value):
             raise KeyedError("function", "must be a function name (see `optviz list functions`), an import path "
                                           f"'module:function' or a mapping with 'expr' or 'import', got {quote(value)}")
         return value
@@ -353,9 +396,18 @@ class Config(_Model):
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data (JSON types), as YAML would give it; import paths as written.
 
-        :func:`optviz.load.resolved.config_data` is the form written to ``config.yaml``.
+        Python objects (a notebook's optimizer class or function) stay the objects themselves, so
+        the data validates back into the same config. :func:`optviz.load.resolved.config_data` is
+        the form written to ``config.yaml``.
         """
-        data = self.model_dump(mode="json", exclude_none=True, by_alias=True)
+        objects: dict[str, Any] = {}
+
+        def keep(value: Any) -> str:  # pydantic's JSON mode has no form for a class: a token, put back below
+            token = f"\x00object {len(objects)}"
+            objects[token] = value
+            return token
+
+        data = _put_back(self.model_dump(mode="json", exclude_none=True, by_alias=True, fallback=keep), objects)
         data["render"]["size"] = list(self.render.size)
         if data.get("device") == "cpu":
             # The default is left out, so configs, their hashes and sweep-cell keys read as before
@@ -370,6 +422,16 @@ class Config(_Model):
         raise FrozenConfigError(
             f"a Config is frozen, so config.{name} cannot be assigned; derive a new one with "
             f"config.model_copy(update={{{name!r}: ...}}) or optviz.config.with_overrides(config, ['{name}=...'])")
+
+
+def _put_back(data: Any, objects: dict[str, Any]) -> Any:
+    if not objects:
+        return data
+    if isinstance(data, dict):
+        return {key: _put_back(value, objects) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_put_back(value, objects) for value in data]
+    return objects.get(data, data) if isinstance(data, str) else data
 
 
 class FrozenConfigError(TypeError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import Config, OptimizerSpec
+from ..config import Config, FunctionSpec, OptimizerSpec
 from ..errors import ConfigError, quote
 from ..imports import is_import_path
 from ..optimizers import instantiate_check, resolve_optimizer_spec
@@ -88,9 +88,10 @@ def check_safe(config: Config) -> None:
 
     Import paths are the only way a config runs code: YAML is read with a safe
     loader, expressions go through an allow-list and schedulers are torch's own.
+    Python objects given from a notebook are not refused: they are already in the process.
     """
     found = [("function", config.function)] if isinstance(config.function, str) else []
-    if config.function is not None and not isinstance(config.function, str) and config.function.import_ is not None:
+    if isinstance(config.function, FunctionSpec) and isinstance(config.function.import_, str):
         found.append(("function.import", config.function.import_))
     if config.problem is not None:
         model = config.problem.model

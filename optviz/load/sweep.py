@@ -24,7 +24,6 @@ number is K-1 modulo N (:meth:`Sweep.shard`).
 
 from __future__ import annotations
 
-import copy
 import difflib
 import itertools
 import json
@@ -181,7 +180,7 @@ def plan_sweep(config: Config, function: TestFunction | None = None) -> Sweep:
     if not axes:
         raise ConfigError(f"needs at least one key to sweep: {sweepable}", path="sweep")
     _check_distinct(axes)
-    base = config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    base = config.to_dict()  # plain data, but a notebook's classes and functions stay themselves
     base.pop("sweep")
     products = [[axis for axis in axes if axis.optimizer in (None, index)] for index in range(len(config.optimizers))]
     total = sum(math.prod(len(axis.values) for axis in own) for own in products)
@@ -239,9 +238,18 @@ def show(value: Any) -> str:
 
 
 def _cell_data(base: dict[str, Any], optimizer: int) -> dict[str, Any]:
-    data = {key: value for key, value in base.items() if key != "optimizers"}
-    data = copy.deepcopy(data)
-    data["optimizers"] = [copy.deepcopy(base["optimizers"][optimizer])]
+    data = _copy({key: value for key, value in base.items() if key != "optimizers"})
+    data["optimizers"] = [_copy(base["optimizers"][optimizer])]
+    return data
+
+
+def _copy(data: Any) -> Any:
+    """A copy of plain data's lists and mappings; anything else (a number, a notebook's class) is shared,
+    so every cell holds the very object the config does."""
+    if isinstance(data, dict):
+        return {key: _copy(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_copy(value) for value in data]
     return data
 
 

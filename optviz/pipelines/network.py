@@ -13,6 +13,7 @@ from ..landscape import compute_landscape
 from ..store.landscape import write_landscape
 from ..store.network import network_manifest, write_network_data, write_network_manifest, write_replay_files
 from ..training import train
+from .replay import warn_not_replayable
 
 
 def network_to_dir(loaded: LoadedNetwork, out_dir: str | Path, *, fmt: str | None = None,
@@ -56,7 +57,7 @@ def network_to_dir(loaded: LoadedNetwork, out_dir: str | Path, *, fmt: str | Non
                 from ..render import save_landscape_figures
 
                 files += save_landscape_figures(landscape, result, staging, fmt or config.render.format)
-        warnings = []
+        warnings = warn_not_replayable(config, out_dir / "config.yaml")
         if not loaded.record_every:
             warnings.append("the parameter vectors were not recorded (trajectories.npz): they would not fit the "
                             "memory budget; set a larger record.every")

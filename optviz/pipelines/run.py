@@ -18,6 +18,7 @@ from ..problems import nonfinite_region
 from ..results import RunResult
 from ..store.rundir import write_data, write_manifest
 from .network import network_to_dir
+from .replay import warn_not_replayable
 
 FIGURES = {"loss": "save_loss", "path": "save_path", "surface": "save_surface", "diagnostics": "save_diagnostics",
            "basin": "save_basin"}
@@ -98,7 +99,8 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
             "total_seconds": round(time.perf_counter() - started, 4),
         }
         manifest = write_manifest(result, staging, files=files, timing=timing,
-                                  warnings=[nonfinite.describe(result.function.name)] if nonfinite else [],
+                                  warnings=[*([nonfinite.describe(result.function.name)] if nonfinite else []),
+                                            *warn_not_replayable(config, out_dir / "config.yaml")],
                                   nonfinite=nonfinite.to_dict() if nonfinite else None)
     return manifest
 

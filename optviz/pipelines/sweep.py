@@ -48,6 +48,7 @@ from ..results.scores import DEFAULT_TARGET_TOLERANCE, Score, network_score, sco
 from ..results.sweep import Outcome, SweepResult, describe
 from ..store.cells import cell_files, leftovers, load_cell, read_cell, read_meta, save_cell
 from ..store.sweep import sweep_manifest, write_sweep_csv
+from .replay import warn_not_replayable
 from ..training import train
 
 # A batch's records stay within this, and within this many cells, so a killed sweep loses
@@ -179,6 +180,7 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
     check_writable(out_dir)
     started = time.perf_counter()
     write_text(out_dir / "sweep.yaml", config_yaml(sweep.config))
+    warn_not_replayable(sweep.config, out_dir / "sweep.yaml", "sweep")
     cells = sweep.shard(shard)
     outcomes, computed = finish_cells(cells, out_dir, progress)
     session = _session(started, computed=computed, reused=len(cells) - computed, shard=shard)

@@ -78,7 +78,7 @@ def tuning_config(config: Config, lrs: tuple[float, float, int], starts: int) ->
     """The sweep that tunes ``config``, planned: every optimizer over the lrs, from ``starts`` random starts
     (for a network config, from its own seeds: ``starts`` is ignored)."""
     first, last, count = lrs
-    data = config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = config.to_dict()  # a notebook's classes and functions stay themselves
     if config.problem is None:
         data["start"] = {"random": starts, "seed": config.seed}
     data["render"] = {key: value for key, value in data["render"].items() if key in ("size", "dpi", "format")}
@@ -205,7 +205,7 @@ def _check_the_tuned_config(config: Config, sweep: Sweep, criterion: str, starts
 
 def tuned_config(tuning: Tuning, out_dir: Path) -> Loaded:
     """The config with each chosen lr and a ``render.note`` saying how they were chosen, checked."""
-    data = config_data(tuning.config)
+    data = config_data(tuning.config, keep_objects=True)
     for optimizer, lr in zip(data["optimizers"], tuning.chosen.values()):
         if lr is not None:
             optimizer["lr"] = lr

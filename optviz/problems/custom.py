@@ -42,9 +42,9 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from ..config import FunctionSpec, MinimumSpec
+from ..config import FunctionSpec, MinimumSpec, object_name, python_object
 from ..errors import ConfigError, OptvizError, RunError, quote
-from ..imports import absolute_import_path, is_import_path, load_import_path
+from ..imports import absolute_import_path, check_replayable, is_import_path, load_import_path
 from .domain import check_domain
 from .expr import Expression, compile_expression
 from .functions import Minimum, TestFunction, function_names, get_function
@@ -55,7 +55,7 @@ _CHECK_RESOLUTION = 41
 _GLOBAL_TOLERANCE = 1e-6
 
 
-def resolve_function(spec: str | FunctionSpec, *, domain: Sequence[Sequence[float]] | None = None,
+def resolve_function(spec: Any, *, domain: Sequence[Sequence[float]] | None = None,
                      base_dir: Path | None = None) -> TestFunction:
     """The :class:`TestFunction` that a config's ``function`` value names, defines or imports.
 
@@ -64,14 +64,42 @@ def resolve_function(spec: str | FunctionSpec, *, domain: Sequence[Sequence[floa
     relative to ``function``. Results are cached on what they depend on (the spec, the
     domain, the folder and an imported file's modification time), so checking and then
     running a config, or every cell of a sweep, resolves and checks the function once.
+    A callable given as itself (from a notebook: ``function: bowl`` or ``{import: bowl, ...}``)
+    is handled exactly as the callable an import path names, cached on the object.
 
     >>> resolve_function(FunctionSpec(expr="(x - 1)**2", domain=[[-3, 3]])).dim
     1
     """
+    if python_object(spec):
+        return _resolve_object(spec, FunctionSpec(import_=spec), domain, "")
+    if isinstance(spec, FunctionSpec) and python_object(spec.import_):
+        return _resolve_object(spec.import_, spec, domain, "import")
     written = spec if isinstance(spec, str) else spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     key = json.dumps([written, domain], sort_keys=True, default=repr)
     source = spec if isinstance(spec, str) else spec.import_
     return _resolve_cached(key, None if base_dir is None else str(base_dir), _file_stamp(source, base_dir))
+
+
+def _resolve_object(target: Any, spec: FunctionSpec, domain: Sequence[Sequence[float]] | None, key: str) -> TestFunction:
+    rest = spec.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"import_"})
+    settings = json.dumps([rest, domain, key], sort_keys=True)
+    try:
+        hash(target)
+    except TypeError:  # an unhashable callable object: checked every time
+        return _resolve_target(target, settings)
+    return _resolve_target_cached(target, settings)
+
+
+def _resolve_target(target: Any, settings: str) -> TestFunction:
+    rest, domain, key = json.loads(settings)
+    spec = FunctionSpec.model_validate({**rest, "import": target})
+    function = _from_import(spec, domain, None, key, target=target)
+    _check_finite_somewhere(function, key)
+    return _with_minima(function, spec.minima) if spec.minima is not None else function
+
+
+# Keyed on the object itself: a function redefined in a notebook is a new object, resolved anew.
+_resolve_target_cached = functools.lru_cache(maxsize=64)(_resolve_target)
 
 
 def _file_stamp(source: str | None, base_dir: Path | None) -> tuple[str, int] | None:
@@ -95,10 +123,12 @@ def _resolve_cached(key: str, base_dir: str | None, stamp: tuple[str, int] | Non
 def _resolve(spec: str | FunctionSpec, domain: Sequence[Sequence[float]] | None,
              base_dir: Path | None) -> TestFunction:
     if isinstance(spec, str):
+        check_replayable(spec)
         if not is_import_path(spec):
             return get_function(spec)
         spec, key = FunctionSpec(import_=spec), ""
     else:
+        check_replayable(spec.import_)
         key = "expr" if spec.expr is not None else "import"
     if spec.expr is not None:
         function = _from_expression(spec, domain)
@@ -190,17 +220,22 @@ class _Signature(NamedTuple):
 
 
 def _from_import(spec: FunctionSpec, fallback_domain: list[list[float]] | None, base_dir: Path | None,
-                 key: str) -> TestFunction:
-    try:
-        target = load_import_path(spec.import_, base_dir=base_dir)
-    except ConfigError as error:
-        raise error.with_context(path_prefix=key) from None
+                 key: str, *, target: Any = None) -> TestFunction:
+    """The function ``spec.import_`` names, or ``target`` when the caller holds the object itself."""
+    if target is None:
+        written = spec.import_
+        try:
+            target = load_import_path(written, base_dir=base_dir)
+        except ConfigError as error:
+            raise error.with_context(path_prefix=key) from None
+    else:
+        written = object_name(target)
     known = target if isinstance(target, TestFunction) else _registered(target)
     if known is not None:
         return _override(known, spec)
     if not callable(target):
-        raise ConfigError(f"{quote(spec.import_)} is a {type(target).__name__}, not a function", path=key)
-    label = getattr(target, "__name__", None) or spec.import_.rpartition(":")[2]
+        raise ConfigError(f"{quote(written)} is a {type(target).__name__}, not a function", path=key)
+    label = getattr(target, "__name__", None) or written.rpartition(":")[2]
     signature = _signature(target)
     dim = spec.dim or getattr(target, "dim", None) or (len(signature.coordinates) if signature.coordinates else None)
     if dim is None:
@@ -223,7 +258,7 @@ def _from_import(spec: FunctionSpec, fallback_domain: list[list[float]] | None, 
         dim=dim,
         domain=_as_domain(box),
         minima=(),
-        formula=str(getattr(target, "formula", None) or spec.import_),
+        formula=str(getattr(target, "formula", None) or written),
         log_scale=bool(spec.log_scale if spec.log_scale is not None else getattr(target, "log_scale", False)),
         description=(inspect.getdoc(target) or "").partition("\n")[0],
         fn=UserFormula(target, takes_lib=signature.takes_lib, label=label),

@@ -79,6 +79,33 @@ class NetworkResult:
         """The runs of the optimizer labelled ``label``, one per seed."""
         return [run for run in self.runs if run.label == label]
 
+    def _repr_html_(self) -> str:
+        """One row per optimizer, as Jupyter shows it: its status over the seeds and its final losses and
+        valid accuracy, means over the seeds that neither diverged nor failed."""
+        from .html import MISSING, count, number, table
+
+        header = ["optimizer", "status", "final train loss", "final valid loss", "valid accuracy", "diverged"]
+        rows = []
+        for label in self.labels:
+            runs = self.of(label)
+            ok = [run for run in runs if not run.diverged and not run.error]
+            status = ("failed" if any(run.error for run in runs) else "ok" if len(ok) == len(runs) else
+                      "diverged" if not ok else "partly diverged")
+
+            def mean(values: list[float]) -> str:
+                return number(np.mean(values)) if values else MISSING
+
+            accuracy = [float(run.epoch_valid_accuracy[-1]) for run in ok if run.epoch_valid_accuracy is not None
+                        and len(run.epoch_valid_accuracy)]
+            rows.append([label, status, mean([float(run.epoch_train_loss[-1]) for run in ok if len(run.epoch_train_loss)]),
+                         mean([float(run.epoch_valid_loss[-1]) for run in ok if len(run.epoch_valid_loss)]),
+                         mean(accuracy), count(sum(run.diverged for run in runs), len(runs))])
+        seeds = len(self.seeds)
+        data = self.config.problem.data
+        name = data.get("name", "data") if isinstance(data, dict) else data
+        return table(f"{name}: {self.task}, {self.parameters:,} parameters, means over {seeds} "
+                     f"seed{'s' if seeds != 1 else ''}", header, rows)
+
     def __getitem__(self, key: tuple[str, int]) -> TrainingRun:
         label, seed = key
         for run in self.runs:

@@ -43,6 +43,21 @@ class SweepResult:
         return outcomes[rank([outcome.score for outcome in outcomes], criterion)[0]]
 
 
+    def _repr_html_(self) -> str:
+        """One row per optimizer, as Jupyter shows it: its cells, how many diverged, and its best cell."""
+        from .html import count, table
+
+        rows = []
+        for label in self.sweep.labels:
+            outcomes = self.of(label)
+            best = self.best(label)
+            rows.append([label, len(outcomes), count(sum(outcome.score.status == "diverged" for outcome in outcomes),
+                                                     len(outcomes)),
+                         best.cell.describe(), describe(best.score)])
+        return table(f"sweep over {self.sweep.subject}: {len(self.sweep.cells)} cells", ["optimizer", "cells",
+                     "diverged cells", "best cell", "its outcome"], rows)
+
+
 def describe(score: Score) -> str:
     """The outcome of a cell in words."""
     if score.error:

@@ -159,6 +159,49 @@ class RunResult:
                 columns[name].append(np.asarray(values))
         return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in columns.items()}
 
+    def optimizer_rows(self) -> list[dict[str, Any]]:
+        """One row per optimizer: its status, final loss and distance to the nearest known minimum (its
+        start's, or the median over its rows with ``over`` saying of what), and how many rows diverged
+        and converged (``converged`` is None without known minima). Diverged and failed rows are left
+        out of the medians; ``status`` is "ok", "partly diverged", "diverged" or "failed"."""
+        rows = []
+        for trajectory in self.trajectories:
+            nearest, distance = self.function.nearest_minimum(trajectory.final_position)
+            kept = ~trajectory.diverged & (not trajectory.error)
+            diverged = int(trajectory.diverged.sum())
+            with np.errstate(all="ignore"):
+                loss = float(np.nanmedian(np.where(kept, trajectory.final_loss, np.nan))) if kept.any() else None
+                away = (float(np.nanmedian(np.where(kept & (nearest >= 0), distance, np.nan)))
+                        if (kept & (nearest >= 0)).any() else None)
+            rows.append({
+                "label": trajectory.label,
+                "status": "failed" if trajectory.error else ("diverged" if diverged == len(kept) else
+                                                             "partly diverged" if diverged else "ok"),
+                "final_loss": loss,
+                "distance_to_minimum": away,
+                "over": self.rows_in_words(),
+                "rows": len(kept),
+                "diverged": diverged,
+                "converged": None if trajectory.converged_step is None or trajectory.error
+                else int(np.count_nonzero(trajectory.converged_step >= 0)),
+            })
+        return rows
+
+    def _repr_html_(self) -> str:
+        """The summary table, one row per optimizer, as Jupyter shows it."""
+        from .html import MISSING, count, number, table
+
+        median = f" (median over {self.rows_in_words()})" if len(self.starts) > 1 else ""
+        header = ["optimizer", "status", f"final loss{median}", f"distance to nearest minimum{median}", "diverged",
+                  "converged"]
+        rows = [[row["label"], row["status"], number(row["final_loss"]), number(row["distance_to_minimum"]),
+                 count(row["diverged"], row["rows"]),
+                 MISSING if row["converged"] is None else count(row["converged"], row["rows"])]
+                for row in self.optimizer_rows()]
+        steps = self.config.steps
+        return table(f"{self.function.name}: {steps} step{'s' if steps != 1 else ''} from {self.rows_in_words()}",
+                     header, rows)
+
     def summary(self) -> list[dict[str, Any]]:
         """One row per (optimizer, start): final loss, distance to a known minimum, divergence, convergence."""
         table = self.summary_table()

@@ -111,6 +111,18 @@ class Tuning:
             found.append(winner(rows, lower_is_better=self.criterion not in HIGHER_IS_BETTER))
         return found
 
+    def _repr_html_(self) -> str:
+        """One row per optimizer, as Jupyter shows it: the lr chosen and its criterion."""
+        from .html import MISSING, number, table
+
+        rows = []
+        for label, lr in self.chosen.items():
+            values = self.values(label)
+            at = MISSING if lr is None else number(values[int(np.argmin(np.abs(self.lrs - lr)))])
+            rows.append([label, MISSING if lr is None else f"{lr:.3g}", at, int((~np.isfinite(values)).sum())])
+        return table(f"lrs tuned: {self.how()}", ["optimizer", "lr chosen", self.criterion_text(), "diverged lrs"],
+                     rows)
+
     def edges(self) -> list[str]:
         """A warning for each optimizer whose chosen lr is the first or last of the grid, with the
         ``--lrs`` that would extend the grid past it (see :func:`extended_lrs`)."""

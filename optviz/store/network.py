@@ -21,7 +21,7 @@ from ..problems.data import Dataset
 from ..results.network import NetworkResult, TrainingRun
 from .csvfile import finite_fields, write_csv
 from .npz import read_npz, write_npz
-from .rundir import versions
+from .rundir import replay_entry, versions
 
 CURVES_HEADER = ("label", "seed", "epoch", "iteration", "train_loss", "lr", "grad_norm", "update_norm")
 EPOCHS_HEADER = ("label", "seed", "epoch", "train_loss", "valid_loss")
@@ -124,6 +124,7 @@ def network_manifest(result: NetworkResult, *, files: list[str], timing: dict[st
     return {
         "versions": {**versions(), "scikit-learn": _sklearn_version()},
         "config_hash": config_hash(config),
+        **replay_entry(config),
         "problem": config.problem.model_dump(mode="json", exclude_none=True),
         "task": result.task,
         "classes": result.classes,

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..atomic import write_text
-from ..config import Config, config_model, parse_yaml, read_text
+from ..config import Config, FunctionSpec, config_model, parse_yaml, read_text
 from ..errors import ConfigError, RunError
+from ..imports import notebook_name
 from ..load import check_safe
 from ..load.record import tolerance
-from ..load.resolved import config_hash, config_yaml
+from ..load.resolved import config_hash, config_yaml, not_replayable
 from ..problems import TestFunction, function_of, plot_domain
 from ..results import RunResult, Trajectory, finite_or_none
 from ..results.basin import basin_summary
@@ -57,6 +58,8 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
     ``warnings`` are sentences for a person; ``nonfinite`` says where the function is
     NaN or infinite over the plotted domain (see :func:`optviz.problems.custom.nonfinite_region`).
     A file :func:`write_data` leaves out is listed under ``skipped``, and warned about.
+    ``replayable`` says whether ``config.yaml`` runs again as it is; ``not_replayable`` names
+    what it cannot hold (objects defined in a notebook).
     """
     config = result.config
     runs = [_run_entry(result, trajectory) for trajectory in result]
@@ -64,6 +67,7 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
     data = {
         "versions": versions(),
         "config_hash": config_hash(config),
+        **replay_entry(config),
         "function": result.function.name,
         "dim": result.dim,
         "steps": config.steps,
@@ -89,6 +93,12 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
     if "basin" in config.render.figures:
         data["basin"] = basin_summary(result)
     return data
+
+
+def replay_entry(config: Config) -> dict[str, Any]:
+    """``{"replayable": true}``, or false with ``not_replayable``: the objects ``config.yaml`` only names."""
+    missing = not_replayable(config)
+    return {"replayable": not missing, **({"not_replayable": missing} if missing else {})}
 
 
 def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
@@ -281,6 +291,10 @@ def load_run(run_dir: str | Path, *, safe: bool = False) -> RunResult:
             raise RunError(f"{run_dir}: not a run directory (no {required.name}); make one with `optviz run CONFIG`")
     source = str(config_file)
     config = config_model(parse_yaml(read_text(config_file), source=source), source=source, base_dir=run_dir)
+    written = config.function.import_ if isinstance(config.function, FunctionSpec) else config.function
+    if notebook_name(written) is not None:  # the figures need the function, which only the notebook held
+        raise RunError(f"{run_dir}: its function {notebook_name(written)} was defined in a notebook and the folder "
+                       "cannot call it; draw the run from Python, from the result optviz.run gave")
     try:
         if safe:
             check_safe(config)

@@ -13,7 +13,7 @@ from ..load.resolved import config_hash
 from ..results import finite_or_none
 from ..results.sweep import SweepResult
 from .csvfile import number_field, write_csv
-from .rundir import versions
+from .rundir import replay_entry, versions
 
 
 def columns(sweep: Sweep) -> list[str]:
@@ -104,6 +104,7 @@ def sweep_manifest(result: SweepResult, files: list[str], session: dict[str, Any
     return {
         "versions": versions(),
         "config_hash": config_hash(sweep.config),
+        **replay_entry(sweep.config),
         **({"problem": sweep.config.problem.model_dump(mode="json", exclude_none=True), "seeds": sweep.config.run_seeds}
            if sweep.network else {"function": sweep.function.name}),
         "cells": len(sweep.cells),
