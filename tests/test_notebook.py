@@ -36,6 +36,10 @@ from optviz.results import NetworkResult, TrainingRun
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
+class ModuleSGD(torch.optim.SGD):
+    """A class of an importable module: a written config finds it again by its import path."""
+
+
 def notebook_optimizer(name: str = "MySGD") -> type:
     class MySGD(torch.optim.SGD):
         """Plain SGD under another name: a user's class optviz cannot vouch for."""
@@ -101,6 +105,13 @@ def test_a_torch_class_given_as_itself_runs_stacked_and_is_written_by_name():
     np.testing.assert_array_equal(optviz.run(config)["Adam"].positions, optviz.run(by_name)["Adam"].positions)
 
 
+def test_a_class_of_an_importable_module_is_written_by_its_import_path():
+    config = config_from_dict(base(optimizers=[{"name": ModuleSGD, "lr": 0.1}]))
+    written = yaml.safe_load(config_yaml(config))
+    assert written["optimizers"] == [{"name": f"{ModuleSGD.__module__}:ModuleSGD", "lr": 0.1}]
+    assert not_replayable(config) == []
+
+
 def test_a_notebook_optimizer_runs_the_numbers_of_its_torch_class():
     cls = notebook_optimizer()
     config = config_from_dict(base(start={"grid": [2, 2]},
@@ -162,8 +173,9 @@ def test_objects_survive_overrides_sweeps_and_safe():
     cls = notebook_optimizer()
     bowl, _ = notebook_functions()
     config = config_from_dict(base(function=bowl, optimizers=[{"name": cls, "lr": 0.1}]))
-    derived = with_overrides(config, ["steps=5"])
+    derived = with_overrides(config, ["steps=5", "optimizers.MySGD.lr=0.2"])
     assert derived.optimizers[0].name is cls and derived.function is bowl and derived.steps == 5
+    assert derived.optimizers[0].hyperparameters == {"lr": 0.2}
     check_safe(config)  # an object is already in the process: nothing to refuse
     sweep = plan_sweep(config_from_dict({**base(function=bowl, optimizers=[{"name": cls, "lr": 0.1}]),
                                          "sweep": {"optimizers.MySGD.lr": [0.01, 0.1]}}))

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ConfigError, quote
 from .messages import suggest
-from .models import Config
+from .models import Config, object_name
 from .reading import parse_yaml
 
 
@@ -57,7 +57,7 @@ def _descend(node: Any, part: str, walked: list[str], where: str, source: str, *
         return child
     if isinstance(node, list):
         index = _list_index(node, part, where, source)
-        if isinstance(node[index], str):  # optimizers: [Adam] shorthand
+        if isinstance(node[index], (str, type)):  # optimizers: [Adam] shorthand, or from Python [MyOptimizer]
             node[index] = {"name": node[index]}
         return node[index]
     raise ConfigError(f"{where}: {'.'.join(walked[:-1])} is not a mapping", source=source)
@@ -78,12 +78,14 @@ def _list_index(items: list, part: str, where: str, source: str) -> int:
 
 
 def _item_label(item: Any) -> str | None:
-    if isinstance(item, str):
-        return item
+    if isinstance(item, (str, type)):
+        item = {"name": item}
     if isinstance(item, dict):
         if item.get("label"):
             return str(item["label"])
         name = item.get("name")
+        if isinstance(name, type):  # from Python, the class itself
+            return object_name(name)
         if isinstance(name, str):
             return name.rpartition(":")[2] if ":" in name else name
     return None
