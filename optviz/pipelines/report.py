@@ -20,7 +20,7 @@ import yaml
 from ..atomic import write_text
 from ..errors import RunError
 from ..load import load
-from ..load.resolved import config_yaml
+from ..load.resolved import config_data
 from ..render.report import render_report
 from ..render.surface import shading_for
 from ..results import RunResult
@@ -213,12 +213,12 @@ def race_data(result: RunResult) -> dict[str, Any] | None:
     for trajectory in result:
         for row in rows:
             positions = trajectory.positions[row, records].astype(np.float64)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"):  # a diverged path overflows float32: infinite, as it was
                 height = np.asarray(result.function(positions), dtype=np.float64)
-            path = {"label": trajectory.label, "start": int(row), "x": positions[:, 0].astype(np.float32),
-                    "f": _shown(shading, height).astype(np.float32) if result.dim == 2 else height.astype(np.float32)}
-            if result.dim == 2:
-                path["y"] = positions[:, 1].astype(np.float32)
+                path = {"label": trajectory.label, "start": int(row), "x": positions[:, 0].astype(np.float32),
+                        "f": _shown(shading, height).astype(np.float32) if result.dim == 2 else height.astype(np.float32)}
+                if result.dim == 2:
+                    path["y"] = positions[:, 1].astype(np.float32)
             paths.append(path)
     return {"dim": result.dim, "domain": result.domain.tolist(), "landscape": landscape,
             "steps": steps[records].astype(np.float32), "paths": paths,
@@ -245,7 +245,7 @@ def sweep_data(folder: Path, sweep: Any) -> dict[str, Any]:
     YAML that reproduces it (a template and each cell's differing lines)."""
     landscape = None
     if sweep.function is not None and sweep.function.dim <= 2:
-        landscape, shading = _landscape(sweep.function, sweep.domain)
+        landscape = _landscape(sweep.function, sweep.domain)[0]
     optimizers = []
     for label in sweep.labels:
         axes = sweep.axes_of(label)
@@ -258,26 +258,39 @@ def sweep_data(folder: Path, sweep: Any) -> dict[str, Any]:
                 continue
             found = outcome(cell, result)
             records = thinned(len(found.steps))
-            entry: dict[str, Any] = {
-                "index": cell.index, "at": [list(axis.values).index(cell.values[axis.key]) for axis in axes],
-                "status": found.score.status, "value": _finite(_cell_value(found.score, sweep.network)),
-                "describe": cell.describe(), "steps": np.asarray(found.steps)[records].astype(np.float32),
-                "loss": np.asarray(found.curve)[records].astype(np.float32)}
-            if isinstance(result, RunResult):
-                positions = result.trajectories[0].positions[0, thinned(result.trajectories[0].positions.shape[1])]
-                entry["x"] = positions[:, 0].astype(np.float32)
-                if result.dim == 2:
-                    entry["y"] = positions[:, 1].astype(np.float32)
-                with np.errstate(all="ignore"):
-                    height = np.asarray(result.function(positions.astype(np.float64)), dtype=np.float64)
-                entry["f"] = height.astype(np.float32) if result.dim == 1 else _shown(shading, height).astype(np.float32)
+            entry = _cell_entry(cell, axes, result, found, records, sweep.network)
             cells.append(entry)
-            texts.append(config_yaml(cell.config))
+            texts.append(_cell_yaml(cell.config))
         optimizers.append({"label": label, "missing": missing, "cells": cells, "yaml": _yaml_template(texts),
                            "axes": [{"name": axis.name, "key": axis.key, "log": axis.log, "numeric": axis.numeric,
                                      "values": [_axis_value(value) for value in axis.values]} for axis in axes]})
     return {"landscape": landscape, "network": sweep.network,
             "value": "final valid loss" if sweep.network else "final loss", "optimizers": optimizers}
+
+
+def _cell_entry(cell: Any, axes: list[Any], result: Any, found: Any, records: np.ndarray, network: bool) -> dict[str, Any]:
+    """One cell as the page keeps it: where it sits on the axes, its score, its loss curve and path, thinned."""
+    entry: dict[str, Any] = {
+        "index": cell.index, "at": [list(axis.values).index(cell.values[axis.key]) for axis in axes],
+        "status": found.score.status, "value": _finite(_cell_value(found.score, network)),
+        "describe": cell.describe(), "steps": np.asarray(found.steps)[records].astype(np.float32)}
+    with np.errstate(all="ignore"):  # a diverged cell's numbers overflow float32: infinite, as they were
+        entry["loss"] = np.asarray(found.curve)[records].astype(np.float32)
+        if isinstance(result, RunResult):
+            positions = result.trajectories[0].positions[0, thinned(result.trajectories[0].positions.shape[1])]
+            entry["x"] = positions[:, 0].astype(np.float32)
+            if result.dim == 2:
+                entry["y"] = positions[:, 1].astype(np.float32)
+            else:  # a 1D path is drawn over the curve: its heights; a 2D one over the contour needs none
+                entry["f"] = np.asarray(result.function(positions.astype(np.float64)), dtype=np.float32)
+    return entry
+
+
+def _cell_yaml(config: Any) -> str:
+    """What ``config.yaml`` of the cell's run would hold (:func:`~optviz.load.resolved.config_yaml`), through
+    libyaml where it is there: a 32 x 32 sweep's YAML in a second rather than seven."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(config_data(config), Dumper=dumper, sort_keys=False, default_flow_style=None)
 
 
 def _cell_value(score: Any, network: bool) -> float:

@@ -39,15 +39,18 @@ def pack(data: Any) -> tuple[str, str]:
     """
     chunks: list[np.ndarray] = []
     offset = 0
+    seen: dict[bytes, list[int]] = {}
 
     def walk(value: Any) -> Any:
         nonlocal offset
         if isinstance(value, np.ndarray):
             array = rounded(value.ravel())
-            chunks.append(array)
-            marker = {"$f32": [offset, int(array.size)]}
-            offset += int(array.size)
-            return marker
+            key = array.tobytes()
+            if key not in seen:
+                chunks.append(array)
+                seen[key] = [offset, int(array.size)]
+                offset += int(array.size)
+            return {"$f32": seen[key]}
         if isinstance(value, dict):
             return {str(key): walk(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
@@ -60,7 +63,8 @@ def pack(data: Any) -> tuple[str, str]:
 
     text = json.dumps(walk(data), separators=(",", ":"))
     block = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    return text, base64.b64encode(gzip.compress(block.astype("<f4").tobytes(), compresslevel=9, mtime=0)).decode()
+    planes = block.astype("<f4").view(np.uint8).reshape(-1, 4).T.tobytes()
+    return text, base64.b64encode(gzip.compress(planes, compresslevel=9, mtime=0)).decode()
 
 
 def gzipped(text: str) -> str:

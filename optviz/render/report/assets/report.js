@@ -104,6 +104,16 @@ function unpack(value, block) {
   return value;
 }
 
+// The block stores the floats' bytes as four planes (see optviz/render/report/pack.py): interleave them back.
+function floats(planes) {
+  const count = planes.length / 4;
+  const bytes = new Uint8Array(planes.length);
+  for (let plane = 0; plane < 4; plane++) {
+    for (let index = 0; index < count; index++) bytes[index * 4 + plane] = planes[plane * count + index];
+  }
+  return new Float32Array(bytes.buffer);
+}
+
 async function loadPlotly() {
   const code = new TextDecoder().decode(await inflate(document.getElementById("plotly-block").textContent));
   const script = document.createElement("script");
@@ -130,7 +140,7 @@ function formatNumber(value) {
   if (typeof value !== "number") return String(value);
   if (value === 0) return "0";
   const size = Math.abs(value);
-  return size >= 1e4 || size < 1e-3 ? value.toExponential(2).replace("e+", "e") : String(Number(value.toPrecision(4)));
+  return size >= 1e5 || size < 1e-4 ? value.toExponential(2).replace("e+", "e") : String(Number(value.toPrecision(4)));
 }
 
 function landscapeTrace(landscape, withScale) {
@@ -435,8 +445,8 @@ async function main() {
   const data = JSON.parse(document.getElementById("report-data").textContent);
   if (data.race || data.sweep) {
     await loadPlotly();
-    const block = await inflate(document.getElementById("report-block").textContent);
-    const unpacked = unpack(data, new Float32Array(block.buffer, block.byteOffset, block.byteLength / 4));
+    const planes = await inflate(document.getElementById("report-block").textContent);
+    const unpacked = unpack(data, floats(planes));
     if (unpacked.sweep) drawSweep(unpacked.sweep);
     if (unpacked.race) {
       drawRace(unpacked.race);
