@@ -356,8 +356,7 @@ def _compare_page(folder: Path) -> ReportPage:
             write_report(folder / name)
             links.append(Link(label=str(problem.get("name", name)) if isinstance(problem, dict) else name,
                               href=f"{name}/{REPORT}"))
-    rule = {key: manifest[key] for key in ("criterion", "lrs", "tune_starts", "problems", "mean_rank", "budget")
-            if key in manifest}
+    rule = {key: manifest[key] for key in ("criterion", "lrs", "tune_starts", "problems") if key in manifest}
     table = _csv_table(folder / "ranking.csv", "Ranking (ranking.csv)")
     return ReportPage(
         title=f"Compare: {len(manifest.get('problems', []))} problems ({folder.name})", kind="compare",

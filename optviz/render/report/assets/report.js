@@ -234,8 +234,18 @@ function drawSurface(race) {
                    colorscale: "Viridis", opacity: 0.92, showscale: true, hoverinfo: "skip",
                    colorbar: {title: {text: landscape.label, side: "right"}, thickness: 12},
                    contours: {z: {show: true, usecolormap: true, project: {z: true}, width: 1}}}];
+  // A path that leaves the map would shrink the surface to a speck: its points outside are left out.
+  const [[xLow, xHigh], [yLow, yHigh]] = race.domain;
+  const heights = landscape.z.filter(value => value !== null);
+  const zLow = Math.min(...heights), zHigh = Math.max(...heights);
   const seen = new Set();
-  for (const path of race.paths) {
+  for (const full of race.paths) {
+    const inside = full.x.map((x, index) => x !== null && full.y[index] !== null && full.f[index] !== null &&
+      x >= xLow && x <= xHigh && full.y[index] >= yLow && full.y[index] <= yHigh &&
+      full.f[index] >= zLow && full.f[index] <= zHigh);
+    const path = {x: full.x.map((x, index) => (inside[index] ? x : null)),
+                  y: full.y.map((y, index) => (inside[index] ? y : null)),
+                  f: full.f.map((f, index) => (inside[index] ? f : null)), label: full.label};
     const colour = colourOf(labels, path.label);
     traces.push({type: "scatter3d", mode: "lines", x: path.x, y: path.y, z: path.f, name: path.label,
                  legendgroup: path.label, showlegend: !seen.has(path.label), line: {color: colour, width: 6},
@@ -250,7 +260,8 @@ function drawSurface(race) {
   }
   Plotly.newPlot("surface-plot", traces, {
     margin: {l: 0, r: 0, t: 0, b: 0}, legend: {orientation: "h", y: 0},
-    scene: {xaxis: {title: {text: "x"}}, yaxis: {title: {text: "y"}}, zaxis: {title: {text: landscape.label}},
+    scene: {xaxis: {title: {text: "x"}, range: [xLow, xHigh]}, yaxis: {title: {text: "y"}, range: [yLow, yHigh]},
+            zaxis: {title: {text: landscape.label}, range: [zLow, zHigh]},
             camera: {eye: {x: 1.3, y: -1.5, z: 1.0}}, aspectmode: "manual", aspectratio: {x: 1, y: 1, z: 0.6}},
   }, PLOT_CONFIG);
 }
@@ -360,7 +371,7 @@ function drawSweep(sweep) {
       layout = {xaxis: axisLayout(axis), yaxis: {title: {text: title}}, showlegend: false};
     }
     Plotly.react(element, traces, Object.assign({margin: {l: 70, r: 20, t: 30, b: 55},
-      title: {text: "Click a cell to select it", font: {size: 13}}}, layout), PLOT_CONFIG);
+      title: {text: "Click a cell to select it (grey: diverged or failed)", font: {size: 13}}}, layout), PLOT_CONFIG);
     if (!element.dataset.clickable) {
       element.dataset.clickable = "1";
       element.on("plotly_click", event => {
