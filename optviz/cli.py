@@ -105,11 +105,11 @@ report_option = click.option("--report", "report", is_flag=True,
                              help="Also write report.html: the results as one page to open in a browser, offline.")
 
 
-def _write_report(target: Path, quiet: bool) -> None:
+def _write_report(target: Path, quiet: bool, safe: bool) -> None:
     """``--report``: the page of the folder just written, and where it is."""
     from .pipelines.report import write_report
 
-    path = write_report(target)
+    path = write_report(target, safe=safe)
     if not quiet:
         click.echo(f"Report: {path}")
 
@@ -164,7 +164,7 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
             manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,
                                   figure_progress=bar.figures, frame_progress=bar.frames)
         if report:
-            _write_report(target, quiet or as_json)
+            _write_report(target, quiet or as_json, safe)
     if _announce(manifest, quiet=quiet, as_json=as_json):
         _report(manifest, target)
     problems = _problems(manifest)
@@ -374,7 +374,7 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = basin_map(config, target, source=config_path, progress=bar.runs, figure_progress=bar.figures)
         if report:
-            _write_report(target, quiet or as_json)
+            _write_report(target, quiet or as_json, safe)
     if _announce(manifest, quiet=quiet, as_json=as_json):
         width = _label_width(manifest["basin"]["runs"])
         for entry in manifest["basin"]["runs"]:
@@ -415,7 +415,7 @@ def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, sha
         manifest = sweep_to_dir(config, target, shard=part, progress=None if quiet else _cell_line,
                                 source=config_path)
         if report and not part:  # a slice has no table yet: `optviz merge`, then `optviz report`
-            _write_report(target, quiet or as_json)
+            _write_report(target, quiet or as_json, safe)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
     elif not quiet:
@@ -531,7 +531,7 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
                                   progress=None if quiet else _cell_line, run_progress=bar.runs,
                                   figure_progress=bar.figures)
         if report:
-            _write_report(target, quiet or as_json)
+            _write_report(target, quiet or as_json, safe)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif not quiet:
@@ -575,7 +575,7 @@ def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, as
                                       else lambda name, done, total: click.echo(f"[{done + 1}/{total}] {name}", err=True),
                                       run_progress=bar.runs, figure_progress=bar.figures)
         if report:
-            _write_report(target, quiet or as_json)
+            _write_report(target, quiet or as_json, safe)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
     elif not quiet:
@@ -585,8 +585,9 @@ def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, as
 
 @cli.command("report", context_settings=CONTEXT)
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
-@quiet_option("")
-def report_(folder: str, quiet: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@safe_option
+def report_(folder: str, quiet: bool, safe: bool) -> None:
     """Write DIR/report.html: any optviz result folder as one page that opens offline in a browser.
 
     The page holds the config, the tables (sortable), the warnings, every figure, the versions
@@ -600,7 +601,7 @@ def report_(folder: str, quiet: bool) -> None:
     with reported(), warned(quiet):
         from .pipelines.report import write_report
 
-        path = write_report(folder)
+        path = write_report(folder, safe=safe)
     if not quiet:
         click.echo(f"Wrote {path}")
 

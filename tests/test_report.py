@@ -237,3 +237,40 @@ def test_packed_arrays_are_float32_rounded_and_nan_is_kept():
 
 def test_write_report_returns_the_page_path(folders):
     assert write_report(folders["sweep"]) == folders["sweep"] / "report.html"
+
+
+def test_a_one_key_sweep_of_a_1d_function_draws_a_line_and_the_curve(tmp_path, open_report):
+    config = {"function": "quadratic", "start": [2.0], "steps": 20, "optimizers": [{"name": "SGD", "lr": 0.01}],
+              "sweep": {"optimizers.SGD.lr": [0.01, 0.05, 0.1]}, "render": {"figures": ["loss"]}}
+    result = invoke("sweep", str(write_config(tmp_path, "lr.yaml", config)), "--out", str(tmp_path / "lr"), "-q",
+                    "--report")
+    assert result.exit_code == 0, result.output
+    opened = open_report(tmp_path / "lr" / "report.html")
+    assert_clean(opened)
+    assert opened.evaluate("document.getElementById('sweep-map').data[0].type") == "scatter"
+    path = "JSON.stringify(document.getElementById('sweep-path').data.find(t => t.name === 'path').x)"
+    before = opened.evaluate(path)
+    opened.page.fill("#sweep-axis-0", "0")
+    opened.page.dispatch_event("#sweep-axis-0", "input")
+    assert opened.evaluate(path) != before
+
+
+def test_report_on_a_network_run_and_a_compare_folder(tmp_path):
+    network = {"problem": {"data": {"name": "moons", "n_samples": 80}, "model": {"name": "mlp", "hidden": [4]},
+                           "batch_size": 16, "epochs": 2},
+               "seeds": [1], "optimizers": [{"name": "Adam", "lr": 0.01}]}
+    result = invoke("run", str(write_config(tmp_path, "net.yaml", network)), "--out", str(tmp_path / "net"), "-q",
+                    "--report")
+    assert result.exit_code == 0, result.output
+    page = gather(tmp_path / "net")
+    assert page.kind == "network" and page.race is None
+    assert [table.title for table in page.tables] == ["Summary (mean +- std over seeds)", "Per epoch (epochs.csv)"]
+    suite = {"optimizers": ["Adam"], "steps": 5, "start": [0.5, 0.5], "lrs": "1e-2:1e-1:2", "starts": 1,
+             "render": {"figures": ["loss"], "animation": {"enabled": False}}, "problems": [{"function": "booth"}]}
+    result = invoke("compare", str(write_config(tmp_path, "suite.yaml", suite)), "--out", str(tmp_path / "suite"),
+                    "-q", "--report")
+    assert result.exit_code == 0, result.output
+    page = gather(tmp_path / "suite")
+    assert page.kind == "compare" and [link.href for link in page.links] == ["booth/report.html"]
+    assert (tmp_path / "suite" / "booth" / "report.html").is_file()
+    assert "ranking.png" in [figure.name for figure in page.figures]

@@ -64,27 +64,28 @@ def report_kind(folder: str | Path) -> str:
                    "sweep.json or ranking.csv); make one with `optviz run CONFIG`")
 
 
-def write_report(folder: str | Path) -> Path:
+def write_report(folder: str | Path, *, safe: bool = False) -> Path:
     """Write ``folder/report.html`` for the result folder ``folder`` (any kind); returns its path.
 
     A compare folder's page links to a report of each problem, written into the problem's folder first.
+    With ``safe``, a folder whose config imports Python code is refused before anything is imported.
     """
     folder = Path(folder)
-    page = gather(folder)
+    page = gather(folder, safe=safe)
     return write_text(folder / REPORT, render_report(page))
 
 
-def gather(folder: str | Path) -> ReportPage:
-    """What the report of ``folder`` shows, read from its files."""
+def gather(folder: str | Path, *, safe: bool = False) -> ReportPage:
+    """What the report of ``folder`` shows, read from its files (``safe``: as :func:`write_report`)."""
     folder = Path(folder)
     kind = report_kind(folder)
     if kind == "compare":
-        return _compare_page(folder)
+        return _compare_page(folder, safe)
     if kind == "sweep":
-        return _sweep_page(folder)
+        return _sweep_page(folder, safe)
     if kind == "network":
         return _network_page(folder)
-    return _run_page(folder, kind)
+    return _run_page(folder, kind, safe)
 
 
 # --- the parts every kind shares -------------------------------------------------------
@@ -133,20 +134,21 @@ def _shown_row(row: list[str]) -> list[str]:
 
 
 def _warnings(manifest: dict[str, Any]) -> list[str]:
-    """The manifest's warnings, and each diverged or failed optimizer with why."""
+    """The manifest's warnings, and each diverged or failed optimizer (a network's: each seed) with why."""
     found = list(manifest.get("warnings", []))
     for entry in manifest.get("runs", []):
         status = entry.get("status", "ok")
+        seed = f" (seed {entry['seed']})" if "seed" in entry else ""
         if status == "failed":
-            found.append(f"{entry['label']} failed: {entry.get('error') or 'unknown error'}")
+            found.append(f"{entry['label']}{seed} failed: {entry.get('error') or 'unknown error'}")
+        elif "diverged_iteration" in entry:
+            found.append(f"{entry['label']}{seed} diverged at iteration {entry['diverged_iteration']}")
+        elif entry.get("diverged_step") is not None:
+            found.append(f"{entry['label']} diverged at step {entry['diverged_step']}")
         elif status in ("diverged", "partly diverged"):
-            where = (f"at step {entry['diverged_step']}" if entry.get("diverged_step") is not None else
-                     f"from {entry.get('diverged_starts')} of {manifest.get('starts')} starts"
-                     + (f" (first at step {entry['first_diverged_step']})" if entry.get("first_diverged_step") is not None
-                        else ""))
-            iteration = f" at iteration {entry['diverged_iteration']}" if "diverged_iteration" in entry else ""
-            found.append(f"{entry['label']} {status} {where if 'seed' not in entry else ''}".rstrip()
-                         + (f" (seed {entry['seed']}{iteration})" if "seed" in entry else ""))
+            first = entry.get("first_diverged_step")
+            found.append(f"{entry['label']} {status}: from {entry['diverged_starts']} of {manifest.get('starts')} starts"
+                         + (f", the first at step {first}" if first is not None else ""))
     return found
 
 
@@ -157,8 +159,8 @@ def _read_text(path: Path) -> str:
 # --- run, basin, tune ------------------------------------------------------------------
 
 
-def _run_page(folder: Path, kind: str) -> ReportPage:
-    result = load_run(folder)
+def _run_page(folder: Path, kind: str, safe: bool) -> ReportPage:
+    result = load_run(folder, safe=safe)
     manifest = _manifest(folder)
     tables = [table for table in (_csv_table(folder / "summary.csv", "Summary (summary.csv)"),) if table]
     if kind == "tune":
@@ -228,9 +230,9 @@ def race_data(result: RunResult) -> dict[str, Any] | None:
 # --- sweep -----------------------------------------------------------------------------
 
 
-def _sweep_page(folder: Path) -> ReportPage:
+def _sweep_page(folder: Path, safe: bool) -> ReportPage:
     manifest = _manifest(folder, "sweep.json")
-    sweep = _planned(load(folder / "sweep.yaml")).sweep
+    sweep = _planned(load(folder / "sweep.yaml", safe=safe)).sweep
     table = _csv_table(folder / "sweep.csv", "Cells (sweep.csv)")
     return ReportPage(
         title=f"Sweep: {', '.join(sweep.labels)} on {sweep.subject} ({folder.name}, {len(sweep.cells)} cells)",
@@ -347,13 +349,13 @@ def _mean(value: dict[str, Any] | None) -> str:
     return f"{value['mean']:.4g}" + (f" +- {value['std']:.2g}" if value.get("std") else "")
 
 
-def _compare_page(folder: Path) -> ReportPage:
+def _compare_page(folder: Path, safe: bool) -> ReportPage:
     manifest = _manifest(folder)
     links = []
     for problem in manifest.get("problem_folders", []):
         name = problem.get("folder") or problem.get("name") if isinstance(problem, dict) else str(problem)
         if name and (folder / name).is_dir():
-            write_report(folder / name)
+            write_report(folder / name, safe=safe)
             links.append(Link(label=str(problem.get("name", name)) if isinstance(problem, dict) else name,
                               href=f"{name}/{REPORT}"))
     rule = {key: manifest[key] for key in ("criterion", "lrs", "tune_starts", "problems") if key in manifest}
