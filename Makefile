@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/optviz run configs/peaks.yaml
+	$(BIN)/optviz run configs/peaks.yaml --report
 	@echo
 	@echo "Figures are in outputs/peaks/ (loss.png, path.png, surface.png, diagnostics.png, animation.gif)."
+	@echo "Open the report in a browser (it works offline): $(CURDIR)/outputs/peaks/report.html"
 
 # Two workers: the engine computes on one thread, so a 2-core machine runs two tests at once;
 # worksteal hands a slow tail of tests to whichever worker is idle.

@@ -101,6 +101,19 @@ def json_option(what: str = "the manifest summary") -> Callable[[F], F]:
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON on stdout.")
 
 
+report_option = click.option("--report", "report", is_flag=True,
+                             help="Also write report.html: the results as one page to open in a browser, offline.")
+
+
+def _write_report(target: Path, quiet: bool, safe: bool) -> None:
+    """``--report``: the page of the folder just written, and where it is."""
+    from .pipelines.report import write_report
+
+    path = write_report(target, safe=safe)
+    if not quiet:
+        click.echo(f"Report: {path}")
+
+
 def quiet_option(extra: str = "; no progress bar") -> Callable[[F], F]:
     """``-q/--quiet``: print nothing but errors (and --json output)."""
     return click.option("-q", "--quiet", is_flag=True, help=f"Print nothing but errors (and --json output){extra}.")
@@ -129,8 +142,9 @@ def cli() -> None:
 @quiet_option()
 @safe_option
 @click.option("--strict", is_flag=True, help="Exit with code 1 if any optimizer diverged or failed (files are still written).")
+@report_option
 def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, animate: bool | None, fmt: str | None,
-        dpi: int | None, as_json: bool, quiet: bool, safe: bool, strict: bool) -> None:
+        dpi: int | None, as_json: bool, quiet: bool, safe: bool, strict: bool, report: bool) -> None:
     """Run every optimizer of CONFIG and write trajectories and figures.
 
     \b
@@ -149,6 +163,8 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,
                                   figure_progress=bar.figures, frame_progress=bar.frames)
+        if report:
+            _write_report(target, quiet or as_json, safe)
     if _announce(manifest, quiet=quiet, as_json=as_json):
         _report(manifest, target)
     problems = _problems(manifest)
@@ -335,8 +351,9 @@ def warned(quiet: bool) -> Iterator[None]:
 @json_option("the manifest, with its basin entry,")
 @quiet_option("")
 @safe_option
+@report_option
 def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, quiet: bool,
-          safe: bool) -> None:
+          safe: bool, report: bool) -> None:
     """Map which known minimum each start reaches: basin.png and basin.npz, with the run's files.
 
     Give CONFIG a grid of starts (start: {grid: [nx, ny]}) for a map with one pixel per
@@ -356,6 +373,8 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = basin_map(config, target, source=config_path, progress=bar.runs, figure_progress=bar.figures)
+        if report:
+            _write_report(target, quiet or as_json, safe)
     if _announce(manifest, quiet=quiet, as_json=as_json):
         width = _label_width(manifest["basin"]["runs"])
         for entry in manifest["basin"]["runs"]:
@@ -372,8 +391,9 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
 @json_option("sweep.json (with --shard, the slice's summary)")
 @quiet_option("; no progress lines")
 @safe_option
+@report_option
 def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, shard: str | None, as_json: bool,
-          quiet: bool, safe: bool) -> None:
+          quiet: bool, safe: bool, report: bool) -> None:
     """Run every cell of CONFIG's sweep block: sweep.csv, every loss curve, a heatmap, the best cell.
 
     One line per finished cell goes to stderr. Finished cells are kept in OUT/cells/,
@@ -394,6 +414,8 @@ def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, sha
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
         manifest = sweep_to_dir(config, target, shard=part, progress=None if quiet else _cell_line,
                                 source=config_path)
+        if report and not part:  # a slice has no table yet: `optviz merge`, then `optviz report`
+            _write_report(target, quiet or as_json, safe)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
     elif not quiet:
@@ -479,8 +501,10 @@ def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
 @json_option("the tuning summary, with the run's manifest,")
 @quiet_option("; no progress lines")
 @safe_option
+@report_option
 def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, criterion: str | None,
-         target_tolerance: float, starts: int | None, lrs: str, as_json: bool, quiet: bool, safe: bool) -> None:
+         target_tolerance: float, starts: int | None, lrs: str, as_json: bool, quiet: bool, safe: bool,
+         report: bool) -> None:
     """Pick each optimizer's lr by the same rule, then run CONFIG with those lrs: a fair comparison.
 
     Writes tuned.yaml (the config with the chosen lrs), tune.csv, tune.png (the criterion
@@ -506,6 +530,8 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
                                   target_tolerance=target_tolerance, source=config_path,
                                   progress=None if quiet else _cell_line, run_progress=bar.runs,
                                   figure_progress=bar.figures)
+        if report:
+            _write_report(target, quiet or as_json, safe)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif not quiet:
@@ -522,8 +548,9 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
 @json_option("the manifest, with the ranking,")
 @quiet_option("; no progress lines")
 @safe_option
+@report_option
 def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, quiet: bool,
-            safe: bool) -> None:
+            safe: bool, report: bool) -> None:
     """Rank optimizers across a suite of problems, each tuned by the same rule: ranking.csv and ranking.png.
 
     SUITE lists problems (partial configs over shared keys) and the tuning rule (criterion,
@@ -547,11 +574,36 @@ def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, as
             manifest = compare_to_dir(suite, target, source=suite_path, safe=safe, problem_progress=None if quiet
                                       else lambda name, done, total: click.echo(f"[{done + 1}/{total}] {name}", err=True),
                                       run_progress=bar.runs, figure_progress=bar.figures)
+        if report:
+            _write_report(target, quiet or as_json, safe)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
     elif not quiet:
         click.echo("\n".join(describe(manifest)))
         click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
+
+
+@cli.command("report", context_settings=CONTEXT)
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@safe_option
+def report_(folder: str, quiet: bool, safe: bool) -> None:
+    """Write DIR/report.html: any optviz result folder as one page that opens offline in a browser.
+
+    The page holds the config, the tables (sortable), the warnings, every figure, the versions
+    and, for a 2D function, the race with a step slider and a rotatable 3D surface; a sweep gets
+    one slider per swept key. Run, basin, sweep, tune, compare and network folders all work.
+
+    \b
+    Example:
+      optviz report outputs/peaks          # then open outputs/peaks/report.html
+    """
+    with reported(), warned(quiet):
+        from .pipelines.report import write_report
+
+        path = write_report(folder, safe=safe)
+    if not quiet:
+        click.echo(f"Wrote {path}")
 
 
 @cli.command("list", context_settings=CONTEXT)
