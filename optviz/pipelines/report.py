@@ -27,7 +27,7 @@ from ..results import RunResult
 from ..results.report import Figure, Link, ReportPage, Table
 from ..store.cells import read_cell
 from ..store.rundir import load_run
-from .sweep import _planned, outcome
+from .sweep import planned, outcome
 
 REPORT = "report.html"
 # What the page embeds of a folder's files, in this order; anything else (data, replay files) stays out.
@@ -232,7 +232,7 @@ def race_data(result: RunResult) -> dict[str, Any] | None:
 
 def _sweep_page(folder: Path, safe: bool) -> ReportPage:
     manifest = _manifest(folder, "sweep.json")
-    sweep = _planned(load(folder / "sweep.yaml", safe=safe)).sweep
+    sweep = planned(load(folder / "sweep.yaml", safe=safe)).sweep
     table = _csv_table(folder / "sweep.csv", "Cells (sweep.csv)")
     return ReportPage(
         title=f"Sweep: {', '.join(sweep.labels)} on {sweep.subject} ({folder.name}, {len(sweep.cells)} cells)",

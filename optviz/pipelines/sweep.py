@@ -152,7 +152,7 @@ def run_sweep(config: Config | Loaded | LoadedNetwork, *, progress: Progress | N
     >>> result = run_sweep(load_config("configs/quadratic_lr.yaml"))   # doctest: +SKIP
     >>> [round(outcome.score.final_loss, 6) for outcome in result.outcomes][:3]   # doctest: +SKIP
     """
-    sweep = _planned(config).sweep
+    sweep = planned(config).sweep
     runs: dict[int, RunResult | NetworkResult] = {}
     outcomes: dict[int, Outcome] = {}
 
@@ -175,7 +175,7 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
     only its cells are stored: :func:`merge_sweep` writes the table and figures once every
     slice is done. ``source`` (the config's file) prefixes a :class:`ConfigError`.
     """
-    sweep = _planned(config, source=source).sweep
+    sweep = planned(config, source=source).sweep
     out_dir = Path(out_dir)
     check_writable(out_dir)
     started = time.perf_counter()
@@ -234,7 +234,7 @@ def merge_sweep(out_dir: str | Path, *, safe: bool = False) -> dict[str, Any]:
     if not path.is_file():
         raise RunError(f"{out_dir}: not a sweep directory (no sweep.yaml); make one with "
                        f"`optviz sweep CONFIG --out {out_dir}`")
-    sweep = _planned(load(path, safe=safe)).sweep
+    sweep = planned(load(path, safe=safe)).sweep
     outcomes, missing, damaged = [], [], []
     for cell in sweep.cells:
         try:
@@ -290,7 +290,7 @@ def save_sweep_figures(result: SweepResult, out_dir: Path) -> list[str]:
     return written
 
 
-def _planned(config: Config | Loaded | LoadedNetwork, *, source: str = "") -> Loaded | LoadedNetwork:
+def planned(config: Config | Loaded | LoadedNetwork, *, source: str = "") -> Loaded | LoadedNetwork:
     """``config`` checked with its sweep planned; a config without a sweep block is a :class:`ConfigError`."""
     loaded = config if isinstance(config, (Loaded, LoadedNetwork)) else prepare(config, source=source)
     if loaded.sweep is None:

@@ -17,6 +17,7 @@ from pathlib import PurePath
 
 from ...results.report import Figure, ReportPage, Table
 from .pack import gzipped, pack
+from ..style import COLOURS
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".gif": "image/gif", ".mp4": "video/mp4"}
 KIND_TEXT = {"run": "run", "basin": "basin map", "tune": "tuned run", "sweep": "sweep", "compare": "comparison",
@@ -42,7 +43,8 @@ def render_report(page: ReportPage) -> str:
     plotly goes in only when the page has something interactive to draw (an animation, a sweep).
     """
     interactive = page.race is not None or page.sweep is not None
-    text, block = pack({"race": page.race, "sweep": page.sweep, "kind": page.kind})
+    # The figures' palette, so an optimizer has one colour on the page and in every PNG.
+    text, block = pack({"race": page.race, "sweep": page.sweep, "kind": page.kind, "colours": list(COLOURS)})
     if interactive:
         import plotly
 

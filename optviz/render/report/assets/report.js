@@ -2,8 +2,8 @@
 // optviz report: sortable tables, YAML highlighting and copy buttons, then (when the page has
 // them) the race, the 3D surface and a sweep's sliders, drawn with plotly inflated from the page.
 
-const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                 "#bcbd22", "#17becf"];
+// The figures' palette (Okabe and Ito's), set from the page's data so a label keeps its PNG colour.
+let COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
 const PLOT_CONFIG = {responsive: true, displaylogo: false, modeBarButtonsToRemove: ["sendDataToCloud"]};
 
 function escapeHtml(text) {
@@ -158,8 +158,10 @@ function planeLayout(race, extra) {
   const twoD = race.landscape.y !== undefined;
   return Object.assign({
     margin: {l: 55, r: 20, t: 10, b: 45},
-    xaxis: {title: {text: "x"}, range: race.domain[0], zeroline: false},
-    yaxis: twoD ? {title: {text: "y"}, range: race.domain[1], zeroline: false, scaleanchor: undefined}
+    xaxis: {title: {text: "x"}, range: race.domain[0], zeroline: false, constrain: "domain"},
+    // One unit of x is one unit of y (path.png follows the domain's shape too): a stretched map misdraws
+    // the directions paths take.
+    yaxis: twoD ? {title: {text: "y"}, range: race.domain[1], zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain"}
                 : {title: {text: race.landscape.label}},
     legend: {orientation: "h", y: -0.15},
     uirevision: "keep",
@@ -454,6 +456,7 @@ async function main() {
   setupCopyButtons();
   for (const element of document.querySelectorAll("pre.yaml")) showYaml(element, element.textContent);
   const data = JSON.parse(document.getElementById("report-data").textContent);
+  if (data.colours) COLOURS = data.colours;
   if (data.race || data.sweep) {
     await loadPlotly();
     const planes = await inflate(document.getElementById("report-block").textContent);
