@@ -8,6 +8,7 @@ run starts, so a typo is a config error rather than a traceback mid-run.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 from pathlib import Path
@@ -181,12 +182,21 @@ def check_arguments(cls: type, given: dict[str, Any], *, kind: str, skip: int = 
 
 def instantiate_check(optimizer_cls: type, hyperparameters: dict[str, Any],
                       scheduler: tuple[type, dict[str, Any]] | None = None) -> None:
-    """Build the optimizer (and scheduler) on a dummy parameter so torch's own checks run now."""
+    """Run the optimizer's (and scheduler's) own constructor checks now, on a dummy parameter.
+
+    torch.optim's own classes run their ``__init__`` checks (``Invalid momentum value``,
+    betas, eps, nesterov's needs) without being built: see :func:`_unbuilt`. Building one
+    would import torch's compiler stack (``torch._dynamo``, about a second) for an optimizer
+    that is thrown away. A user's class, or settings that pick an implementation
+    (``foreach``, ``fused``, ...), whose checks torch makes after the build, are built for real.
+    """
     import torch
 
     dummy = torch.zeros(2, requires_grad=True)
+    unbuilt = (optimizer_cls.__module__.startswith("torch.optim")
+               and not IMPLEMENTATION_KEYWORDS & set(hyperparameters))
     try:
-        optimizer = optimizer_cls([dummy], **hyperparameters)
+        optimizer = (_unbuilt(optimizer_cls) if unbuilt else optimizer_cls)([dummy], **hyperparameters)
     except (ValueError, TypeError, RuntimeError) as error:
         raise ConfigError(f"{optimizer_cls.__name__} rejects these hyperparameters: {error}") from None
     except Exception as error:  # a user's class may raise anything while constructing
@@ -197,6 +207,31 @@ def instantiate_check(optimizer_cls: type, hyperparameters: dict[str, Any],
             scheduler_cls(optimizer, **arguments)
         except (ValueError, TypeError, KeyError, RuntimeError, ZeroDivisionError) as error:
             raise ConfigError(f"{scheduler_cls.__name__} rejects these arguments: {error}", path="scheduler") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _unbuilt(optimizer_cls: type) -> type:
+    """``optimizer_cls`` with ``torch.optim.Optimizer.__init__`` left out: its own checks, no build.
+
+    A torch.optim class checks its hyperparameters in its ``__init__`` and then calls
+    ``super().__init__(params, defaults)``. In this subclass that call reaches ``_Stop``
+    (C3 puts it between the class and ``Optimizer``), which keeps one param group as
+    ``Optimizer`` would, without ``add_param_group``: that method is wrapped in
+    ``torch._disable_dynamo``, whose first call imports ``torch._dynamo``. What ``Optimizer``
+    itself checks (an empty or non-leaf parameter list) cannot fail on the dummy parameter.
+    The result is an ``Optimizer`` a scheduler accepts; it is never stepped.
+    """
+    from collections import defaultdict
+
+    from torch.optim import Optimizer
+
+    class _Stop(Optimizer):
+        def __init__(self, params: Any, defaults: dict[str, Any]) -> None:  # no super(): that is the point
+            self.defaults = defaults
+            self.state = defaultdict(dict)
+            self.param_groups = [{**defaults, "params": list(params)}]
+
+    return type(optimizer_cls.__name__, (optimizer_cls, _Stop), {"__module__": __name__})
 
 
 def optimizer_catalog() -> list[dict[str, Any]]:
