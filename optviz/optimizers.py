@@ -17,6 +17,7 @@ from typing import Any
 from .config import Config, OptimizerSpec, object_name
 from .errors import ConfigError, quote
 from .imports import check_replayable, closest, is_import_path, load_import_path
+from .torch_source import CHECKS, source_signature, value_error
 
 BUILTIN_OPTIMIZERS = (
     "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Rprop",
@@ -178,6 +179,30 @@ def check_arguments(cls: type, given: dict[str, Any], *, kind: str, skip: int = 
     if "lr" in checked and isinstance(checked["lr"], (int, float)) and checked["lr"] <= 0:
         raise ConfigError(f"must be > 0, got {checked['lr']}", path="lr")
     return checked
+
+
+def check_without_torch(spec: OptimizerSpec) -> bool:
+    """Check a built-in optimizer's ``spec`` as :func:`resolve_optimizer_spec` and
+    :func:`instantiate_check` would, from torch's source and without importing torch.
+
+    Returns True when checked (a :class:`ConfigError` with the same message otherwise);
+    False, having checked nothing, where that needs torch: an import path or class, a
+    scheduler, an implementation keyword (``fused``, ...) or a source that cannot be read.
+    """
+    name = spec.name
+    if (not isinstance(name, str) or is_import_path(name) or spec.scheduler is not None
+            or IMPLEMENTATION_KEYWORDS & set(spec.hyperparameters)):
+        return False
+    check_replayable(name)
+    canonical = canonical_optimizer_name(name)
+    signature = source_signature(canonical) if canonical in CHECKS else None
+    if signature is None:
+        return False
+    hyperparameters = check_arguments(signature, spec.hyperparameters, kind="hyperparameter")  # type: ignore[arg-type]
+    message = value_error(canonical, hyperparameters)
+    if message is not None:
+        raise ConfigError(f"{canonical} rejects these hyperparameters: {message}")
+    return True
 
 
 def instantiate_check(optimizer_cls: type, hyperparameters: dict[str, Any],
