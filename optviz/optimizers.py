@@ -17,7 +17,7 @@ from typing import Any
 from .config import Config, OptimizerSpec, object_name
 from .errors import ConfigError, quote
 from .imports import check_replayable, closest, is_import_path, load_import_path
-from .torch_source import CHECKS, source_signature, value_error
+from .torch_source import CHECKS, SourceSignature, source_signature, value_error
 
 BUILTIN_OPTIMIZERS = (
     "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Rprop",
@@ -114,7 +114,7 @@ def resolve_scheduler(name: str | type) -> type:
     return getattr(lr_scheduler, canonical)
 
 
-def constructor_defaults(cls: type, *, skip: int = 1) -> dict[str, Any]:
+def constructor_defaults(cls: type | SourceSignature, *, skip: int = 1) -> dict[str, Any]:
     """Keyword parameters of ``cls.__init__`` after the first ``skip`` (params / optimizer)."""
     parameters = list(inspect.signature(cls).parameters.values())[skip:]
     return {
@@ -124,7 +124,7 @@ def constructor_defaults(cls: type, *, skip: int = 1) -> dict[str, Any]:
     }
 
 
-def required_arguments(cls: type, *, skip: int = 1) -> list[str]:
+def required_arguments(cls: type | SourceSignature, *, skip: int = 1) -> list[str]:
     parameters = list(inspect.signature(cls).parameters.values())[skip:]
     return [p.name for p in parameters
             if p.default is inspect.Parameter.empty
@@ -156,7 +156,7 @@ def _check_value(key: str, value: Any, default: Any) -> Any:
     return value
 
 
-def check_arguments(cls: type, given: dict[str, Any], *, kind: str, skip: int = 1,
+def check_arguments(cls: type | SourceSignature, given: dict[str, Any], *, kind: str, skip: int = 1,
                     fixed: tuple[str, ...] = ()) -> dict[str, Any]:
     """Validate keyword arguments for an optimizer or scheduler class.
 
@@ -198,7 +198,7 @@ def check_without_torch(spec: OptimizerSpec) -> bool:
     signature = source_signature(canonical) if canonical in CHECKS else None
     if signature is None:
         return False
-    hyperparameters = check_arguments(signature, spec.hyperparameters, kind="hyperparameter")  # type: ignore[arg-type]
+    hyperparameters = check_arguments(signature, spec.hyperparameters, kind="hyperparameter")
     message = value_error(canonical, hyperparameters)
     if message is not None:
         raise ConfigError(f"{canonical} rejects these hyperparameters: {message}")
