@@ -24,6 +24,7 @@ from images import FrameGrabber
 from optviz.render import frames
 from optviz.errors import ConfigError, RunError
 from optviz.render.frames import live_animation, render_frames, save_animation
+from optviz.render.glyphs import GlyphRenderer
 
 STEPS = 12
 
@@ -362,3 +363,29 @@ def test_missing_directory_is_refused(tmp_path):
 
 def test_docstring_example_runs():
     assert doctest.testmod(frames).failed == 0
+
+
+@pytest.mark.parametrize("text", ["step 0 / 100", "step 97 / 100", "AVAWAY To. Wa", "loss = 1.25e-03", "$x^2$", ""],
+                         ids=["counter", "counter 97", "kerning", "number", "math", "empty"])
+@pytest.mark.parametrize("style", [
+    dict(color="w", fontsize=11),
+    dict(fontsize="medium", bbox=dict(boxstyle="round", facecolor="white", alpha=0.8)),
+    dict(fontsize=9, rotation=30, family="serif"),
+], ids=["plain", "boxed", "rotated serif"])
+def test_text_from_cached_glyphs_is_agg_text_pixel_for_pixel(text, style):
+    fig = Figure(figsize=(3.2, 2.4), dpi=80)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    label = ax.text(0.13, 0.57, "", transform=ax.transAxes, va="top", **style)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    glyphs = GlyphRenderer(canvas.get_renderer())
+    for repeat in range(2):  # the second time from the cache
+        label.set_text(text)
+        canvas.restore_region(background)
+        label.draw(canvas.get_renderer())
+        drawn_by_agg = np.asarray(canvas.buffer_rgba()).copy()
+        canvas.restore_region(background)
+        label.draw(glyphs)
+        assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg)

@@ -28,9 +28,11 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import GifImagePlugin, Image
 
 from optviz.errors import ConfigError, RunError
+from optviz.render.glyphs import GlyphRenderer
 
 Update = Callable[[Any], Iterable[Artist] | None]
 Init = Callable[[], Iterable[Artist] | None]
@@ -183,6 +185,7 @@ def _blit(
             background = canvas.copy_from_bbox(fig.bbox)
             cover = _Cover(canvas, covering, background)
             rgba = np.asarray(canvas.buffer_rgba())
+            glyphs = GlyphRenderer(canvas.get_renderer())
             for frame in frames:
                 unknown = set(update(frame) or ()).difference(moving)
                 if unknown:
@@ -192,7 +195,7 @@ def _blit(
                         " from update of the first frame, or pass them in animated="
                     )
                 canvas.restore_region(background)
-                _draw(fig, moving)
+                _draw(fig, moving, glyphs)
                 cover.paint(rgba)
                 yield rgba
 
@@ -288,12 +291,14 @@ def _bytes(words: np.ndarray) -> np.ndarray:
     return words.view(np.uint8).reshape(-1, 4)
 
 
-def _draw(fig: Figure, artists: Iterable[Artist]) -> None:
+def _draw(fig: Figure, artists: Iterable[Artist], glyphs: GlyphRenderer | None = None) -> None:
+    """Draw ``artists`` on the figure's canvas; text through ``glyphs`` when given."""
+    renderer = fig.canvas.get_renderer()
     for artist in artists:
         if hasattr(artist, "do_3d_projection"):
             # Axes3D.draw projects 3D collections; drawing artists one by one skips it.
             artist.do_3d_projection()
-        fig.draw_artist(artist)
+        artist.draw(glyphs if glyphs is not None and isinstance(artist, Text) else renderer)
 
 
 @contextlib.contextmanager
