@@ -389,3 +389,21 @@ def test_text_from_cached_glyphs_is_agg_text_pixel_for_pixel(text, style):
         canvas.restore_region(background)
         label.draw(glyphs)
         assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg)
+
+
+@pytest.mark.parametrize("steps", [list(range(STEPS)), [0, 5, 5, 2, 11, 0]], ids=["forward", "jumps back"])
+def test_gif_frames_are_each_full_frame_in_the_global_palette(tmp_path, steps):
+    """Each frame stores only its changed box; decoded, every frame is the whole picture exactly."""
+    fig, update = contour_scene()
+    expected = list(render_frames(fig, update, steps))
+    path = save_animation(fig, update, steps, tmp_path / "race.gif")
+    with Image.open(path) as gif:
+        colours = gif.global_palette.palette
+    palette = Image.new("P", (1, 1))
+    # The table is padded to 256 entries with black, which the frames were not quantized to.
+    palette.putpalette(colours.rstrip(b"\0").ljust(-(-len(colours.rstrip(b"\0")) // 3) * 3, b"\0"))
+    decoded = iio.imread(path, index=None)[..., :3]
+    assert len(decoded) == len(steps)
+    for frame, picture in zip(decoded, expected):
+        quantized = Image.fromarray(picture).quantize(palette=palette, dither=Image.Dither.NONE).convert("RGB")
+        assert np.array_equal(frame, np.asarray(quantized))

@@ -354,14 +354,40 @@ def _write_gif(
         sample_images = [_rgb_image(next(drawn)) for _ in samples]
         palette = _global_palette(sample_images)
         gif.write(_gif_header(sample_images[0].size, palette, loop))
-        previous = None
+        indices = previous = None
         for done, rgba in enumerate(drawn, start=1):
-            indices = np.asarray(_rgb_image(rgba).quantize(palette=palette, dither=Image.Dither.NONE))
-            _write_gif_frame(gif, indices, previous, 1000 / fps)
-            previous = indices
+            if indices is None:
+                indices = _quantize(rgba, palette)
+                _write_gif_frame(gif, indices, None, (0, 0), 1000 / fps)
+                previous = rgba.copy()
+            else:
+                # Only the pixels that changed need a colour index: quantize their box alone.
+                top, bottom, left, right = _changed_box(rgba, previous)
+                box = np.s_[top:bottom, left:right]
+                patch = _quantize(rgba[box], palette)
+                _write_gif_frame(gif, patch, indices[box], (top, left), 1000 / fps)
+                indices[box] = patch
+                previous[box] = rgba[box]
             if progress:
                 progress(done, count)
         gif.write(b";")
+
+
+def _quantize(rgba: np.ndarray, palette: Image.Image) -> np.ndarray:
+    """The palette index of each pixel of ``rgba``: the nearest colour, no dithering."""
+    image = _rgb_image(np.ascontiguousarray(rgba))
+    return np.array(image.quantize(palette=palette, dither=Image.Dither.NONE))
+
+
+def _changed_box(rgba: np.ndarray, previous: np.ndarray) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` of the pixels that differ; an empty box if none do."""
+    height, width = rgba.shape[:2]
+    changed = rgba.view(np.uint32).reshape(height, width) != previous.view(np.uint32).reshape(height, width)
+    rows = np.flatnonzero(changed.any(axis=1))
+    if not rows.size:
+        return 0, 0, 0, 0
+    columns = np.flatnonzero(changed[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
 
 
 def _global_palette(samples: list[Image.Image]) -> Image.Image:
@@ -386,21 +412,24 @@ def _gif_header(size: tuple[int, int], palette: Image.Image, loop: int | None) -
 
 
 def _write_gif_frame(
-    gif: BinaryIO, indices: np.ndarray, previous: np.ndarray | None, duration: float
+    gif: BinaryIO, indices: np.ndarray, previous: np.ndarray | None, origin: tuple[int, int], duration: float
 ) -> None:
-    """Write the box of ``indices`` that differs from ``previous``, unchanged pixels transparent."""
+    """Write the box of ``indices`` (placed at ``origin``, top and left) that differs from
+    ``previous``, with unchanged pixels transparent; all of it when there is no previous."""
+    top, left = origin
     if previous is None:
-        patch, left, top, transparency = indices, 0, 0, None
+        patch, transparency = indices, None
     else:
         changed = indices != previous
         rows = np.flatnonzero(changed.any(axis=1))
         columns = np.flatnonzero(changed.any(axis=0))
         if not rows.size:
             # A repeated frame still needs its own delay: it becomes one transparent pixel.
-            rows = columns = np.zeros(1, dtype=int)
-        top, left = int(rows[0]), int(columns[0])
-        box = np.s_[top : rows[-1] + 1, left : columns[-1] + 1]
-        patch = np.where(changed[box], indices[box], _TRANSPARENT).astype(np.uint8)
+            patch, top, left = np.full((1, 1), _TRANSPARENT, dtype=np.uint8), 0, 0
+        else:
+            box = np.s_[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+            patch = np.where(changed[box], indices[box], _TRANSPARENT).astype(np.uint8)
+            top, left = top + int(rows[0]), left + int(columns[0])
         transparency = _TRANSPARENT
     # Pillow's GIF block writer: LZW-compressed indices after a header with no local
     # colour table; disposal 1 leaves each frame in place for the next one to patch.
