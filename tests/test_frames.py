@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import functools
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -407,3 +408,34 @@ def test_gif_frames_are_each_full_frame_in_the_global_palette(tmp_path, steps):
     for frame, picture in zip(decoded, expected):
         quantized = Image.fromarray(picture).quantize(palette=palette, dither=Image.Dither.NONE).convert("RGB")
         assert np.array_equal(frame, np.asarray(quantized))
+
+
+def test_failed_ffmpeg_is_one_error_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    ffmpeg = tmp_path / "ffmpeg"
+    ffmpeg.write_text("#!/bin/sh\necho 'Unknown encoder libx264' >&2\nexit 1\n")
+    ffmpeg.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(ffmpeg))
+    fig, update = contour_scene()
+    path = tmp_path / "race.mp4"
+    threads = threading.active_count()
+    with pytest.raises(RunError) as caught:
+        save_animation(fig, update, STEPS, path)
+    assert str(caught.value) == f"cannot write {path}: ffmpeg failed: [Errno 32] Broken pipe"
+    assert [entry.name for entry in tmp_path.iterdir()] == ["ffmpeg"]
+    assert threading.active_count() == threads
+
+
+@pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt], ids=["error", "ctrl-c"])
+def test_mp4_writer_thread_ends_when_drawing_stops(tmp_path, failure):
+    fig, update = contour_scene()
+    threads = threading.active_count()
+
+    def update_then_fail(step: int) -> list[Artist]:
+        if step == STEPS - 1:
+            raise failure("stop")
+        return update(step)
+
+    with pytest.raises(failure):
+        save_animation(fig, update_then_fail, STEPS, tmp_path / "race.mp4")
+    assert threading.active_count() == threads
+    assert not any(tmp_path.iterdir())

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import secrets
 import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -125,6 +127,9 @@ def save_animation(
         else:
             _write_mp4(fig, update, sequence, partial, init, animated, fps, progress)
         os.replace(partial, path)
+    except _EncoderFailed as error:
+        partial.unlink(missing_ok=True)
+        raise RunError(f"cannot write {path}: {error}") from None
     except OSError as error:  # a full disk, a folder where the file goes: named by the file asked for
         partial.unlink(missing_ok=True)
         raise RunError(f"{path}: cannot write: {error.strerror or error}") from None
@@ -450,15 +455,85 @@ def _write_mp4(
     progress: Progress | None,
 ) -> None:
     count = len(frames)
-    with (
-        contextlib.closing(_blit(fig, update, frames, animated, init)) as drawn,
-        imageio.get_writer(
-            path, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1
-        ) as video,
-    ):
+    video = imageio.get_writer(
+        path, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1
+    )
+    with contextlib.closing(_blit(fig, update, frames, animated, init)) as drawn, _Encoder(video) as encoder:
         for done, rgba in enumerate(drawn, start=1):
             height, width = rgba.shape[:2]
             # yuv420p stores colour per 2x2 pixels, so H.264 needs an even width and height.
-            video.append_data(rgba[: height - height % 2, : width - width % 2])
+            # A copy: the canvas is redrawn for the next frame while ffmpeg still reads this one.
+            encoder.put(rgba[: height - height % 2, : width - width % 2].copy())
             if progress:
                 progress(done, count)
+
+
+class _EncoderFailed(Exception):
+    """The video writer stopped; save_animation names the file in the message."""
+
+
+class _Encoder:
+    """Feeds frames to a video writer from a thread, so drawing does not wait on ffmpeg's pipe.
+
+    The queue is bounded, so drawing runs at most ``depth`` frames ahead and memory stays
+    flat.  A writer that fails stops the drawing at the next ``put`` with one
+    error; an error or Ctrl-C while drawing drops the queued frames and
+    closes the writer before it propagates, so no thread or ffmpeg is left behind.
+    """
+
+    def __init__(self, video: Any, depth: int = 8) -> None:
+        self._video = video
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._failure: BaseException | None = None
+        self._abandoned = threading.Event()
+        self._thread = threading.Thread(target=self._encode, name="optviz-mp4", daemon=True)
+
+    def __enter__(self) -> _Encoder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        if error is not None:
+            self._abandoned.set()
+        self._finish()
+        try:
+            self._video.close()
+        except Exception as failure:  # noqa: BLE001 - ffmpeg's errors are many kinds; each is one line here
+            self._failure = self._failure or failure
+        if error is None:
+            self._check()
+
+    def put(self, frame: np.ndarray) -> None:
+        """Queue ``frame``; wait while the queue is full; raise if the writer has failed."""
+        while True:
+            self._check()
+            try:
+                self._queue.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _encode(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._failure is None and not self._abandoned.is_set():
+                try:
+                    self._video.append_data(frame)
+                except BaseException as failure:  # noqa: BLE001 - handed to the drawing thread
+                    self._failure = failure
+
+    def _finish(self) -> None:
+        """Let the thread write (or, when abandoned, drop) what is queued, then end it."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            # imageio-ffmpeg puts the reason on its first line and the command line after it.
+            message = str(self._failure).strip()
+            reason = message.splitlines()[0] if message else type(self._failure).__name__
+            raise _EncoderFailed(f"ffmpeg failed: {reason}") from None
