@@ -17,6 +17,7 @@ from matplotlib.artist import Artist
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from PIL import Image
@@ -366,8 +367,9 @@ def test_docstring_example_runs():
     assert doctest.testmod(frames).failed == 0
 
 
-@pytest.mark.parametrize("text", ["step 0 / 100", "step 97 / 100", "AVAWAY To. Wa", "loss = 1.25e-03", "$x^2$", ""],
-                         ids=["counter", "counter 97", "kerning", "number", "math", "empty"])
+@pytest.mark.parametrize("text", ["step 0 / 100", "step 97 / 100", "AVAWAY To. Wa", "loss = 1.25e-03", "jpq|",
+                                  " step 1 ", "1", "$x^2$", ""],
+                         ids=["counter", "counter 97", "kerning", "number", "descenders", "spaces", "one", "math", "empty"])
 @pytest.mark.parametrize("style", [
     dict(color="w", fontsize=11),
     dict(fontsize="medium", bbox=dict(boxstyle="round", facecolor="white", alpha=0.8)),
@@ -390,6 +392,20 @@ def test_text_from_cached_glyphs_is_agg_text_pixel_for_pixel(text, style):
         canvas.restore_region(background)
         label.draw(glyphs)
         assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg)
+
+
+@pytest.mark.parametrize("family", ["sans-serif", "serif", "monospace"])
+def test_text_measured_pair_by_pair_is_agg_measure(family):
+    canvas = FigureCanvasAgg(Figure(dpi=100))
+    agg = canvas.get_renderer()
+    glyphs = GlyphRenderer(agg)
+    strings = [f"step {step} / {total}" for step in range(0, 1000, 37) for total in (100, 999)]
+    strings += ["AVAWAY To. Wa", "loss = 1.25e-03", "jpq|", "ab", " a", "a ", "x  y"]
+    for size in (7, 11, 14.5):
+        prop = FontProperties(family=family, size=size)
+        for text in strings:
+            assert glyphs.get_text_width_height_descent(text, prop, False) == \
+                agg.get_text_width_height_descent(text, prop, False), text
 
 
 @pytest.mark.parametrize("steps", [list(range(STEPS)), [0, 5, 5, 2, 11, 0]], ids=["forward", "jumps back"])

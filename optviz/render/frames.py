@@ -387,12 +387,17 @@ def _quantize(rgba: np.ndarray, palette: Image.Image) -> np.ndarray:
 def _changed_box(rgba: np.ndarray, previous: np.ndarray) -> tuple[int, int, int, int]:
     """``(top, bottom, left, right)`` of the pixels that differ; an empty box if none do."""
     height, width = rgba.shape[:2]
-    changed = rgba.view(np.uint32).reshape(height, width) != previous.view(np.uint32).reshape(height, width)
-    rows = np.flatnonzero(changed.any(axis=1))
-    if not rows.size:
+    # Rows first, over the flat image two pixels to a word (most of it has not changed), then
+    # columns within those rows only.
+    word = np.uint64 if width % 2 == 0 else np.uint32
+    changed = np.flatnonzero(rgba.reshape(-1).view(word) != previous.reshape(-1).view(word))
+    if not changed.size:
         return 0, 0, 0, 0
-    columns = np.flatnonzero(changed[rows[0] : rows[-1] + 1].any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+    per_row = width * 4 // np.dtype(word).itemsize
+    top, bottom = int(changed[0] // per_row), int(changed[-1] // per_row) + 1
+    band = np.s_[top:bottom]
+    columns = np.flatnonzero((rgba[band].view(np.uint32) != previous[band].view(np.uint32)).any(axis=0))
+    return top, bottom, int(columns[0]), int(columns[-1]) + 1
 
 
 def _global_palette(samples: list[Image.Image]) -> Image.Image:

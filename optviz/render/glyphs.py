@@ -1,14 +1,15 @@
-"""Text of moving artists (a step counter) drawn from glyphs rendered once.
+"""Text of moving artists (a step counter) measured and drawn from glyphs rendered once.
 
-Agg draws a string by shaping it (``FT2Font._layout``) and rasterizing every
-glyph with FreeType, each time: for a step counter that changes every frame,
-about half the time of a blitted frame.  Both results depend on little: a
-glyph's bitmap only on the glyph, the size and where it falls within a pixel,
-and the pen advance between two characters only on that pair.  So
-:class:`GlyphRenderer` stands in for the Agg renderer while frames are drawn,
-shapes strings pair by pair and rasterizes each glyph once per sub-pixel
-offset, and hands the very bitmaps Agg would draw to Agg's own
-``draw_text_image``: the pixels are the same as a full draw's.
+Each time a string changes, Agg measures it by loading every glyph
+(``FT2Font.set_text``), shapes it (``FT2Font._layout``) and rasterizes every
+glyph with FreeType: for a step counter that changes every frame, about half
+the time of a blitted frame.  These depend on little: a glyph's bitmap only
+on the glyph, the size and where it falls within a pixel; the pen advance
+between two characters, and what a character adds to the measured ink, only
+on that pair.  So :class:`GlyphRenderer` stands in for the Agg renderer while
+frames are drawn, measures and shapes strings pair by pair, rasterizes each
+glyph once per sub-pixel offset, and hands the very bitmaps Agg would draw to
+Agg's own ``draw_text_image``: the pixels are the same as a full draw's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])
 
 
 class GlyphRenderer:
-    """An Agg renderer whose ``draw_text`` reuses shaped pairs and rasterized glyphs.
+    """An Agg renderer that measures and draws text from cached pairs and rasterized glyphs.
 
     Everything else is the wrapped renderer's.  Math text, rotated text and
     strings whose shaping is more than pairwise (ligatures, fallback fonts
@@ -41,6 +42,7 @@ class GlyphRenderer:
         self._glyphs: dict[tuple[Any, ...], tuple[FT2Font, int, float, float] | None] = {}
         self._advances: dict[tuple[Any, ...], float | None] = {}
         self._bitmaps: dict[tuple[Any, ...], tuple[np.ndarray, int, int]] = {}
+        self._sizes: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._agg, name)
@@ -62,6 +64,32 @@ class GlyphRenderer:
             left += pen_x // _SUBPIXELS
             top += pen_y // _SUBPIXELS
             self._agg._renderer.draw_text_image(buffer, left, int(height) - top + buffer.shape[0], 0, gc)
+
+    def get_text_width_height_descent(self, s: str, prop: FontProperties,
+                                      ismath: bool | str) -> tuple[float, float, float]:
+        """Width, height and descent of ``s`` as Agg measures them, built up pair by pair.
+
+        Agg measures the ink of the whole string; extending it by one character adds what
+        the last pair's ink adds to its first character's, and height and descent are the
+        largest ascent and descent of any pair, so each pair is measured once.
+        """
+        if ismath or len(s) < 2 or s[0].isspace() or s[-1].isspace():
+            return self._agg.get_text_width_height_descent(s, prop, ismath)
+        font_key = (*_font_key(prop), self._agg.dpi)
+        width, height, descent = self._measure(font_key, prop, s[:2])
+        ascent = height - descent
+        for position in range(2, len(s)):
+            pair_width, pair_height, pair_descent = self._measure(font_key, prop, s[position - 1 : position + 1])
+            width += pair_width - self._measure(font_key, prop, s[position - 1])[0]
+            ascent = max(ascent, pair_height - pair_descent)
+            descent = max(descent, pair_descent)
+        return width, ascent + descent, descent
+
+    def _measure(self, font_key, prop, s: str) -> tuple[float, float, float]:
+        key = (font_key, s)
+        if key not in self._sizes:
+            self._sizes[key] = self._agg.get_text_width_height_descent(s, prop, False)
+        return self._sizes[key]
 
     def _shape(self, s: str, prop, mtext) -> list[tuple[FT2Font, int, float, float]] | None:
         """``(font, glyph, x, y)`` of each character, as ``FT2Font._layout`` places them, or None."""
