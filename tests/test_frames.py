@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import functools
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from matplotlib.artist import Artist
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from PIL import Image
@@ -24,6 +26,7 @@ from images import FrameGrabber
 from optviz.render import frames
 from optviz.errors import ConfigError, RunError
 from optviz.render.frames import live_animation, render_frames, save_animation
+from optviz.render.glyphs import GlyphRenderer
 
 STEPS = 12
 
@@ -362,3 +365,93 @@ def test_missing_directory_is_refused(tmp_path):
 
 def test_docstring_example_runs():
     assert doctest.testmod(frames).failed == 0
+
+
+@pytest.mark.parametrize("text", ["step 0 / 100", "step 97 / 100", "AVAWAY To. Wa", "loss = 1.25e-03", "jpq|",
+                                  " step 1 ", "1", "$x^2$", ""],
+                         ids=["counter", "counter 97", "kerning", "number", "descenders", "spaces", "one", "math", "empty"])
+@pytest.mark.parametrize("style", [
+    dict(color="w", fontsize=11),
+    dict(fontsize="medium", bbox=dict(boxstyle="round", facecolor="white", alpha=0.8)),
+    dict(fontsize=9, rotation=30, family="serif"),
+], ids=["plain", "boxed", "rotated serif"])
+def test_text_from_cached_glyphs_is_agg_text_pixel_for_pixel(text, style):
+    fig = Figure(figsize=(3.2, 2.4), dpi=80)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    label = ax.text(0.13, 0.57, "", transform=ax.transAxes, va="top", **style)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    glyphs = GlyphRenderer(canvas.get_renderer())
+    for repeat in range(2):  # the second time from the cache
+        label.set_text(text)
+        canvas.restore_region(background)
+        label.draw(canvas.get_renderer())
+        drawn_by_agg = np.asarray(canvas.buffer_rgba()).copy()
+        canvas.restore_region(background)
+        label.draw(glyphs)
+        assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg)
+
+
+@pytest.mark.parametrize("family", ["sans-serif", "serif", "monospace"])
+def test_text_measured_pair_by_pair_is_agg_measure(family):
+    canvas = FigureCanvasAgg(Figure(dpi=100))
+    agg = canvas.get_renderer()
+    glyphs = GlyphRenderer(agg)
+    strings = [f"step {step} / {total}" for step in range(0, 1000, 37) for total in (100, 999)]
+    strings += ["AVAWAY To. Wa", "loss = 1.25e-03", "jpq|", "ab", " a", "a ", "x  y"]
+    for size in (7, 11, 14.5):
+        prop = FontProperties(family=family, size=size)
+        for text in strings:
+            assert glyphs.get_text_width_height_descent(text, prop, False) == \
+                agg.get_text_width_height_descent(text, prop, False), text
+
+
+@pytest.mark.parametrize("steps", [list(range(STEPS)), [0, 5, 5, 2, 11, 0]], ids=["forward", "jumps back"])
+def test_gif_frames_are_each_full_frame_in_the_global_palette(tmp_path, steps):
+    """Each frame stores only its changed box; decoded, every frame is the whole picture exactly."""
+    fig, update = contour_scene()
+    expected = list(render_frames(fig, update, steps))
+    path = save_animation(fig, update, steps, tmp_path / "race.gif")
+    with Image.open(path) as gif:
+        colours = gif.global_palette.palette
+    palette = Image.new("P", (1, 1))
+    # The table is padded to 256 entries with black, which the frames were not quantized to.
+    palette.putpalette(colours.rstrip(b"\0").ljust(-(-len(colours.rstrip(b"\0")) // 3) * 3, b"\0"))
+    decoded = iio.imread(path, index=None)[..., :3]
+    assert len(decoded) == len(steps)
+    for frame, picture in zip(decoded, expected):
+        quantized = Image.fromarray(picture).quantize(palette=palette, dither=Image.Dither.NONE).convert("RGB")
+        assert np.array_equal(frame, np.asarray(quantized))
+
+
+def test_failed_ffmpeg_is_one_error_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    ffmpeg = tmp_path / "ffmpeg"
+    ffmpeg.write_text("#!/bin/sh\necho 'Unknown encoder libx264' >&2\nexit 1\n")
+    ffmpeg.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(ffmpeg))
+    fig, update = contour_scene()
+    path = tmp_path / "race.mp4"
+    threads = threading.active_count()
+    with pytest.raises(RunError) as caught:
+        save_animation(fig, update, STEPS, path)
+    assert str(caught.value) == f"cannot write {path}: ffmpeg failed: [Errno 32] Broken pipe"
+    assert [entry.name for entry in tmp_path.iterdir()] == ["ffmpeg"]
+    assert threading.active_count() == threads
+
+
+@pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt], ids=["error", "ctrl-c"])
+def test_mp4_writer_thread_ends_when_drawing_stops(tmp_path, failure):
+    fig, update = contour_scene()
+    threads = threading.active_count()
+
+    def update_then_fail(step: int) -> list[Artist]:
+        if step == STEPS - 1:
+            raise failure("stop")
+        return update(step)
+
+    with pytest.raises(failure):
+        save_animation(fig, update_then_fail, STEPS, tmp_path / "race.mp4")
+    assert threading.active_count() == threads
+    assert not any(tmp_path.iterdir())

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import secrets
 import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,9 +30,11 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import GifImagePlugin, Image
 
 from optviz.errors import ConfigError, RunError
+from optviz.render.glyphs import GlyphRenderer
 
 Update = Callable[[Any], Iterable[Artist] | None]
 Init = Callable[[], Iterable[Artist] | None]
@@ -123,6 +127,9 @@ def save_animation(
         else:
             _write_mp4(fig, update, sequence, partial, init, animated, fps, progress)
         os.replace(partial, path)
+    except _EncoderFailed as error:
+        partial.unlink(missing_ok=True)
+        raise RunError(f"cannot write {path}: {error}") from None
     except OSError as error:  # a full disk, a folder where the file goes: named by the file asked for
         partial.unlink(missing_ok=True)
         raise RunError(f"{path}: cannot write: {error.strerror or error}") from None
@@ -183,6 +190,7 @@ def _blit(
             background = canvas.copy_from_bbox(fig.bbox)
             cover = _Cover(canvas, covering, background)
             rgba = np.asarray(canvas.buffer_rgba())
+            glyphs = GlyphRenderer(canvas.get_renderer())
             for frame in frames:
                 unknown = set(update(frame) or ()).difference(moving)
                 if unknown:
@@ -192,7 +200,7 @@ def _blit(
                         " from update of the first frame, or pass them in animated="
                     )
                 canvas.restore_region(background)
-                _draw(fig, moving)
+                _draw(fig, moving, glyphs)
                 cover.paint(rgba)
                 yield rgba
 
@@ -288,12 +296,14 @@ def _bytes(words: np.ndarray) -> np.ndarray:
     return words.view(np.uint8).reshape(-1, 4)
 
 
-def _draw(fig: Figure, artists: Iterable[Artist]) -> None:
+def _draw(fig: Figure, artists: Iterable[Artist], glyphs: GlyphRenderer | None = None) -> None:
+    """Draw ``artists`` on the figure's canvas; text through ``glyphs`` when given."""
+    renderer = fig.canvas.get_renderer()
     for artist in artists:
         if hasattr(artist, "do_3d_projection"):
             # Axes3D.draw projects 3D collections; drawing artists one by one skips it.
             artist.do_3d_projection()
-        fig.draw_artist(artist)
+        artist.draw(glyphs if glyphs is not None and isinstance(artist, Text) else renderer)
 
 
 @contextlib.contextmanager
@@ -349,14 +359,45 @@ def _write_gif(
         sample_images = [_rgb_image(next(drawn)) for _ in samples]
         palette = _global_palette(sample_images)
         gif.write(_gif_header(sample_images[0].size, palette, loop))
-        previous = None
+        indices = previous = None
         for done, rgba in enumerate(drawn, start=1):
-            indices = np.asarray(_rgb_image(rgba).quantize(palette=palette, dither=Image.Dither.NONE))
-            _write_gif_frame(gif, indices, previous, 1000 / fps)
-            previous = indices
+            if indices is None:
+                indices = _quantize(rgba, palette)
+                _write_gif_frame(gif, indices, None, (0, 0), 1000 / fps)
+                previous = rgba.copy()
+            else:
+                # Only the pixels that changed need a colour index: quantize their box alone.
+                top, bottom, left, right = _changed_box(rgba, previous)
+                box = np.s_[top:bottom, left:right]
+                patch = _quantize(rgba[box], palette)
+                _write_gif_frame(gif, patch, indices[box], (top, left), 1000 / fps)
+                indices[box] = patch
+                previous[box] = rgba[box]
             if progress:
                 progress(done, count)
         gif.write(b";")
+
+
+def _quantize(rgba: np.ndarray, palette: Image.Image) -> np.ndarray:
+    """The palette index of each pixel of ``rgba``: the nearest colour, no dithering."""
+    image = _rgb_image(np.ascontiguousarray(rgba))
+    return np.array(image.quantize(palette=palette, dither=Image.Dither.NONE))
+
+
+def _changed_box(rgba: np.ndarray, previous: np.ndarray) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` of the pixels that differ; an empty box if none do."""
+    height, width = rgba.shape[:2]
+    # Rows first, over the flat image two pixels to a word (most of it has not changed), then
+    # columns within those rows only.
+    word = np.uint64 if width % 2 == 0 else np.uint32
+    changed = np.flatnonzero(rgba.reshape(-1).view(word) != previous.reshape(-1).view(word))
+    if not changed.size:
+        return 0, 0, 0, 0
+    per_row = width * 4 // np.dtype(word).itemsize
+    top, bottom = int(changed[0] // per_row), int(changed[-1] // per_row) + 1
+    band = np.s_[top:bottom]
+    columns = np.flatnonzero((rgba[band].view(np.uint32) != previous[band].view(np.uint32)).any(axis=0))
+    return top, bottom, int(columns[0]), int(columns[-1]) + 1
 
 
 def _global_palette(samples: list[Image.Image]) -> Image.Image:
@@ -381,21 +422,24 @@ def _gif_header(size: tuple[int, int], palette: Image.Image, loop: int | None) -
 
 
 def _write_gif_frame(
-    gif: BinaryIO, indices: np.ndarray, previous: np.ndarray | None, duration: float
+    gif: BinaryIO, indices: np.ndarray, previous: np.ndarray | None, origin: tuple[int, int], duration: float
 ) -> None:
-    """Write the box of ``indices`` that differs from ``previous``, unchanged pixels transparent."""
+    """Write the box of ``indices`` (placed at ``origin``, top and left) that differs from
+    ``previous``, with unchanged pixels transparent; all of it when there is no previous."""
+    top, left = origin
     if previous is None:
-        patch, left, top, transparency = indices, 0, 0, None
+        patch, transparency = indices, None
     else:
         changed = indices != previous
         rows = np.flatnonzero(changed.any(axis=1))
         columns = np.flatnonzero(changed.any(axis=0))
         if not rows.size:
             # A repeated frame still needs its own delay: it becomes one transparent pixel.
-            rows = columns = np.zeros(1, dtype=int)
-        top, left = int(rows[0]), int(columns[0])
-        box = np.s_[top : rows[-1] + 1, left : columns[-1] + 1]
-        patch = np.where(changed[box], indices[box], _TRANSPARENT).astype(np.uint8)
+            patch, top, left = np.full((1, 1), _TRANSPARENT, dtype=np.uint8), 0, 0
+        else:
+            box = np.s_[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+            patch = np.where(changed[box], indices[box], _TRANSPARENT).astype(np.uint8)
+            top, left = top + int(rows[0]), left + int(columns[0])
         transparency = _TRANSPARENT
     # Pillow's GIF block writer: LZW-compressed indices after a header with no local
     # colour table; disposal 1 leaves each frame in place for the next one to patch.
@@ -416,15 +460,85 @@ def _write_mp4(
     progress: Progress | None,
 ) -> None:
     count = len(frames)
-    with (
-        contextlib.closing(_blit(fig, update, frames, animated, init)) as drawn,
-        imageio.get_writer(
-            path, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1
-        ) as video,
-    ):
+    video = imageio.get_writer(
+        path, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1
+    )
+    with contextlib.closing(_blit(fig, update, frames, animated, init)) as drawn, _Encoder(video) as encoder:
         for done, rgba in enumerate(drawn, start=1):
             height, width = rgba.shape[:2]
             # yuv420p stores colour per 2x2 pixels, so H.264 needs an even width and height.
-            video.append_data(rgba[: height - height % 2, : width - width % 2])
+            # A copy: the canvas is redrawn for the next frame while ffmpeg still reads this one.
+            encoder.put(rgba[: height - height % 2, : width - width % 2].copy())
             if progress:
                 progress(done, count)
+
+
+class _EncoderFailed(Exception):
+    """The video writer stopped; save_animation names the file in the message."""
+
+
+class _Encoder:
+    """Feeds frames to a video writer from a thread, so drawing does not wait on ffmpeg's pipe.
+
+    The queue is bounded, so drawing runs at most ``depth`` frames ahead and memory stays
+    flat.  A writer that fails stops the drawing at the next ``put`` with one
+    error; an error or Ctrl-C while drawing drops the queued frames and
+    closes the writer before it propagates, so no thread or ffmpeg is left behind.
+    """
+
+    def __init__(self, video: Any, depth: int = 8) -> None:
+        self._video = video
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._failure: BaseException | None = None
+        self._abandoned = threading.Event()
+        self._thread = threading.Thread(target=self._encode, name="optviz-mp4", daemon=True)
+
+    def __enter__(self) -> _Encoder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        if error is not None:
+            self._abandoned.set()
+        self._finish()
+        try:
+            self._video.close()
+        except Exception as failure:  # noqa: BLE001 - ffmpeg's errors are many kinds; each is one line here
+            self._failure = self._failure or failure
+        if error is None:
+            self._check()
+
+    def put(self, frame: np.ndarray) -> None:
+        """Queue ``frame``; wait while the queue is full; raise if the writer has failed."""
+        while True:
+            self._check()
+            try:
+                self._queue.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _encode(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._failure is None and not self._abandoned.is_set():
+                try:
+                    self._video.append_data(frame)
+                except BaseException as failure:  # noqa: BLE001 - handed to the drawing thread
+                    self._failure = failure
+
+    def _finish(self) -> None:
+        """Let the thread write (or, when abandoned, drop) what is queued, then end it."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            # imageio-ffmpeg puts the reason on its first line and the command line after it.
+            message = str(self._failure).strip()
+            reason = message.splitlines()[0] if message else type(self._failure).__name__
+            raise _EncoderFailed(f"ffmpeg failed: {reason}") from None

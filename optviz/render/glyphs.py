@@ -1,0 +1,162 @@
+"""Text of moving artists (a step counter) measured and drawn from glyphs rendered once.
+
+Each time a string changes, Agg measures it by loading every glyph
+(``FT2Font.set_text``), shapes it (``FT2Font._layout``) and rasterizes every
+glyph with FreeType: for a step counter that changes every frame, about half
+the time of a blitted frame.  These depend on little: a glyph's bitmap only
+on the glyph, the size and where it falls within a pixel; the pen advance
+between two characters, and what a character adds to the measured ink, only
+on that pair.  So :class:`GlyphRenderer` stands in for the Agg renderer while
+frames are drawn, measures and shapes strings pair by pair, rasterizes each
+glyph once per sub-pixel offset, and hands the very bitmaps Agg would draw to
+Agg's own ``draw_text_image``: the pixels are the same as a full draw's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.backend_bases import GraphicsContextBase
+from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
+from matplotlib.font_manager import FontProperties
+from matplotlib.ft2font import FT2Font, RenderMode
+from matplotlib.text import Text
+
+# FreeType positions in 26.6 fixed point: 64 units to a pixel.
+_SUBPIXELS = 64
+_IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])
+
+
+class GlyphRenderer:
+    """An Agg renderer that measures and draws text from cached pairs and rasterized glyphs.
+
+    Everything else is the wrapped renderer's.  Math text, rotated text and
+    strings whose shaping is more than pairwise (ligatures, fallback fonts
+    mixing in) are drawn by Agg as usual.
+    """
+
+    def __init__(self, renderer: RendererAgg) -> None:
+        self._agg = renderer
+        self._fonts: dict[tuple[Any, ...], FT2Font] = {}
+        self._glyphs: dict[tuple[Any, ...], tuple[FT2Font, int, float, float] | None] = {}
+        self._advances: dict[tuple[Any, ...], float | None] = {}
+        self._bitmaps: dict[tuple[Any, ...], tuple[np.ndarray, int, int]] = {}
+        self._sizes: dict[tuple[Any, ...], tuple[float, float, float]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._agg, name)
+
+    def draw_text(self, gc: GraphicsContextBase, x: float, y: float, s: str, prop: FontProperties, angle: float,
+                  ismath: bool | str = False, mtext: Text | None = None) -> None:
+        """Draw ``s`` as :meth:`RendererAgg.draw_text` does, from cached glyphs where it can."""
+        placed = None if ismath or angle else self._shape(s, prop, mtext)
+        if placed is None:
+            return self._agg.draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+        size = prop.get_size_in_points()
+        height = self._agg.height
+        antialiased = gc.get_antialiased()
+        for font, glyph, dx, dy in placed:
+            # The position Agg gives FreeType, split into whole pixels and the sub-pixel part.
+            pen_x = round(_SUBPIXELS * (x + dx))
+            pen_y = round(_SUBPIXELS * (height - y + dy))
+            buffer, left, top = self._bitmap(font, size, glyph, pen_x % _SUBPIXELS, pen_y % _SUBPIXELS, antialiased)
+            left += pen_x // _SUBPIXELS
+            top += pen_y // _SUBPIXELS
+            self._agg._renderer.draw_text_image(buffer, left, int(height) - top + buffer.shape[0], 0, gc)
+
+    def get_text_width_height_descent(self, s: str, prop: FontProperties,
+                                      ismath: bool | str) -> tuple[float, float, float]:
+        """Width, height and descent of ``s`` as Agg measures them, built up pair by pair.
+
+        Agg measures the ink of the whole string; extending it by one character adds what
+        the last pair's ink adds to its first character's, and height and descent are the
+        largest ascent and descent of any pair, so each pair is measured once.
+        """
+        if ismath or len(s) < 2 or s[0].isspace() or s[-1].isspace():
+            return self._agg.get_text_width_height_descent(s, prop, ismath)
+        font_key = (*_font_key(prop), self._agg.dpi)
+        width, height, descent = self._measure(font_key, prop, s[:2])
+        ascent = height - descent
+        for position in range(2, len(s)):
+            pair_width, pair_height, pair_descent = self._measure(font_key, prop, s[position - 1 : position + 1])
+            width += pair_width - self._measure(font_key, prop, s[position - 1])[0]
+            ascent = max(ascent, pair_height - pair_descent)
+            descent = max(descent, pair_descent)
+        return width, ascent + descent, descent
+
+    def _measure(self, font_key, prop, s: str) -> tuple[float, float, float]:
+        key = (font_key, s)
+        if key not in self._sizes:
+            self._sizes[key] = self._agg.get_text_width_height_descent(s, prop, False)
+        return self._sizes[key]
+
+    def _shape(self, s: str, prop, mtext) -> list[tuple[FT2Font, int, float, float]] | None:
+        """``(font, glyph, x, y)`` of each character, as ``FT2Font._layout`` places them, or None."""
+        font_key = (*_font_key(prop), self._agg.dpi, _layout_options(mtext))
+        placed = []
+        pen = 0.0
+        for position, char in enumerate(s):
+            glyph = self._glyph(font_key, prop, char, mtext)
+            if glyph is None:
+                return None
+            if position:
+                advance = self._advance(font_key, prop, s[position - 1 : position + 1], mtext)
+                if advance is None:
+                    return None
+                pen += advance
+            else:
+                pen = glyph[3]
+            placed.append((glyph[0], glyph[1], pen, glyph[2]))
+        return placed
+
+    def _glyph(self, font_key, prop, char: str, mtext) -> tuple[FT2Font, int, float, float] | None:
+        key = (font_key, char)
+        if key not in self._glyphs:
+            items = self._layout(prop, char, mtext)
+            self._glyphs[key] = (items[0].ft_object, items[0].glyph_index, items[0].y, items[0].x) if len(items) == 1 else None
+        return self._glyphs[key]
+
+    def _advance(self, font_key, prop, pair: str, mtext) -> float | None:
+        key = (font_key, pair)
+        if key not in self._advances:
+            items = self._layout(prop, pair, mtext)
+            self._advances[key] = items[1].x - items[0].x if len(items) == 2 else None
+        return self._advances[key]
+
+    def _layout(self, prop, s: str, mtext) -> list:
+        font = self._agg._prepare_font(prop)
+        return font._layout(s, flags=get_hinting_flag(),
+                            features=mtext.get_fontfeatures() if mtext is not None else None,
+                            language=mtext.get_language() if mtext is not None else None)
+
+    def _bitmap(self, font: FT2Font, size: float, glyph: int, sub_x: int, sub_y: int,
+                antialiased: bool) -> tuple[np.ndarray, int, int]:
+        """The glyph rasterized with its origin at ``(sub_x, sub_y) / 64`` px: buffer, left, top."""
+        key = (font, size, glyph, sub_x, sub_y, antialiased)
+        if key not in self._bitmaps:
+            font.set_size(size, self._agg.dpi)
+            font._set_transform(_IDENTITY, [sub_x, sub_y])
+            bitmap = font._render_glyph(glyph, get_hinting_flag(),
+                                        RenderMode.NORMAL if antialiased else RenderMode.MONO)
+            buffer = np.array(bitmap.buffer)
+            if not antialiased:
+                buffer *= 0xFF
+            self._bitmaps[key] = (buffer, bitmap.left, bitmap.top)
+        return self._bitmaps[key]
+
+
+def _font_key(prop) -> tuple[Any, ...]:
+    """What picks and sizes the font of a ``FontProperties``, as a hashable key."""
+    return (tuple(prop.get_family()), prop.get_style(), prop.get_variant(), prop.get_weight(),
+            prop.get_stretch(), prop.get_size_in_points(), prop.get_file())
+
+
+def _layout_options(mtext) -> tuple[Any, Any]:
+    """The font features and language ``RendererAgg.draw_text`` shapes with, as a hashable key."""
+    if mtext is None:
+        return None, None
+    features = mtext.get_fontfeatures()
+    language = mtext.get_language()
+    return (tuple(features) if features is not None else None,
+            tuple(language) if isinstance(language, list) else language)
