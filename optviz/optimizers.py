@@ -193,8 +193,11 @@ def check_without_torch(spec: OptimizerSpec) -> bool:
     if (not isinstance(name, str) or is_import_path(name) or spec.scheduler is not None
             or IMPLEMENTATION_KEYWORDS & set(spec.hyperparameters)):
         return False
-    check_replayable(name)
-    canonical = canonical_optimizer_name(name)
+    try:  # keyed as resolve_optimizer_spec keys them: a bad name is the name's error
+        check_replayable(name)
+        canonical = canonical_optimizer_name(name)
+    except ConfigError as error:
+        raise error.with_context(path_prefix="name") from None
     signature = source_signature(canonical) if canonical in CHECKS else None
     if signature is None:
         return False
