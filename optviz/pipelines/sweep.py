@@ -36,7 +36,7 @@ import numpy as np
 
 from ..atomic import check_writable, staged_directory, write_text
 from ..config import Config
-from ..engine import batch_key, run, run_batch
+from ..engine import batch_key
 from ..errors import ConfigError, RunError
 from ..load import Cell, Loaded, LoadedNetwork, load, plan_sweep, prepare
 from ..load.record import AUTO_RECORD_BYTES, record_bytes
@@ -48,8 +48,8 @@ from ..results.scores import DEFAULT_TARGET_TOLERANCE, Score, network_score, sco
 from ..results.sweep import Outcome, SweepResult, describe
 from ..store.cells import cell_files, leftovers, load_cell, read_cell, read_meta, save_cell
 from ..store.sweep import sweep_manifest, write_sweep_csv
+from .executor import Executor, LocalExecutor
 from .replay import warn_not_replayable
-from ..training import train
 
 # A batch's records stay within this, and within this many cells, so a killed sweep loses
 # little and memory stays bounded whatever the starts per cell.
@@ -102,15 +102,14 @@ def _batch_size(loaded: Loaded) -> int:
     return int(max(1, min(MAX_BATCH_CELLS, BATCH_RECORD_BYTES // per_cell)))
 
 
-def compute(cells: list[Cell], finished: Callable[[Cell, RunResult | NetworkResult], None]) -> None:
+def compute(cells: list[Cell], finished: Callable[[Cell, RunResult | NetworkResult], None],
+            executor: Executor | None = None) -> None:
     """Run ``cells``, batched where exact, calling ``finished(cell, result)`` as each batch ends.
 
-    A network cell trains on its own, exactly as ``optviz run`` of its config would."""
-    for batch in batches(cells):
-        if isinstance(batch[0].loaded, LoadedNetwork):
-            finished(batch[0], train(batch[0].loaded))
-            continue
-        results = run_batch([cell.loaded for cell in batch]) if len(batch) > 1 else [run(batch[0].loaded)]
+    A network cell trains on its own, exactly as ``optviz run`` of its config would. The batches
+    run on ``executor`` (:mod:`optviz.pipelines.executor`; by default here, in order); ``finished``
+    is always called in this process."""
+    for batch, results in (executor or LocalExecutor()).map(batches(cells)):
         for cell, result in zip(batch, results):
             finished(cell, result)
 
@@ -168,12 +167,13 @@ def run_sweep(config: Config | Loaded | LoadedNetwork, *, progress: Progress | N
 
 
 def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, shard: tuple[int, int] | None = None,
-                 progress: Progress | None = None, source: str = "") -> dict[str, Any]:
+                 progress: Progress | None = None, source: str = "", executor: Executor | None = None) -> dict[str, Any]:
     """Run ``config``'s sweep into ``out_dir``, reusing cells already finished there; returns the manifest.
 
     With ``shard=(K, N)`` only slice K of N runs (see :meth:`~optviz.sweep.Sweep.shard`) and
     only its cells are stored: :func:`merge_sweep` writes the table and figures once every
-    slice is done. ``source`` (the config's file) prefixes a :class:`ConfigError`.
+    slice is done. ``source`` (the config's file) prefixes a :class:`ConfigError`. The cells run
+    on ``executor`` (see :func:`compute`); the files are written here either way.
     """
     sweep = planned(config, source=source).sweep
     out_dir = Path(out_dir)
@@ -182,7 +182,7 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
     write_text(out_dir / "sweep.yaml", config_yaml(sweep.config))
     warn_not_replayable(sweep.config, out_dir / "sweep.yaml", "sweep")
     cells = sweep.shard(shard)
-    outcomes, computed = finish_cells(cells, out_dir, progress)
+    outcomes, computed = finish_cells(cells, out_dir, progress, executor=executor)
     session = _session(started, computed=computed, reused=len(cells) - computed, shard=shard)
     if shard is not None:
         return {"sweep": str(out_dir), "cells": len(sweep.cells), "shard": session["shard"],
@@ -195,10 +195,12 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
 
 
 def finish_cells(cells: list[Cell], out_dir: Path, progress: Progress | None = None, *,
-                 target_tolerance: float = DEFAULT_TARGET_TOLERANCE) -> tuple[dict[int, Outcome], int]:
+                 target_tolerance: float = DEFAULT_TARGET_TOLERANCE,
+                 executor: Executor | None = None) -> tuple[dict[int, Outcome], int]:
     """Every cell's outcome by cell index, reusing those finished in ``out_dir`` and storing each
     one computed as soon as its batch ends; also returns how many were computed. A reused cell
-    is scored from its stored rows exactly as a computed one (``target_tolerance``: :func:`outcome`'s)."""
+    is scored from its stored rows exactly as a computed one (``target_tolerance``: :func:`outcome`'s).
+    The cells to compute run on ``executor`` (see :func:`compute`)."""
     outcomes: dict[int, Outcome] = {}
 
     def report(cell: Cell, reused: bool) -> None:
@@ -219,7 +221,7 @@ def finish_cells(cells: list[Cell], out_dir: Path, progress: Progress | None = N
         outcomes[cell.index] = outcome(cell, result, target_tolerance=target_tolerance)
         report(cell, reused=False)
 
-    compute(todo, finished)
+    compute(todo, finished, executor)
     return outcomes, len(todo)
 
 
