@@ -5,7 +5,7 @@ batch of cells (:func:`optviz.pipelines.sweep.batches`) to a Dask distributed cl
 one task: a ``distributed.Client(ADDRESS)``, or without ADDRESS a ``LocalCluster`` of two
 single-threaded worker processes. A task carries each cell's config as plain data (what
 ``Config.to_dict`` gives, with its folder), never torch objects; the worker rebuilds and
-checks the cells, runs them exactly as this process would (:func:`run_cells`) and sends back
+checks the cells, runs them exactly as this process would (the sweep's ``run_cells``) and sends back
 the numpy arrays of their results. Everything else stays here: the cell hashing, the reuse of
 finished cells and the writing of every file, so the outputs are byte for byte those of a
 local sweep. Scheduling, retries and the dashboard are Dask's.
@@ -22,43 +22,38 @@ import contextlib
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
 from ..config import config_model
-from ..engine import run, run_batch
 from ..errors import ConfigError, RunError, quote
 from ..load import Cell, Loaded, LoadedNetwork, prepare
 from ..load.resolved import cell_key
 from ..results import RunResult
 from ..results.network import NetworkResult
 from ..store.cells import versions
-from ..training import train
 
 Result = RunResult | NetworkResult
 INSTALL_HINT = "pip install 'optviz[dask]'"
 LOCAL_WORKERS = 2
 
 
+# What runs one batch: its cells' loaded configs in, their results out, in order
+# (:func:`optviz.pipelines.sweep.run_cells`). A module-level function, so Dask sends it by name.
+RunCells = Callable[[list[Loaded | LoadedNetwork]], list[Result]]
+
+
 class Executor(Protocol):
-    """Runs batches of cells; yields each batch with its results, in any order, as they finish."""
+    """Runs batches of cells with ``run_cells``; yields each batch with its results, in any order, as they finish."""
 
-    def map(self, batches: list[list[Cell]]) -> Iterator[tuple[list[Cell], list[Result]]]: ...
-
-
-def run_cells(loaded: list[Loaded | LoadedNetwork]) -> list[Result]:
-    """One batch's results: a network cell trains on its own, function cells run as one
-    :func:`~optviz.engine.run_batch` (a lone cell as :func:`~optviz.engine.run`)."""
-    if isinstance(loaded[0], LoadedNetwork):
-        return [train(item) for item in loaded]
-    return run_batch(loaded) if len(loaded) > 1 else [run(loaded[0])]
+    def map(self, run_cells: RunCells, batches: list[list[Cell]]) -> Iterator[tuple[list[Cell], list[Result]]]: ...
 
 
 class LocalExecutor:
     """Every batch in this process, one after another, in order."""
 
-    def map(self, batches: list[list[Cell]]) -> Iterator[tuple[list[Cell], list[Result]]]:
+    def map(self, run_cells: RunCells, batches: list[list[Cell]]) -> Iterator[tuple[list[Cell], list[Result]]]:
         for batch in batches:
             yield batch, run_cells([cell.loaded for cell in batch])
 
@@ -69,13 +64,19 @@ class DaskExecutor:
 
     client: Any  # distributed.Client
 
-    def map(self, batches: list[list[Cell]]) -> Iterator[tuple[list[Cell], list[Result]]]:
-        from distributed import as_completed
+    def map(self, run_cells: RunCells, batches: list[list[Cell]]) -> Iterator[tuple[list[Cell], list[Result]]]:
+        from distributed import KilledWorker, as_completed
 
-        futures = {self.client.submit(run_task, [_payload(cell) for cell in batch], pure=False): batch
+        futures = {self.client.submit(run_task, run_cells, [_payload(cell) for cell in batch], pure=False): batch
                    for batch in batches}
         expected = versions()
-        for future, (found, arrays) in as_completed(futures, with_results=True):
+        finished = as_completed(futures, with_results=True)
+        while futures:
+            try:
+                future, (found, arrays) = next(finished)
+            except KilledWorker as error:  # Dask gave up after its own retries
+                raise RunError(f"Dask workers died running cells ({error}); the finished cells are kept: "
+                               "run the same command again to go on") from None
             batch = futures.pop(future)
             if found != expected:
                 raise RunError(f"a Dask worker runs {_versions(found)} where this process runs {_versions(expected)}; "
@@ -123,9 +124,10 @@ def open_executor(text: str = "local") -> Iterator[Executor]:
         yield DaskExecutor(client)
 
 
-def run_task(payloads: list[tuple[dict[str, Any], str | None, str]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+def run_task(run_cells: RunCells,
+             payloads: list[tuple[dict[str, Any], str | None, str]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """What a worker does with one batch: rebuild each cell's config from its data and folder, check it
-    hashes to the cell's key, run the batch (:func:`run_cells`) and return this process's versions with
+    hashes to the cell's key, run the batch with ``run_cells`` and return this process's versions with
     each result's fields but its config and function, which the driver holds already."""
     loaded = []
     for data, base_dir, key in payloads:

@@ -20,7 +20,9 @@ train one after another through :func:`optviz.training.train`.
 Cells of one element-wise optimizer that differ only in hyperparameters run as one
 optimizer with a param group per cell (:func:`optviz.engine.run_batch`), in batches
 of at most :data:`MAX_BATCH_CELLS`; every other cell runs on its own. Each finished
-cell is stored at once, so a sweep interrupted at any point resumes from there.
+cell is stored at once, so a sweep interrupted at any point resumes from there. The batches
+run in this process or, with ``executor=``, as tasks on a Dask cluster
+(:mod:`optviz.pipelines.executor`); either way the cells are stored here, and the same.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 
 from ..atomic import check_writable, staged_directory, write_text
 from ..config import Config
-from ..engine import batch_key
+from ..engine import batch_key, run, run_batch
 from ..errors import ConfigError, RunError
 from ..load import Cell, Loaded, LoadedNetwork, load, plan_sweep, prepare
 from ..load.record import AUTO_RECORD_BYTES, record_bytes
@@ -50,6 +52,7 @@ from ..store.cells import cell_files, leftovers, load_cell, read_cell, read_meta
 from ..store.sweep import sweep_manifest, write_sweep_csv
 from .executor import Executor, LocalExecutor
 from .replay import warn_not_replayable
+from ..training import train
 
 # A batch's records stay within this, and within this many cells, so a killed sweep loses
 # little and memory stays bounded whatever the starts per cell.
@@ -109,9 +112,18 @@ def compute(cells: list[Cell], finished: Callable[[Cell, RunResult | NetworkResu
     A network cell trains on its own, exactly as ``optviz run`` of its config would. The batches
     run on ``executor`` (:mod:`optviz.pipelines.executor`; by default here, in order); ``finished``
     is always called in this process."""
-    for batch, results in (executor or LocalExecutor()).map(batches(cells)):
+    for batch, results in (executor or LocalExecutor()).map(run_cells, batches(cells)):
         for cell, result in zip(batch, results):
             finished(cell, result)
+
+
+def run_cells(loaded: list[Loaded | LoadedNetwork]) -> list[RunResult | NetworkResult]:
+    """One batch's results, in order: a network cell trains on its own, function cells run as one
+    :func:`~optviz.engine.run_batch` (a lone cell as :func:`~optviz.engine.run`). On an executor's
+    worker too: this is what makes a Dask sweep the same as a local one."""
+    if isinstance(loaded[0], LoadedNetwork):
+        return [train(item) for item in loaded]
+    return run_batch(loaded) if len(loaded) > 1 else [run(loaded[0])]
 
 
 def outcome(cell: Cell, result: RunResult | NetworkResult, *,
