@@ -101,6 +101,11 @@ def json_option(what: str = "the manifest summary") -> Callable[[F], F]:
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON on stdout.")
 
 
+executor_option = click.option(
+    "--executor", default="local", show_default=True, metavar="local|dask[:ADDRESS]",
+    help="Where the cells run: here, or as tasks on a Dask cluster (the scheduler at ADDRESS, e.g. "
+         "dask:tcp://10.0.0.5:8786; without it, a local cluster of 2 worker processes). Files are written here "
+         "either way, and are the same. Needs pip install 'optviz[dask]'.")
 report_option = click.option("--report", "report", is_flag=True,
                              help="Also write report.html: the results as one page to open in a browser, offline.")
 
@@ -388,12 +393,13 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
 @out_option("Sweep directory")
 @click.option("--shard", metavar="K/N", help="Run only slice K of N (the cells numbered K-1 modulo N) and store its "
                                              "cells; `optviz merge` then writes the table and figures.")
+@executor_option
 @json_option("sweep.json (with --shard, the slice's summary)")
 @quiet_option("; no progress lines")
 @safe_option
 @report_option
-def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, shard: str | None, as_json: bool,
-          quiet: bool, safe: bool, report: bool) -> None:
+def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, shard: str | None, executor: str,
+          as_json: bool, quiet: bool, safe: bool, report: bool) -> None:
     """Run every cell of CONFIG's sweep block: sweep.csv, every loss curve, a heatmap, the best cell.
 
     One line per finished cell goes to stderr. Finished cells are kept in OUT/cells/,
@@ -403,17 +409,21 @@ def sweep(config_path: str, overrides: tuple[str, ...], out_dir: str | None, sha
     Example:
       optviz sweep configs/sgd_grid.yaml --set 'sweep.optimizers.SGD.lr={logspace: [-4, -2, 8]}'
       optviz sweep configs/big.yaml --shard 3/8 --out outputs/big    # then: optviz merge outputs/big
+      optviz sweep configs/sgd_grid.yaml --executor dask:tcp://10.0.0.5:8786
     """
     with reported(), warned(quiet):
         from .load.sweep import parse_shard
+        from .pipelines.executor import open_executor, parse_executor
         from .pipelines.run import default_out_dir
         from .pipelines.sweep import sweep_to_dir
 
         part = parse_shard(shard) if shard else None
+        parse_executor(executor)
         config = _load(config_path, overrides, safe)
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
-        manifest = sweep_to_dir(config, target, shard=part, progress=None if quiet else _cell_line,
-                                source=config_path)
+        with open_executor(executor) as runner:
+            manifest = sweep_to_dir(config, target, shard=part, progress=None if quiet else _cell_line,
+                                    source=config_path, executor=runner)
         if report and not part:  # a slice has no table yet: `optviz merge`, then `optviz report`
             _write_report(target, quiet or as_json, safe)
     if as_json:
@@ -498,12 +508,13 @@ def merge(sweep_dir: str, as_json: bool, quiet: bool, safe: bool) -> None:
 @click.option("--lrs", default="1e-4:10:26", show_default=True, metavar="FIRST:LAST:COUNT",
               help="The lrs tried per optimizer: COUNT values log-spaced from FIRST to LAST. A chosen lr at "
                    "either end is warned about, with a range that extends past it.")
+@executor_option
 @json_option("the tuning summary, with the run's manifest,")
 @quiet_option("; no progress lines")
 @safe_option
 @report_option
 def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, criterion: str | None,
-         target_tolerance: float, starts: int | None, lrs: str, as_json: bool, quiet: bool, safe: bool,
+         target_tolerance: float, starts: int | None, lrs: str, executor: str, as_json: bool, quiet: bool, safe: bool,
          report: bool) -> None:
     """Pick each optimizer's lr by the same rule, then run CONFIG with those lrs: a fair comparison.
 
@@ -519,17 +530,19 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
       optviz tune configs/rosenbrock.yaml --criterion auc --starts 16 --lrs 1e-5:1:31
     """
     with reported(), warned(quiet):
+        from .pipelines.executor import open_executor, parse_executor
         from .pipelines.tune import describe, parse_lrs, tune_to_dir
         from .progress import ProgressBar
 
         lr_range = parse_lrs(lrs)
+        parse_executor(executor)
         config = _load(config_path, overrides, safe).config
         target = Path(out_dir) if out_dir else Path("outputs") / f"{Path(config_path).stem}-tuned"
-        with ProgressBar.for_terminal(quiet=quiet) as bar:
+        with open_executor(executor) as runner, ProgressBar.for_terminal(quiet=quiet) as bar:
             summary = tune_to_dir(config, target, criterion=criterion, lrs=lr_range, starts=starts,
                                   target_tolerance=target_tolerance, source=config_path,
                                   progress=None if quiet else _cell_line, run_progress=bar.runs,
-                                  figure_progress=bar.figures)
+                                  figure_progress=bar.figures, executor=runner)
         if report:
             _write_report(target, quiet or as_json, safe)
     if as_json:
@@ -545,12 +558,13 @@ def tune(config_path: str, overrides: tuple[str, ...], out_dir: str | None, crit
 @click.argument("suite_path", metavar="SUITE", type=click.Path())
 @set_option("problems.0.steps=50")
 @out_option("Output directory", "outputs/<suite stem>/")
+@executor_option
 @json_option("the manifest, with the ranking,")
 @quiet_option("; no progress lines")
 @safe_option
 @report_option
-def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, quiet: bool,
-            safe: bool, report: bool) -> None:
+def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, executor: str, as_json: bool,
+            quiet: bool, safe: bool, report: bool) -> None:
     """Rank optimizers across a suite of problems, each tuned by the same rule: ranking.csv and ranking.png.
 
     SUITE lists problems (partial configs over shared keys) and the tuning rule (criterion,
@@ -565,15 +579,17 @@ def compare(suite_path: str, overrides: tuple[str, ...], out_dir: str | None, as
     with reported(), warned(quiet):
         from .config.suite import read_suite
         from .pipelines.compare import compare_to_dir, describe
+        from .pipelines.executor import open_executor, parse_executor
         from .pipelines.run import default_out_dir
         from .progress import ProgressBar
 
+        parse_executor(executor)
         suite = read_suite(suite_path, overrides)
         target = Path(out_dir) if out_dir else default_out_dir(suite_path)
-        with ProgressBar.for_terminal(quiet=quiet) as bar:
+        with open_executor(executor) as runner, ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = compare_to_dir(suite, target, source=suite_path, safe=safe, problem_progress=None if quiet
                                       else lambda name, done, total: click.echo(f"[{done + 1}/{total}] {name}", err=True),
-                                      run_progress=bar.runs, figure_progress=bar.figures)
+                                      run_progress=bar.runs, figure_progress=bar.figures, executor=runner)
         if report:
             _write_report(target, quiet or as_json, safe)
     if as_json:

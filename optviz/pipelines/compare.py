@@ -36,6 +36,7 @@ from ..results.ranking import Ranking, problem_standings
 from ..results.scores import CRITERION_TEXT, FUNCTION_CRITERIA
 from ..store.ranking import write_compare_manifest, write_ranking_csv
 from ..store.rundir import load_run
+from .executor import Executor
 from .sweep import Progress
 from .tune import DEFAULT_STARTS, check_tunable, parse_lrs, tune_to_dir
 
@@ -73,15 +74,16 @@ def check_suite(suite: Suite, *, source: str = "", safe: bool = False) -> tuple[
 def compare_to_dir(suite: Suite, out_dir: str | Path, *, source: str = "", safe: bool = False,
                    problem_progress: Callable[[str, int, int], None] | None = None,
                    progress: Progress | None = None, run_progress: Callable[[str, int, int], None] | None = None,
-                   figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                   figure_progress: Callable[[str, int, int], None] | None = None,
+                   executor: Executor | None = None) -> dict[str, Any]:
     """Tune and run every problem of ``suite`` into ``out_dir/<problem>/``, rank the optimizers, and write
     ranking.csv, ranking.png and manifest.json; returns the manifest.
 
     The folder is published whole (:func:`~optviz.atomic.published_directory`): an interrupted
     compare leaves an earlier one as it was. ``problem_progress(name, done, total)`` is called as
     each problem starts; ``progress``, ``run_progress`` and ``figure_progress`` are
-    :func:`~optviz.pipelines.tune.tune_to_dir`'s. ``source`` (the suite's file) prefixes a
-    :class:`ConfigError`.
+    :func:`~optviz.pipelines.tune.tune_to_dir`'s, and so is ``executor``, where the tuning runs go.
+    ``source`` (the suite's file) prefixes a :class:`ConfigError`.
 
     >>> from optviz.config.suite import read_suite
     >>> manifest = compare_to_dir(read_suite("configs/suite.yaml"), "outputs/suite")   # doctest: +SKIP
@@ -101,7 +103,8 @@ def compare_to_dir(suite: Suite, out_dir: str | Path, *, source: str = "", safe:
             folder = staging / problem.name
             try:
                 summary = tune_to_dir(problem.config, folder, criterion=suite.criterion, lrs=lrs, starts=starts,
-                                      progress=progress, run_progress=run_progress, figure_progress=figure_progress)
+                                      progress=progress, run_progress=run_progress, figure_progress=figure_progress,
+                                      executor=executor)
             except ConfigError as error:
                 raise problem.keyed(error, source) from None
             chosen = {entry["label"]: entry["lr"] for entry in summary["optimizers"]}

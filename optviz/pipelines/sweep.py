@@ -20,7 +20,9 @@ train one after another through :func:`optviz.training.train`.
 Cells of one element-wise optimizer that differ only in hyperparameters run as one
 optimizer with a param group per cell (:func:`optviz.engine.run_batch`), in batches
 of at most :data:`MAX_BATCH_CELLS`; every other cell runs on its own. Each finished
-cell is stored at once, so a sweep interrupted at any point resumes from there.
+cell is stored at once, so a sweep interrupted at any point resumes from there. The batches
+run in this process or, with ``executor=``, as tasks on a Dask cluster
+(:mod:`optviz.pipelines.executor`); either way the cells are stored here, and the same.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from ..results.scores import DEFAULT_TARGET_TOLERANCE, Score, network_score, sco
 from ..results.sweep import Outcome, SweepResult, describe
 from ..store.cells import cell_files, leftovers, load_cell, read_cell, read_meta, save_cell
 from ..store.sweep import sweep_manifest, write_sweep_csv
+from .executor import Executor, LocalExecutor
 from .replay import warn_not_replayable
 from ..training import train
 
@@ -102,17 +105,25 @@ def _batch_size(loaded: Loaded) -> int:
     return int(max(1, min(MAX_BATCH_CELLS, BATCH_RECORD_BYTES // per_cell)))
 
 
-def compute(cells: list[Cell], finished: Callable[[Cell, RunResult | NetworkResult], None]) -> None:
+def compute(cells: list[Cell], finished: Callable[[Cell, RunResult | NetworkResult], None],
+            executor: Executor | None = None) -> None:
     """Run ``cells``, batched where exact, calling ``finished(cell, result)`` as each batch ends.
 
-    A network cell trains on its own, exactly as ``optviz run`` of its config would."""
-    for batch in batches(cells):
-        if isinstance(batch[0].loaded, LoadedNetwork):
-            finished(batch[0], train(batch[0].loaded))
-            continue
-        results = run_batch([cell.loaded for cell in batch]) if len(batch) > 1 else [run(batch[0].loaded)]
+    A network cell trains on its own, exactly as ``optviz run`` of its config would. The batches
+    run on ``executor`` (:mod:`optviz.pipelines.executor`; by default here, in order); ``finished``
+    is always called in this process."""
+    for batch, results in (executor or LocalExecutor()).map(run_cells, batches(cells)):
         for cell, result in zip(batch, results):
             finished(cell, result)
+
+
+def run_cells(loaded: list[Loaded | LoadedNetwork]) -> list[RunResult | NetworkResult]:
+    """One batch's results, in order: a network cell trains on its own, function cells run as one
+    :func:`~optviz.engine.run_batch` (a lone cell as :func:`~optviz.engine.run`). On an executor's
+    worker too: this is what makes a Dask sweep the same as a local one."""
+    if isinstance(loaded[0], LoadedNetwork):
+        return [train(item) for item in loaded]
+    return run_batch(loaded) if len(loaded) > 1 else [run(loaded[0])]
 
 
 def outcome(cell: Cell, result: RunResult | NetworkResult, *,
@@ -168,12 +179,13 @@ def run_sweep(config: Config | Loaded | LoadedNetwork, *, progress: Progress | N
 
 
 def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, shard: tuple[int, int] | None = None,
-                 progress: Progress | None = None, source: str = "") -> dict[str, Any]:
+                 progress: Progress | None = None, source: str = "", executor: Executor | None = None) -> dict[str, Any]:
     """Run ``config``'s sweep into ``out_dir``, reusing cells already finished there; returns the manifest.
 
     With ``shard=(K, N)`` only slice K of N runs (see :meth:`~optviz.sweep.Sweep.shard`) and
     only its cells are stored: :func:`merge_sweep` writes the table and figures once every
-    slice is done. ``source`` (the config's file) prefixes a :class:`ConfigError`.
+    slice is done. ``source`` (the config's file) prefixes a :class:`ConfigError`. The cells run
+    on ``executor`` (see :func:`compute`); the files are written here either way.
     """
     sweep = planned(config, source=source).sweep
     out_dir = Path(out_dir)
@@ -182,7 +194,7 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
     write_text(out_dir / "sweep.yaml", config_yaml(sweep.config))
     warn_not_replayable(sweep.config, out_dir / "sweep.yaml", "sweep")
     cells = sweep.shard(shard)
-    outcomes, computed = finish_cells(cells, out_dir, progress)
+    outcomes, computed = finish_cells(cells, out_dir, progress, executor=executor)
     session = _session(started, computed=computed, reused=len(cells) - computed, shard=shard)
     if shard is not None:
         return {"sweep": str(out_dir), "cells": len(sweep.cells), "shard": session["shard"],
@@ -195,10 +207,12 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
 
 
 def finish_cells(cells: list[Cell], out_dir: Path, progress: Progress | None = None, *,
-                 target_tolerance: float = DEFAULT_TARGET_TOLERANCE) -> tuple[dict[int, Outcome], int]:
+                 target_tolerance: float = DEFAULT_TARGET_TOLERANCE,
+                 executor: Executor | None = None) -> tuple[dict[int, Outcome], int]:
     """Every cell's outcome by cell index, reusing those finished in ``out_dir`` and storing each
     one computed as soon as its batch ends; also returns how many were computed. A reused cell
-    is scored from its stored rows exactly as a computed one (``target_tolerance``: :func:`outcome`'s)."""
+    is scored from its stored rows exactly as a computed one (``target_tolerance``: :func:`outcome`'s).
+    The cells to compute run on ``executor`` (see :func:`compute`)."""
     outcomes: dict[int, Outcome] = {}
 
     def report(cell: Cell, reused: bool) -> None:
@@ -219,7 +233,7 @@ def finish_cells(cells: list[Cell], out_dir: Path, progress: Progress | None = N
         outcomes[cell.index] = outcome(cell, result, target_tolerance=target_tolerance)
         report(cell, reused=False)
 
-    compute(todo, finished)
+    compute(todo, finished, executor)
     return outcomes, len(todo)
 
 

@@ -53,6 +53,7 @@ from ..results.scores import (CRITERIA, DEFAULT_TARGET_TOLERANCE, FUNCTION_CRITE
                               default_criterion, rank)
 from ..results.tune import Tuning, budget_line
 from ..store.tune import write_tune_csv
+from .executor import Executor
 from .run import run_to_dir
 from .sweep import Progress, finish_cells
 
@@ -114,7 +115,8 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = 
                 lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int | None = None,
                 target_tolerance: float = DEFAULT_TARGET_TOLERANCE, source: str = "",
                 progress: Progress | None = None, run_progress: Callable[[str, int, int], None] | None = None,
-                figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                figure_progress: Callable[[str, int, int], None] | None = None,
+                executor: Executor | None = None) -> dict[str, Any]:
     """Tune every optimizer's lr, write tuned.yaml, tune.csv and tune.png, and run tuned.yaml into ``out_dir``.
 
     ``criterion`` defaults to :func:`~optviz.results.scores.default_criterion`; ``starts`` to
@@ -124,7 +126,7 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = 
     :meth:`~optviz.results.tune.Tuning.budget`) with the run's manifest under ``"run"``. ``progress``
     gets a :class:`~optviz.pipelines.sweep.Finished` per tuning run; ``run_progress`` and
     ``figure_progress`` are :func:`~optviz.pipelines.run.run_to_dir`'s. ``source`` (the config's
-    file) prefixes a :class:`ConfigError`.
+    file) prefixes a :class:`ConfigError`. The tuning runs go to ``executor`` (see :func:`search_lrs`).
 
     >>> from optviz import load_config
     >>> summary = tune_to_dir(load_config("configs/peaks.yaml"), "outputs/peaks-tuned")   # doctest: +SKIP
@@ -132,7 +134,7 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = 
     """
     criterion = criterion or default_criterion(config.problem is not None)
     tuning = search_lrs(config, out_dir, criterion=criterion, lrs=lrs, starts=starts,
-                        target_tolerance=target_tolerance, source=source, progress=progress)
+                        target_tolerance=target_tolerance, source=source, progress=progress, executor=executor)
     out_dir = Path(out_dir)
     tuned = tuned_config(tuning, out_dir)
     write_text(out_dir / "tuned.yaml", _header(tuning) + config_yaml(tuned.config))
@@ -150,8 +152,11 @@ def tune_to_dir(config: Config, out_dir: str | Path, *, criterion: str | None = 
 def search_lrs(config: Config, out_dir: str | Path, *, criterion: str | None = None,
                lrs: tuple[float, float, int] = DEFAULT_LRS, starts: int | None = None,
                target_tolerance: float = DEFAULT_TARGET_TOLERANCE, source: str = "",
-               progress: Progress | None = None) -> Tuning:
+               progress: Progress | None = None, executor: Executor | None = None) -> Tuning:
     """Try the lrs for every optimizer of ``config`` and choose one each; the runs are kept in ``out_dir/cells``.
+
+    They are the cells of one sweep (:func:`~optviz.pipelines.sweep.finish_cells`), run on ``executor``
+    (:mod:`optviz.pipelines.executor`; by default in this process).
 
     Warns (:class:`~optviz.errors.OptvizWarning`) for each chosen lr at an edge of the grid."""
     out_dir = Path(out_dir)
@@ -168,7 +173,8 @@ def search_lrs(config: Config, out_dir: str | Path, *, criterion: str | None = N
     except ConfigError as error:
         raise error.with_context(source=source) from None
     check_writable(out_dir)
-    outcomes, _ = finish_cells(sweep.cells, out_dir, progress, target_tolerance=target_tolerance)
+    outcomes, _ = finish_cells(sweep.cells, out_dir, progress, target_tolerance=target_tolerance,
+                               executor=executor)
     scores = {label: [outcomes[cell.index].score for cell in sweep.cells_of(label)] for label in config.labels}
     chosen = {}
     for label, found in scores.items():
