@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -69,14 +70,14 @@ from .config import Config, OptimizerSpec
 from .errors import ConfigError
 from .load import Loaded, prepare
 from .load.record import recorded_steps
-from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer_spec
+from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer, resolve_optimizer_spec
 from .problems import Noise, TestFunction, noise_rows
 from .results import RunResult, Trajectory
 
 Progress = Callable[[str, int, int], None]
 
 __all__ = ["BatchRoute", "batch_key", "batch_layout", "engine_mode", "run", "run_batch", "run_optimizer",
-           "stack_key"]
+           "stack_key", "tensor_lr_refusal"]
 
 
 def run(config: Config | Loaded, *, record_every: int | None = None, progress: Progress | None = None) -> RunResult:
@@ -149,7 +150,11 @@ def batch_key(config: Config) -> str | None:
     """
     if len(config.optimizers) != 1:
         return None
-    cls, hyperparameters, scheduler = resolve_optimizer_spec(config.optimizers[0], config)
+    return _batch_key(config, resolve_optimizer_spec(config.optimizers[0], config))
+
+
+def _batch_key(config: Config, resolved: tuple) -> str | None:
+    cls, hyperparameters, scheduler = resolved
     if batch_layout(cls, scheduler) != "stacked":
         return None
     data = config.to_dict()
@@ -166,19 +171,35 @@ def batch_key(config: Config) -> str | None:
 
 
 def stack_key(config: Config) -> str | None:
-    """Of configs with one :func:`batch_key`, those with equal keys here differ at most in lr.
+    """Of configs with one non-None :func:`batch_key`, those with equal keys here differ at most in lr.
 
     :func:`run_batch` stacks such runs into one param group with a tensor lr where torch's
-    step allows. None for a config that never stacks: one that does not batch, or has a
-    scheduler (a scheduler writes one number into each group's lr).
+    step allows. None for a config that never stacks: its optimizer's step refuses a tensor
+    lr (:func:`tensor_lr_refusal`), or it has a scheduler, which writes one number into
+    each group's lr. Keyed by the config as written, which is all a sweep varies.
     """
-    if batch_key(config) is None:
+    spec = config.optimizers[0]
+    if spec.scheduler is not None or tensor_lr_refusal(resolve_optimizer(spec.name, base_dir=config.base_dir)):
         return None
-    _, hyperparameters, scheduler = resolve_optimizer_spec(config.optimizers[0], config)
-    if scheduler is not None:
-        return None
-    return json.dumps({key: value for key, value in hyperparameters.items() if key != "lr"}, sort_keys=True,
+    return json.dumps({key: value for key, value in spec.hyperparameters.items() if key != "lr"}, sort_keys=True,
                       default=repr)
+
+
+@functools.lru_cache(maxsize=None)
+def tensor_lr_refusal(cls: type) -> str | None:
+    """Why ``cls.step`` refuses a param group's lr given as a tensor of one value per element, in
+    words; None when it takes one. Tried once per class, with its default hyperparameters."""
+    import torch
+
+    param = torch.zeros(2, 3, requires_grad=True)
+    param.grad = torch.ones(2, 3)
+    optimizer = cls([param], lr=1e-3)
+    optimizer.param_groups[0]["lr"] = torch.tensor([1e-3, 2e-3, 3e-3]).requires_grad_(True)  # see _Batch.stack_lrs
+    try:
+        optimizer.step()
+    except Exception as failure:
+        return f"{cls.__name__}.step refuses a tensor lr ({type(failure).__name__}: {failure})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -213,7 +234,9 @@ def run_batch(configs: Sequence[Config | Loaded], *, stack: bool = True,
     :class:`BatchRoute` taken.
     """
     loaded = [config if isinstance(config, Loaded) else prepare(config) for config in configs]
-    keys = {batch_key(item.config) for item in loaded}
+    resolved = [resolve_optimizer_spec(item.config.optimizers[0], item.config) if len(item.config.optimizers) == 1
+                else None for item in loaded]
+    keys = {None if both is None else _batch_key(item.config, both) for item, both in zip(loaded, resolved)}
     if not loaded or None in keys or len(keys) > 1:
         raise ValueError("run_batch takes configs of one element-wise optimizer that differ only in its "
                          "hyperparameters (equal, non-None batch_key)")
@@ -221,7 +244,6 @@ def run_batch(configs: Sequence[Config | Loaded], *, stack: bool = True,
     function = first.function
     plan = _plan(first, first.record_every)
     starts, start_index, noise_seed = _rows(first)
-    resolved = [resolve_optimizer_spec(item.config.optimizers[0], item.config) for item in loaded]
     cls, _, scheduler = resolved[0]
     plan = dataclasses.replace(plan, clip=first.config.optimizers[0].clip_grad_norm)  # equal in every config
     keys = _keys(start_index, noise_seed)
@@ -234,7 +256,7 @@ def run_batch(configs: Sequence[Config | Loaded], *, stack: bool = True,
             try:
                 stacked = _descend(cls, [runs[index] for index in order], scheduler, function, starts, "groups", plan,
                                    stop_at_divergence=False, keys=keys, stacks=[len(members) for members in stacks])
-            except _StackRefused as refused:
+            except _StackRefused as refused:  # with these hyperparameters, not with the defaults
                 reason = f"{cls.__name__}.step refuses a tensor lr ({refused})"
             else:
                 records = [record for _, record in sorted(zip(order, stacked), key=lambda pair: pair[0])]
@@ -266,15 +288,25 @@ def run_batch(configs: Sequence[Config | Loaded], *, stack: bool = True,
     return results
 
 
+# Stacking checks its first stacked run by running it alone, which costs about what this many
+# param groups of a batch do (configs/quadratic_lr.yaml's 10 lrs ran in 0.44 s as param
+# groups, 0.81 s stacked): fewer saved groups would make the sweep slower, not faster.
+MIN_STACK_SAVING = 16
+
+
 class _StackRefused(Exception):
     """torch's step raised on a stacked group's tensor lr."""
 
 
 def _stacks(cls, runs: list[dict], scheduler) -> tuple[list[list[int]] | None, str]:
     """The runs that can share a param group, as lists of run indices in order of their first run,
-    or None and why not: a scheduler steps each group's one lr, or no two runs differ only in lr."""
+    or None and why not: a scheduler steps each group's one lr, the step refuses a tensor lr, or too
+    few runs differ only in lr (:data:`MIN_STACK_SAVING`)."""
     if scheduler is not None:
         return None, "a scheduler sets each param group's lr to one number"
+    refusal = tensor_lr_refusal(cls)
+    if refusal:
+        return None, refusal
     members: dict[str, list[int]] = {}
     for index, run in enumerate(runs):
         settings = _group_settings(cls, run)
@@ -282,6 +314,9 @@ def _stacks(cls, runs: list[dict], scheduler) -> tuple[list[list[int]] | None, s
         members.setdefault(json.dumps(settings, sort_keys=True, default=repr), []).append(index)
     if all(len(indices) == 1 for indices in members.values()):
         return None, "no two runs differ only in lr"
+    if len(runs) - len(members) < MIN_STACK_SAVING:
+        return None, (f"stacking would save {len(runs) - len(members)} param groups, fewer than the "
+                      f"{MIN_STACK_SAVING} that pay for checking a stacked run alone")
     return list(members.values()), ""
 
 
