@@ -33,6 +33,14 @@ starts)`` tensor, so f and its gradient are still a few vectorized operations pe
 step. Every group states all its settings and torch applies them group by group, so
 each run is exactly the run it has alone (:func:`batch_key` says which runs qualify).
 
+Runs of such a batch that differ only in lr (equal :func:`stack_key`) go further: they
+*stack* into one param group whose parameter is a ``(dim, runs, starts)`` view and whose
+lr is a tensor with one value per run, assigned to the group after construction (the
+constructors refuse a multi-element lr). torch's own ``step`` then updates them all in
+a few kernel calls. Where ``step`` refuses a tensor lr (Adam and most others), or the
+first stacked run does not equal its lone run bit for bit (checked every batch), the
+runs take the param-group route instead, and :class:`BatchRoute` says which and why.
+
 A lone start is always a plain ``(dim,)`` vector, exactly what a hand-written loop
 optimizes. Batched and lone runs agree start by start to the last few bits: the
 only difference is that vectorized kernels (exp, pow, ...) may round differently
@@ -51,6 +59,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -61,13 +70,14 @@ from .config import Config, OptimizerSpec
 from .errors import ConfigError
 from .load import Loaded, prepare
 from .load.record import recorded_steps
-from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer_spec
+from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer, resolve_optimizer_spec
 from .problems import Noise, TestFunction, noise_rows
 from .results import RunResult, Trajectory
 
 Progress = Callable[[str, int, int], None]
 
-__all__ = ["batch_key", "batch_layout", "engine_mode", "run", "run_batch", "run_optimizer"]
+__all__ = ["BatchRoute", "batch_key", "batch_layout", "engine_mode", "run", "run_batch", "run_optimizer",
+           "stack_key", "tensor_lr_refusal"]
 
 
 def run(config: Config | Loaded, *, record_every: int | None = None, progress: Progress | None = None) -> RunResult:
@@ -140,7 +150,11 @@ def batch_key(config: Config) -> str | None:
     """
     if len(config.optimizers) != 1:
         return None
-    cls, hyperparameters, scheduler = resolve_optimizer_spec(config.optimizers[0], config)
+    return _batch_key(config, resolve_optimizer_spec(config.optimizers[0], config))
+
+
+def _batch_key(config: Config, resolved: tuple) -> str | None:
+    cls, hyperparameters, scheduler = resolved
     if batch_layout(cls, scheduler) != "stacked":
         return None
     data = config.to_dict()
@@ -156,16 +170,73 @@ def batch_key(config: Config) -> str | None:
     return json.dumps(data, sort_keys=True, default=lambda value: f"{value!r} at {id(value):#x}")
 
 
-def run_batch(configs: Sequence[Config | Loaded]) -> list[RunResult]:
+def stack_key(config: Config) -> str | None:
+    """Of configs with one non-None :func:`batch_key`, those with equal keys here differ at most in lr.
+
+    :func:`run_batch` stacks such runs into one param group with a tensor lr where torch's
+    step allows. None for a config that never stacks: its optimizer's step refuses a tensor
+    lr (:func:`tensor_lr_refusal`), or it has a scheduler, which writes one number into
+    each group's lr. Keyed by the config as written, which is all a sweep varies.
+    """
+    spec = config.optimizers[0]
+    if spec.scheduler is not None or tensor_lr_refusal(resolve_optimizer(spec.name, base_dir=config.base_dir)):
+        return None
+    return json.dumps({key: value for key, value in spec.hyperparameters.items() if key != "lr"}, sort_keys=True,
+                      default=repr)
+
+
+@functools.lru_cache(maxsize=None)
+def tensor_lr_refusal(cls: type) -> str | None:
+    """Why ``cls.step`` refuses a param group's lr given as a tensor of one value per element, in
+    words; None when it takes one. Tried once per class, with its default hyperparameters."""
+    import torch
+
+    param = torch.zeros(2, 3, requires_grad=True)
+    param.grad = torch.ones(2, 3)
+    optimizer = cls([param], lr=1e-3)
+    optimizer.param_groups[0]["lr"] = torch.tensor([1e-3, 2e-3, 3e-3]).requires_grad_(True)  # see _Batch.stack_lrs
+    try:
+        optimizer.step()
+    except Exception as failure:
+        return f"{cls.__name__}.step refuses a tensor lr ({type(failure).__name__}: {failure})"
+    return None
+
+
+@dataclass(frozen=True)
+class BatchRoute:
+    """How :func:`run_batch` ran one batch of runs, for a sweep's manifest.
+
+    ``route`` is "stacked" (runs that differ only in lr shared a param group whose lr is a
+    tensor) or "param groups" (one param group per run); ``reason`` says why, in words.
+    """
+
+    label: str  # the optimizer's label
+    optimizer: str  # its torch.optim class: SGD
+    route: str
+    runs: int
+    param_groups: int
+    reason: str
+
+
+def run_batch(configs: Sequence[Config | Loaded], *, stack: bool = True,
+              routed: Callable[[BatchRoute], None] | None = None) -> list[RunResult]:
     """Run configs of equal :func:`batch_key` as ONE optimizer with one param group per config.
 
     Result ``i`` equals ``run(configs[i])``: each group's parameter is that config's starts
     and its group holds every setting a lone optimizer would, so torch computes the same
     numbers; a group that diverges leaves the others untouched. The scheduler, if any,
     steps every group's lr as it would step a lone optimizer's.
+
+    With ``stack`` (the default), configs that differ only in lr share one param group
+    whose lr is a tensor, where torch's ``step`` takes one and the first such run then
+    equals its lone run bit for bit (run here to check); otherwise, and with
+    ``stack=False``, every config keeps its own group. ``routed`` is called with the
+    :class:`BatchRoute` taken.
     """
     loaded = [config if isinstance(config, Loaded) else prepare(config) for config in configs]
-    keys = {batch_key(item.config) for item in loaded}
+    resolved = [resolve_optimizer_spec(item.config.optimizers[0], item.config) if len(item.config.optimizers) == 1
+                else None for item in loaded]
+    keys = {None if both is None else _batch_key(item.config, both) for item, both in zip(loaded, resolved)}
     if not loaded or None in keys or len(keys) > 1:
         raise ValueError("run_batch takes configs of one element-wise optimizer that differ only in its "
                          "hyperparameters (equal, non-None batch_key)")
@@ -173,12 +244,37 @@ def run_batch(configs: Sequence[Config | Loaded]) -> list[RunResult]:
     function = first.function
     plan = _plan(first, first.record_every)
     starts, start_index, noise_seed = _rows(first)
-    resolved = [resolve_optimizer_spec(item.config.optimizers[0], item.config) for item in loaded]
     cls, _, scheduler = resolved[0]
     plan = dataclasses.replace(plan, clip=first.config.optimizers[0].clip_grad_norm)  # equal in every config
+    keys = _keys(start_index, noise_seed)
+    runs = [hyperparameters for _, hyperparameters, _ in resolved]
+    stacks, reason = _stacks(cls, runs, scheduler) if stack else (None, "stacking was turned off")
+    records = None
     with engine_mode():
-        records = _descend(cls, [hyperparameters for _, hyperparameters, _ in resolved], scheduler, function, starts,
-                           "groups", plan, stop_at_divergence=False, keys=_keys(start_index, noise_seed))
+        if stacks is not None:
+            order = [index for members in stacks for index in members]
+            try:
+                stacked = _descend(cls, [runs[index] for index in order], scheduler, function, starts, "groups", plan,
+                                   stop_at_divergence=False, keys=keys, stacks=[len(members) for members in stacks])
+            except _StackRefused as refused:  # with these hyperparameters, not with the defaults
+                reason = f"{cls.__name__}.step refuses a tensor lr ({refused})"
+            else:
+                records = [record for _, record in sorted(zip(order, stacked), key=lambda pair: pair[0])]
+                checked = next(members[0] for members in stacks if len(members) > 1)
+                if _equals_lone_run(records[checked], loaded[checked], starts, plan, keys):
+                    reason = (f"{cls.__name__}.step takes a tensor lr, and the first stacked run equals its lone "
+                              "run bit for bit")
+                else:
+                    records, reason = None, "the first stacked run differs from its lone run"
+        route = "stacked" if records is not None else "param groups"
+        if records is None:
+            stacks = [[index] for index in range(len(loaded))]
+            records = _descend(cls, runs, scheduler, function, starts, "groups", plan, stop_at_divergence=False,
+                               keys=keys)
+    if routed:
+        routed(BatchRoute(label=first.config.optimizers[0].display_label,
+                          optimizer=cls.__name__,
+                          route=route, runs=len(loaded), param_groups=len(stacks), reason=reason))
     results = []
     for item, record in zip(loaded, records):
         if not len(plan.minima):
@@ -190,6 +286,52 @@ def run_batch(configs: Sequence[Config | Loaded]) -> list[RunResult]:
                                  tolerance=plan.tolerance if function.minima else None, start_index=start_index,
                                  noise_seed=noise_seed))
     return results
+
+
+# Stacking checks its first stacked run by running it alone, which costs about what this many
+# param groups of a batch do (configs/quadratic_lr.yaml's 10 lrs ran in 0.44 s as param
+# groups, 0.81 s stacked): fewer saved groups would make the sweep slower, not faster.
+MIN_STACK_SAVING = 16
+
+
+class _StackRefused(Exception):
+    """torch's step raised on a stacked group's tensor lr."""
+
+
+def _stacks(cls, runs: list[dict], scheduler) -> tuple[list[list[int]] | None, str]:
+    """The runs that can share a param group, as lists of run indices in order of their first run,
+    or None and why not: a scheduler steps each group's one lr, the step refuses a tensor lr, or too
+    few runs differ only in lr (:data:`MIN_STACK_SAVING`)."""
+    if scheduler is not None:
+        return None, "a scheduler sets each param group's lr to one number"
+    refusal = tensor_lr_refusal(cls)
+    if refusal:
+        return None, refusal
+    members: dict[str, list[int]] = {}
+    for index, run in enumerate(runs):
+        settings = _group_settings(cls, run)
+        settings.pop("lr", None)
+        members.setdefault(json.dumps(settings, sort_keys=True, default=repr), []).append(index)
+    if all(len(indices) == 1 for indices in members.values()):
+        return None, "no two runs differ only in lr"
+    if len(runs) - len(members) < MIN_STACK_SAVING:
+        return None, (f"stacking would save {len(runs) - len(members)} param groups, fewer than the "
+                      f"{MIN_STACK_SAVING} that pay for checking a stacked run alone")
+    return list(members.values()), ""
+
+
+def _equals_lone_run(record: dict[str, Any], loaded: Loaded, starts: np.ndarray, plan: _Plan,
+                     keys: np.ndarray | None) -> bool:
+    """Whether a stacked run's record is, bit for bit, that of the same config run on its own."""
+    spec = loaded.config.optimizers[0]
+    alone = run_optimizer(spec, loaded.config, loaded.function, starts, plan, keys)
+    names = ["positions", "loss", "grad_norm", "lr", "diverged_step"] + (["converged_step"] if len(plan.minima) else [])
+    return record["error"] == alone.error and all(_same_bits(record[name], getattr(alone, name)) for name in names)
+
+
+def _same_bits(first: np.ndarray, second: np.ndarray) -> bool:
+    first, second = np.asarray(first), np.asarray(second)
+    return first.shape == second.shape and first.dtype == second.dtype and first.tobytes() == second.tobytes()
 
 
 @dataclass(frozen=True)
@@ -290,16 +432,22 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
 class _Batch:
     """The starts as an optimizer's parameters, in one layout; every view is ``(dim, count)``.
 
-    ``count`` is the number of starts, times the number of param groups in the
-    ``groups`` layout (group by group, each group's starts together).
+    ``count`` is the number of starts, times the number of runs in the ``groups``
+    layout (run by run, each run's starts together). There ``stacks`` gives the runs
+    of each param group: a group of several takes a ``(dim, runs, starts)`` view, or
+    ``(dim, runs)`` for one start, and its lr becomes a tensor (:meth:`stack_lrs`).
     """
 
-    def __init__(self, starts: np.ndarray, layout: str, dtype, groups: int = 1) -> None:
+    def __init__(self, starts: np.ndarray, layout: str, dtype, groups: int = 1,
+                 stacks: Sequence[int] | None = None) -> None:
         import torch
 
         self.layout = layout
         self.dim = starts.shape[1]
         self.count = len(starts) * groups
+        self.stacks = list(stacks) if stacks is not None else [1] * groups
+        self.stacked = any(size > 1 for size in self.stacks)
+        self.run_lrs: list[float] = []
         if layout == "vector":
             self.params = [torch.tensor(starts[0], dtype=dtype, requires_grad=True)]
         elif layout == "stacked":
@@ -311,10 +459,18 @@ class _Batch:
             storage = self.leaf.detach()
             self.grad = torch.zeros_like(storage)
             self.params = []
-            for group in range(groups):
-                param = storage[:, group].requires_grad_(True)
-                param.grad = self.grad[:, group]
+            first = 0
+            for size in self.stacks:
+                runs = slice(first, first + size) if size > 1 else first
+                param, gradient = storage[:, runs], self.grad[:, runs]
+                if size > 1 and len(starts) == 1:
+                    # torch squeezes a tensor lr before using it: (runs, 1) would become (runs,)
+                    # and broadcast against (dim, runs, 1) the wrong way, so drop the starts axis.
+                    param, gradient = param[..., 0], gradient[..., 0]
+                param.requires_grad_(True)
+                param.grad = gradient
                 self.params.append(param)
+                first += size
         else:
             self.params = [torch.tensor(start, dtype=dtype, requires_grad=True) for start in starts]
         # d(sum of f)/dx without building the sum: each start's f seeds its own gradient.
@@ -326,8 +482,35 @@ class _Batch:
         group per entry of ``hyperparameters``, each stating every setting of its lone run."""
         if self.layout != "groups":
             return self.params
-        return [{"params": [param], **_group_settings(cls, group)}
-                for param, group in zip(self.params, hyperparameters)]
+        settings = [_group_settings(cls, run) for run in hyperparameters]
+        self.run_lrs = [float(run["lr"]) for run in settings]
+        firsts = np.cumsum([0, *self.stacks[:-1]])
+        return [{"params": [param], **settings[first]} for param, first in zip(self.params, firsts)]
+
+    def stack_lrs(self, optimizer) -> None:
+        """Give each group of several runs their lrs as one tensor, one value per run, shaped
+        to broadcast over its parameter; groups of one run keep their number."""
+        import torch
+
+        if not self.stacked:
+            return
+        first = 0
+        for group, size in zip(optimizer.param_groups, self.stacks):
+            if size > 1:
+                (param,) = group["params"]
+                lr = torch.tensor(self.run_lrs[first:first + size], dtype=param.dtype)
+                lr = lr[:, None].expand(param.shape[1:]).contiguous() if param.dim() == 3 else lr
+                # SGD's step multiplies by a tensor lr only where it requires grad (its path for a
+                # learned lr). The step runs under no_grad, so nothing is recorded for autograd.
+                group["lr"] = lr.requires_grad_(True)
+            first += size
+
+    def lrs(self, param_groups: list[dict]) -> list[float]:
+        """The lr in force for every run (the one group's, outside the ``groups`` layout)."""
+        if not self.stacked:
+            return [float(group["lr"]) for group in param_groups]
+        # Stacked batches have no scheduler, so each run's lr is the one it started with.
+        return self.run_lrs
 
     def evaluate(self, function, optimizer):
         """f at every start, its gradient left in the parameters' ``.grad``; returns f."""
@@ -419,21 +602,25 @@ def _group_settings(cls, hyperparameters: dict) -> dict:
 
 
 def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, starts: np.ndarray, layout: str,
-             plan: _Plan, *, stop_at_divergence: bool, keys: np.ndarray | None = None) -> list[dict[str, Any]]:
+             plan: _Plan, *, stop_at_divergence: bool, keys: np.ndarray | None = None,
+             stacks: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """The optimization loop over a batch of starts; returns the records as numpy arrays.
 
-    ``hyperparameters`` is one dict, or in the ``groups`` layout one per param group; the
-    result holds one record per param group. Records of a start after it diverged are
-    NaN, whether or not the loop stops there. Under noise, ``keys`` holds each start's
-    (noise seed, start index).
+    ``hyperparameters`` is one dict, or in the ``groups`` layout one per run; the result
+    holds one record per run. There ``stacks`` gives the number of runs of each param
+    group, in order (one each when None): runs of a group of more differ only in lr and
+    share a tensor lr (raises :class:`_StackRefused` if the step refuses it). Records of a
+    start after it diverged are NaN, whether or not the loop stops there. Under noise,
+    ``keys`` holds each start's (noise seed, start index).
     """
     import torch
 
     dtype = getattr(torch, plan.dtype)
     groups = hyperparameters if layout == "groups" else [hyperparameters]
-    batch = _Batch(starts, layout, dtype, groups=len(groups))
+    batch = _Batch(starts, layout, dtype, groups=len(groups), stacks=stacks)
     count, dim = batch.count, batch.dim
     optimizer = cls(batch.param_groups(cls, hyperparameters), **groups[0])
+    batch.stack_lrs(optimizer)
     lr_scheduler = scheduler[0](optimizer, **scheduler[1]) if scheduler else None
     loss_driven = lr_scheduler is not None and type(lr_scheduler).__name__ == "ReduceLROnPlateau"
     needs_closure = cls.__name__ == "LBFGS" or _step_requires_closure(cls)
@@ -462,7 +649,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
             position, loss = batch.position(), loss.detach().reshape(count)
             already_diverged = _mark_divergence(diverged_step, position, loss, step)
             if is_recorded[step]:
-                records.write(position, loss, batch.gradient(), optimizer.param_groups, already_diverged)
+                records.write(position, loss, batch.gradient(), batch.lrs(optimizer.param_groups), already_diverged)
             convergence.update(step, position)
         if step == plan.steps:
             break
@@ -474,6 +661,8 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
             if lr_scheduler is not None:
                 lr_scheduler.step(float(loss.sum())) if loss_driven else lr_scheduler.step()
         except Exception as failure:  # a user's optimizer may raise anything; keep what we have
+            if batch.stacked:
+                raise _StackRefused(f"{type(failure).__name__}: {failure}") from failure
             error = f"{type(failure).__name__} at step {step}: {failure}"
             convergence.stop()
             break
@@ -566,7 +755,7 @@ class _Records:
         self.lr = np.full((groups, records), np.nan)
         self.slot = 0
 
-    def write(self, position, loss, gradient, param_groups: list[dict], hidden) -> None:
+    def write(self, position, loss, gradient, lrs: list[float], hidden) -> None:
         """One record of every start, and the lr of each group; starts in ``hidden`` (diverged earlier) stay NaN."""
         import torch
 
@@ -579,7 +768,7 @@ class _Records:
             self.positions[hidden, slot] = float("nan")
             self.loss[hidden, slot] = float("nan")
             self.grad_norm[hidden, slot] = float("nan")
-        self.lr[:, slot] = [float(group["lr"]) for group in param_groups[:len(self.lr)]]
+        self.lr[:, slot] = lrs[:len(self.lr)]
         self.slot += 1
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -167,6 +167,29 @@ def test_a_sweep_cell_under_noise_equals_its_run_alone():
         np.testing.assert_array_equal(together.noise_seed, alone.noise_seed)
 
 
+@pytest.mark.parametrize("noise", ["gaussian", "student_t-relative"])
+@pytest.mark.parametrize("clip", [None, 1.0], ids=["unclipped", "clipped"])
+def test_stacked_sweep_cells_under_noise_equal_param_groups_and_runs_alone(noise, clip):
+    # 20 lrs x 2 momenta stack into 2 param groups with a tensor lr each; every cell's row sees
+    # the noise of its (noise seed, start index, step), whatever its lr.
+    configs = [config_from_dict(noisy(NOISES[noise], [{"name": "SGD", "lr": lr, "momentum": momentum,
+                                                       "clip_grad_norm": clip}]))
+               for momentum in (0.0, 0.9) for lr in np.geomspace(0.001, 0.05, 20).tolist()]
+    routes = []
+    stacked = run_batch(configs, routed=routes.append)
+    assert [(route.route, route.param_groups) for route in routes] == [("stacked", 2)]
+    grouped = run_batch(configs, stack=False)
+    for index, config in enumerate(configs):
+        expected = grouped[index].trajectories[0]
+        if index % 7 == 0:  # a few lone runs too; param groups equal them (test above)
+            alone = run(config).trajectories[0]
+            np.testing.assert_array_equal(expected.positions, alone.positions)
+        got = stacked[index].trajectories[0]
+        for name in ("positions", "loss", "grad_norm", "lr", "diverged_step"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+        np.testing.assert_array_equal(stacked[index].noise_seed, grouped[index].noise_seed)
+
+
 def test_clipping_only_on_request_and_the_legend_says_so():
     from optviz.render.style import diverged_label
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from images import assert_png
@@ -221,7 +222,8 @@ BATCHED = [
 def test_batched_cells_equal_optviz_run_exactly(name, optimizer, sweep, dtype, function, start):
     config = sweep_config(sweep, function=function, start=start, dtype=dtype, optimizers=[optimizer])
     cells = plan_sweep(config).cells
-    assert batches(cells) == [cells]  # one optimizer, a param group per cell
+    (batch,) = batches(cells)  # one optimizer, a param group per cell (or per stack of lrs)
+    assert sorted(cell.index for cell in batch) == [cell.index for cell in cells]
     for cell, together in zip(cells, run_batch([cell.config for cell in cells])):
         assert_same_run(together, optviz.run(cell.config))
 
@@ -265,6 +267,118 @@ def test_cells_that_cannot_share_an_optimizer_run_apart_and_still_match(optimize
     result = run_sweep(sweep_config(sweep, optimizers=[optimizer], steps=12))
     for cell in cells:
         assert_same_run(result.load(cell), optviz.run(cell.config))
+
+
+# --- stacked cells: runs that differ only in lr share a param group with a tensor lr -------------
+
+# 20 lrs per stack: stacking pays only from MIN_STACK_SAVING saved param groups on.
+LRS = np.geomspace(1e-4, 3e-3, 20).tolist()
+STACKED = [
+    ("SGD", {"name": "SGD"}, {"optimizers.SGD.lr": LRS, "optimizers.SGD.momentum": [0, 0.9]}),
+    ("SGD-nesterov-decay", {"name": "SGD", "momentum": 0.5, "nesterov": True, "weight_decay": 0.01},
+     {"optimizers.SGD.lr": LRS, "optimizers.SGD.momentum": [0.5, 0.9]}),
+    ("SGD-clipped", {"name": "SGD", "momentum": 0.9, "clip_grad_norm": 5.0}, {"optimizers.SGD.lr": LRS}),
+    ("RAdam", {"name": "RAdam"}, {"optimizers.RAdam.lr": (np.array(LRS) * 30).tolist(),
+                                  "optimizers.RAdam.decoupled_weight_decay": [False, True],
+                                  "optimizers.RAdam.weight_decay": [0.1]}),
+]
+
+
+def stacked_routes(configs, **options):
+    routes = []
+    return run_batch(configs, routed=routes.append, **options), routes
+
+
+@pytest.mark.parametrize("start", [[-1.5, 2.0], [[-1.5, 2.0], [0.0, 0.9], [1.2, 1.1]]], ids=["one-start", "3-starts"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name,optimizer,sweep", STACKED, ids=[name for name, _, _ in STACKED])
+def test_stacked_cells_equal_param_group_cells_and_lone_runs_exactly(name, optimizer, sweep, dtype, start):
+    config = sweep_config(sweep, steps=60, dtype=dtype, optimizers=[optimizer], start=start)
+    cells = plan_sweep(config).cells
+    stacked, routes = stacked_routes([cell.config for cell in cells])
+    assert [route.route for route in routes] == ["stacked"]
+    assert routes[0].param_groups == len(cells) // len(LRS) and routes[0].runs == len(cells)
+    assert routes[0].reason.endswith(".step takes a tensor lr, and the first stacked run equals its lone run bit for bit")
+    grouped, routes = stacked_routes([cell.config for cell in cells], stack=False)
+    assert [(route.route, route.reason) for route in routes] == [("param groups", "stacking was turned off")]
+    for cell, together, apart in zip(cells, stacked, grouped):
+        assert_same_run(together, apart)
+        assert_same_run(together, optviz.run(cell.config))
+    if name == "SGD":  # the largest lrs with momentum blow up: divergence stays in its own cells
+        diverged = [result.trajectories[0].diverged_step.max() >= 0 for result in stacked]
+        assert any(diverged) and not all(diverged)
+
+
+def test_a_sweeps_stacks_run_in_one_batch_of_few_param_groups(monkeypatch):
+    import optviz.pipelines.sweep as sweepdir
+
+    cells = plan_sweep(optviz.load_config(CONFIGS / "sgd_grid.yaml")).cells
+    (batch,) = batches(cells)  # 32 stacks of 32 lrs: one batch, lr-major order regrouped by momentum
+    assert sorted(cell.index for cell in batch) == list(range(1024))
+    assert [cell.values["optimizers.SGD.momentum"] for cell in batch[:33]] == [0.0] * 32 + [batch[32].values[
+        "optimizers.SGD.momentum"]] and batch[32].values["optimizers.SGD.momentum"] > 0
+    monkeypatch.setattr(sweepdir, "MAX_BATCH_GROUPS", 5)
+    assert [len(chunk) for chunk in batches(cells)] == [160] * 6 + [64]
+
+
+def test_few_cells_do_not_stack_as_checking_one_alone_would_cost_more():
+    cells = plan_sweep(sweep_config({"optimizers.SGD.lr": LRS[:10]})).cells
+    results, routes = stacked_routes([cell.config for cell in cells])
+    assert [(route.route, route.reason) for route in routes] == [("param groups", "stacking would save 9 param groups, "
+                                                                  "fewer than the 16 that pay for checking a stacked run alone")]
+    assert_same_run(results[3], optviz.run(cells[3].config))
+
+
+def test_a_stacked_run_unlike_its_lone_run_falls_back_to_param_groups(monkeypatch):
+    import optviz.engine as engine
+
+    checked = []
+    monkeypatch.setattr(engine, "_equals_lone_run", lambda record, loaded, *rest: checked.append(loaded) or False)
+    cells = plan_sweep(sweep_config({"optimizers.SGD.lr": LRS, "optimizers.SGD.momentum": [0, 0.9]})).cells
+    results, routes = stacked_routes([cell.config for cell in cells])
+    assert [(route.route, route.param_groups, route.reason) for route in routes] == [
+        ("param groups", 40, "the first stacked run differs from its lone run")]
+    assert [item.config for item in checked] == [cells[0].config]  # the first stacked cell, checked once
+    for cell, result in zip(cells, results):
+        assert_same_run(result, optviz.run(cell.config))
+
+
+def test_optimizers_whose_step_refuses_a_tensor_lr_keep_param_groups(monkeypatch):
+    import optviz.engine as engine
+
+    assert engine.tensor_lr_refusal(torch.optim.SGD) is None and engine.tensor_lr_refusal(torch.optim.RAdam) is None
+    assert engine.tensor_lr_refusal(torch.optim.Adam).startswith("Adam.step refuses a tensor lr (TypeError: ")
+    cells = plan_sweep(sweep_config({"optimizers.Adam.lr": LRS}, optimizers=[{"name": "Adam"}])).cells
+    assert {engine.stack_key(cell.config) for cell in cells} == {None}
+    results, routes = stacked_routes([cell.config for cell in cells])
+    assert [(route.route, route.reason) for route in routes] == [("param groups", engine.tensor_lr_refusal(torch.optim.Adam))]
+    # Were it not known beforehand, the step's refusal itself sends the batch to param groups.
+    monkeypatch.setattr(engine, "tensor_lr_refusal", lambda cls: None)
+    again, routes = stacked_routes([cell.config for cell in cells])
+    assert routes[0].route == "param groups" and routes[0].reason.startswith("Adam.step refuses a tensor lr (TypeError: ")
+    for cell, result, second in zip(cells, results, again):
+        assert_same_run(result, optviz.run(cell.config))
+        assert_same_run(second, result)
+
+
+def test_sweep_json_says_which_route_each_optimizers_cells_took(tmp_path, monkeypatch):
+    import optviz.engine as engine
+
+    config = sweep_config({"optimizers.SGD.lr": LRS, "optimizers.Adam.lr": LRS[:2]},
+                          optimizers=[{"name": "SGD"}, {"name": "Adam"}, {"name": "LBFGS", "lr": 0.1}], steps=12)
+    manifest = optviz.sweep_to_dir(config, tmp_path / "out")
+    routes = json.loads((tmp_path / "out" / "sweep.json").read_text())["session"]["routes"]
+    assert routes == manifest["session"]["routes"] == [
+        {"label": "SGD", "optimizer": "SGD", "route": "stacked", "cells": 20, "batches": 1, "param_groups": 1,
+         "reason": "SGD.step takes a tensor lr, and the first stacked run equals its lone run bit for bit"},
+        {"label": "Adam", "optimizer": "Adam", "route": "param groups", "cells": 2, "batches": 1, "param_groups": 2,
+         "reason": engine.tensor_lr_refusal(torch.optim.Adam)}]  # LBFGS runs alone: not a batch
+    monkeypatch.setattr(engine, "_equals_lone_run", lambda *arguments: False)
+    manifest = optviz.sweep_to_dir(config, tmp_path / "fallback")
+    assert manifest["session"]["routes"][0] == {"label": "SGD", "optimizer": "SGD", "route": "param groups",
+                                                "cells": 20, "batches": 1, "param_groups": 20,
+                                                "reason": "the first stacked run differs from its lone run"}
+    assert (tmp_path / "out" / "sweep.csv").read_bytes() == (tmp_path / "fallback" / "sweep.csv").read_bytes()
 
 
 def test_run_batch_refuses_configs_that_differ_in_more_than_hyperparameters():

@@ -19,15 +19,19 @@ train one after another through :func:`optviz.training.train`.
 
 Cells of one element-wise optimizer that differ only in hyperparameters run as one
 optimizer with a param group per cell (:func:`optviz.engine.run_batch`), in batches
-of at most :data:`MAX_BATCH_CELLS`; every other cell runs on its own. Each finished
-cell is stored at once, so a sweep interrupted at any point resumes from there. The batches
-run in this process or, with ``executor=``, as tasks on a Dask cluster
+of at most :data:`MAX_BATCH_GROUPS` param groups; every other cell runs on its own.
+Cells that differ only in lr share one param group with a tensor lr where torch's step
+takes it (SGD, RAdam), and sweep.json's ``session.routes`` says which route each
+optimizer's cells took and why (for batches run in this process). Each finished cell is
+stored at once, so a sweep interrupted at any point resumes from there. The batches run in
+this process or, with ``executor=``, as tasks on a Dask cluster
 (:mod:`optviz.pipelines.executor`); either way the cells are stored here, and the same.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -38,7 +42,7 @@ import numpy as np
 
 from ..atomic import check_writable, staged_directory, write_text
 from ..config import Config
-from ..engine import batch_key, run, run_batch
+from ..engine import BatchRoute, batch_key, run, run_batch, stack_key
 from ..errors import ConfigError, RunError
 from ..load import Cell, Loaded, LoadedNetwork, load, plan_sweep, prepare
 from ..load.record import AUTO_RECORD_BYTES, record_bytes
@@ -54,9 +58,10 @@ from .executor import Executor, LocalExecutor
 from .replay import warn_not_replayable
 from ..training import train
 
-# A batch's records stay within this, and within this many cells, so a killed sweep loses
-# little and memory stays bounded whatever the starts per cell.
-MAX_BATCH_CELLS = 256
+# A batch's records stay within this, and within this many param groups, so a killed sweep
+# loses little and memory stays bounded whatever the starts per cell. A step costs about the
+# same per param group however many cells of a stack (differing only in lr) the group holds.
+MAX_BATCH_GROUPS = 256
 BATCH_RECORD_BYTES = AUTO_RECORD_BYTES
 
 
@@ -95,35 +100,58 @@ def batches(cells: list[Cell]) -> list[list[Cell]]:
             groups.append(batched[key])
     chunks = []
     for group in groups:
-        size = 1 if isinstance(group[0].loaded, LoadedNetwork) else _batch_size(group[0].loaded)
-        chunks += [group[first:first + size] for first in range(0, len(group), size)]
+        if len(group) == 1:
+            chunks.append(group)
+            continue
+        # The cells of a stack (equal stack_key: one param group) run together, in batches of
+        # few long stacks; a cell that stacks with none is a param group of its own.
+        stacks: dict[Any, list[Cell]] = {}
+        for cell in group:
+            key = stack_key(cell.config)
+            stacks.setdefault(("alone", cell.index) if key is None else key, []).append(cell)
+        most_cells, chunk, param_groups = _batch_cells(group[0].loaded), [], 0
+        for members in stacks.values():
+            for position, cell in enumerate(members):
+                if len(chunk) == most_cells or (position == 0 and param_groups == MAX_BATCH_GROUPS):
+                    chunks.append(chunk)
+                    chunk, param_groups = [], 0
+                param_groups += position == 0 or not chunk
+                chunk.append(cell)
+        chunks.append(chunk)
     return chunks
 
 
-def _batch_size(loaded: Loaded) -> int:
+def _batch_cells(loaded: Loaded) -> int:
+    """The most cells of ``loaded``'s shape whose records fit in :data:`BATCH_RECORD_BYTES`."""
     per_cell = record_bytes(loaded.config, len(loaded.starts), loaded.function.dim, loaded.record_every)
-    return int(max(1, min(MAX_BATCH_CELLS, BATCH_RECORD_BYTES // per_cell)))
+    return int(max(1, BATCH_RECORD_BYTES // per_cell))
 
 
 def compute(cells: list[Cell], finished: Callable[[Cell, RunResult | NetworkResult], None],
-            executor: Executor | None = None) -> None:
-    """Run ``cells``, batched where exact, calling ``finished(cell, result)`` as each batch ends.
+            executor: Executor | None = None, *, routed: Callable[[BatchRoute], None] | None = None) -> None:
+    """Run ``cells``, batched where exact, calling ``finished(cell, result)`` as each batch ends
+    and ``routed`` with the route of each batch of several cells (:class:`~optviz.engine.BatchRoute`).
 
     A network cell trains on its own, exactly as ``optviz run`` of its config would. The batches
     run on ``executor`` (:mod:`optviz.pipelines.executor`; by default here, in order); ``finished``
-    is always called in this process."""
-    for batch, results in (executor or LocalExecutor()).map(run_cells, batches(cells)):
+    is always called in this process. ``routed`` hears of the batches run here: a Dask worker's
+    routes stay on the worker (its results are the same either way)."""
+    executor = executor or LocalExecutor()
+    runner = functools.partial(run_cells, routed=routed) if isinstance(executor, LocalExecutor) else run_cells
+    for batch, results in executor.map(runner, batches(cells)):
         for cell, result in zip(batch, results):
             finished(cell, result)
 
 
-def run_cells(loaded: list[Loaded | LoadedNetwork]) -> list[RunResult | NetworkResult]:
+def run_cells(loaded: list[Loaded | LoadedNetwork], *,
+              routed: Callable[[BatchRoute], None] | None = None) -> list[RunResult | NetworkResult]:
     """One batch's results, in order: a network cell trains on its own, function cells run as one
-    :func:`~optviz.engine.run_batch` (a lone cell as :func:`~optviz.engine.run`). On an executor's
-    worker too: this is what makes a Dask sweep the same as a local one."""
+    :func:`~optviz.engine.run_batch` (a lone cell as :func:`~optviz.engine.run`), which tells
+    ``routed`` its route. On an executor's worker too: this is what makes a Dask sweep the same
+    as a local one."""
     if isinstance(loaded[0], LoadedNetwork):
         return [train(item) for item in loaded]
-    return run_batch(loaded) if len(loaded) > 1 else [run(loaded[0])]
+    return run_batch(loaded, routed=routed) if len(loaded) > 1 else [run(loaded[0])]
 
 
 def outcome(cell: Cell, result: RunResult | NetworkResult, *,
@@ -194,8 +222,10 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
     write_text(out_dir / "sweep.yaml", config_yaml(sweep.config))
     warn_not_replayable(sweep.config, out_dir / "sweep.yaml", "sweep")
     cells = sweep.shard(shard)
-    outcomes, computed = finish_cells(cells, out_dir, progress, executor=executor)
+    routes: list[BatchRoute] = []
+    outcomes, computed = finish_cells(cells, out_dir, progress, executor=executor, routed=routes.append)
     session = _session(started, computed=computed, reused=len(cells) - computed, shard=shard)
+    session["routes"] = routes_summary(routes)
     if shard is not None:
         return {"sweep": str(out_dir), "cells": len(sweep.cells), "shard": session["shard"],
                 "shard_cells": len(cells), "session": session}
@@ -208,11 +238,12 @@ def sweep_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *
 
 def finish_cells(cells: list[Cell], out_dir: Path, progress: Progress | None = None, *,
                  target_tolerance: float = DEFAULT_TARGET_TOLERANCE,
-                 executor: Executor | None = None) -> tuple[dict[int, Outcome], int]:
+                 executor: Executor | None = None,
+                 routed: Callable[[BatchRoute], None] | None = None) -> tuple[dict[int, Outcome], int]:
     """Every cell's outcome by cell index, reusing those finished in ``out_dir`` and storing each
     one computed as soon as its batch ends; also returns how many were computed. A reused cell
     is scored from its stored rows exactly as a computed one (``target_tolerance``: :func:`outcome`'s).
-    The cells to compute run on ``executor`` (see :func:`compute`)."""
+    The cells to compute run on ``executor``; ``routed`` hears of their routes (see :func:`compute`)."""
     outcomes: dict[int, Outcome] = {}
 
     def report(cell: Cell, reused: bool) -> None:
@@ -233,8 +264,22 @@ def finish_cells(cells: list[Cell], out_dir: Path, progress: Progress | None = N
         outcomes[cell.index] = outcome(cell, result, target_tolerance=target_tolerance)
         report(cell, reused=False)
 
-    compute(todo, finished, executor)
+    compute(todo, finished, executor, routed=routed)
     return outcomes, len(todo)
+
+
+def routes_summary(routes: list[BatchRoute]) -> list[dict[str, Any]]:
+    """For sweep.json: which route the batched cells of each optimizer took and why, one entry per
+    (label, route, reason) with its cells and batches counted; cells that ran alone are not listed."""
+    summary: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for route in routes:
+        entry = summary.setdefault((route.label, route.route, route.reason), {
+            "label": route.label, "optimizer": route.optimizer, "route": route.route, "cells": 0, "batches": 0,
+            "param_groups": 0, "reason": route.reason})
+        entry["cells"] += route.runs
+        entry["batches"] += 1
+        entry["param_groups"] += route.param_groups
+    return list(summary.values())
 
 
 def merge_sweep(out_dir: str | Path, *, safe: bool = False) -> dict[str, Any]:
