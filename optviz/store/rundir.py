@@ -36,6 +36,8 @@ from .npz import checked_array, read_npz, write_npz
 # trajectories.csv is for spreadsheets and quick looks: above this many rows (about 20 MB)
 # it is left out, and trajectories.npz holds the same numbers.
 CSV_ROW_LIMIT = 200_000
+# summary.csv is turned into text this many rows at a time (a few MB of strings each).
+SUMMARY_BLOCK_ROWS = 32_768
 ARRAYS = ("positions", "loss", "lr", "grad_norm", "diverged_step")
 # Stored only when the run has them: converged_step needs known minima.
 OPTIONAL_ARRAYS = ("converged_step",)
@@ -235,21 +237,30 @@ def write_trajectories_csv(result: RunResult, path: Path) -> Path:
                      itertools.chain(*blocks))
 
 
-def write_summary_csv(result: RunResult, path: Path) -> Path:
-    """One row per (optimizer, start[, noise seed]); empty cells where a value does not exist (NaN, no minimum)."""
+def write_summary_csv(result: RunResult, path: Path, *, block_rows: int = SUMMARY_BLOCK_ROWS) -> Path:
+    """One row per (optimizer, start[, noise seed]); empty cells where a value does not exist (NaN, no minimum).
+
+    The text is made ``block_rows`` rows at a time, each block written before the next is
+    made: a million rows never exist as Python strings at once. The bytes do not depend on
+    ``block_rows``.
+    """
     table = result.summary_table()
     axes = ["x"] if result.dim == 1 else ["x", "y"]
     header = ["label", "start", *(["noise_seed"] if result.noisy else []), "status", "final_loss", *[f"final_{axis}" for axis in axes],
               "nearest_minimum", "distance_to_minimum", "diverged_step", "converged_step"]
-    rows = zip(
-        table["label"].tolist(), step_fields(table["start"]),
-        *([step_fields(table["noise_seed"])] if result.noisy else []), table["status"].tolist(),
-        finite_fields(table["final_loss"]),
-        *(finite_fields(table["final_position"][:, axis]) for axis in range(result.dim)),
-        step_fields(table["nearest_minimum"]), finite_fields(table["distance_to_minimum"]),
-        step_fields(table["diverged_step"]), step_fields(table["converged_step"]),
-    )
-    return write_csv(path, header, rows)
+
+    def rows(block: slice):
+        return zip(
+            table["label"][block].tolist(), step_fields(table["start"][block]),
+            *([step_fields(table["noise_seed"][block])] if result.noisy else []), table["status"][block].tolist(),
+            finite_fields(table["final_loss"][block]),
+            *(finite_fields(table["final_position"][block, axis]) for axis in range(result.dim)),
+            step_fields(table["nearest_minimum"][block]), finite_fields(table["distance_to_minimum"][block]),
+            step_fields(table["diverged_step"][block]), step_fields(table["converged_step"][block]),
+        )
+
+    blocks = (slice(begin, begin + block_rows) for begin in range(0, len(table["label"]), block_rows))
+    return write_csv(path, header, itertools.chain.from_iterable(map(rows, blocks)))
 
 
 def write_data(result: RunResult, out_dir: Path) -> list[str]:
