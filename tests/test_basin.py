@@ -353,3 +353,19 @@ def test_basin_command_takes_a_number_of_workers(tmp_path):
     assert "Adam" in result.output
     bad = invoke("basin", CONFIGS / "peaks_basin.yaml", *SHRINK, "--workers", 0, "--out", tmp_path)
     assert bad.exit_code == 2 and "--workers" in bad.output
+
+
+def test_summary_csv_is_the_same_in_any_blocks_and_quotes_labels_as_csv_does(tmp_path):
+    import csv
+
+    from optviz.store.rundir import write_summary_csv
+
+    result = run(config_from_dict({"function": "rosenbrock", "start": {"grid": [9, 7]}, "steps": 30, "optimizers": [
+        {"name": "SGD", "lr": 0.004, "label": 'SGD, "fast"'}, "Adam"]}))
+    whole = write_summary_csv(result, tmp_path / "whole.csv").read_bytes()
+    for block_rows in (1, 10, 63):
+        assert write_summary_csv(result, tmp_path / "blocks.csv", block_rows=block_rows).read_bytes() == whole
+    with open(tmp_path / "whole.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["label"] for row in rows] == ['SGD, "fast"'] * 63 + ["Adam"] * 63
+    assert {row["status"] for row in rows[:63]} == {"ok", "diverged"}

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import json
 import platform
@@ -30,7 +31,7 @@ from ..problems import TestFunction, function_of, plot_domain
 from ..results import RunResult, Trajectory, finite_or_none
 from ..results.basin import basin_summary
 from .basin import write_basin_npz
-from .csvfile import finite_fields, float_fields, step_fields, write_csv
+from .csvfile import csv_field, finite_fields, float_fields, step_fields, write_csv, write_csv_columns
 from .npz import checked_array, read_npz, write_npz
 
 # trajectories.csv is for spreadsheets and quick looks: above this many rows (about 20 MB)
@@ -237,30 +238,32 @@ def write_trajectories_csv(result: RunResult, path: Path) -> Path:
                      itertools.chain(*blocks))
 
 
-def write_summary_csv(result: RunResult, path: Path, *, block_rows: int = SUMMARY_BLOCK_ROWS) -> Path:
+def write_summary_csv(result: RunResult, path: Path, *, block_rows: int | None = None) -> Path:
     """One row per (optimizer, start[, noise seed]); empty cells where a value does not exist (NaN, no minimum).
 
-    The text is made ``block_rows`` rows at a time, each block written before the next is
-    made: a million rows never exist as Python strings at once. The bytes do not depend on
-    ``block_rows``.
+    The text is made ``block_rows`` rows at a time (None: :data:`SUMMARY_BLOCK_ROWS`), each
+    block written before the next is made: a million rows never exist as Python strings at
+    once. The bytes do not depend on ``block_rows``.
     """
     table = result.summary_table()
     axes = ["x"] if result.dim == 1 else ["x", "y"]
     header = ["label", "start", *(["noise_seed"] if result.noisy else []), "status", "final_loss", *[f"final_{axis}" for axis in axes],
               "nearest_minimum", "distance_to_minimum", "diverged_step", "converged_step"]
+    labels = {label: csv_field(label) for label in result.labels}
 
-    def rows(block: slice):
-        return zip(
-            table["label"][block].tolist(), step_fields(table["start"][block]),
+    def columns(block: slice) -> list[list[str]]:
+        return [
+            [labels[label] for label in table["label"][block].tolist()], step_fields(table["start"][block]),
             *([step_fields(table["noise_seed"][block])] if result.noisy else []), table["status"][block].tolist(),
             finite_fields(table["final_loss"][block]),
             *(finite_fields(table["final_position"][block, axis]) for axis in range(result.dim)),
             step_fields(table["nearest_minimum"][block]), finite_fields(table["distance_to_minimum"][block]),
             step_fields(table["diverged_step"][block]), step_fields(table["converged_step"][block]),
-        )
+        ]
 
+    block_rows = block_rows or SUMMARY_BLOCK_ROWS
     blocks = (slice(begin, begin + block_rows) for begin in range(0, len(table["label"]), block_rows))
-    return write_csv(path, header, itertools.chain.from_iterable(map(rows, blocks)))
+    return write_csv_columns(path, header, map(columns, blocks))
 
 
 def write_data(result: RunResult, out_dir: Path) -> list[str]:
@@ -268,14 +271,18 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", config_yaml(result.config))
     written = ["config.yaml", "trajectories.npz", "summary.csv"]
-    write_trajectories_npz(result, out_dir / "trajectories.npz")
-    write_summary_csv(result, out_dir / "summary.csv")
-    if "trajectories.csv" not in {entry["file"] for entry in skipped_files(result)}:
-        write_trajectories_csv(result, out_dir / "trajectories.csv")
-        written.append("trajectories.csv")
-    if "basin" in result.config.render.figures:
-        written.append(write_basin_npz(result, out_dir / "basin.npz").name)
-    return written
+    # zlib and numpy's copies release the GIL: the npz files compress on a second core while
+    # this thread makes the CSV text, which holds it.
+    with concurrent.futures.ThreadPoolExecutor(1) as background:
+        archives = [background.submit(write_trajectories_npz, result, out_dir / "trajectories.npz")]
+        if "basin" in result.config.render.figures:
+            archives.append(background.submit(write_basin_npz, result, out_dir / "basin.npz"))
+        write_summary_csv(result, out_dir / "summary.csv")
+        if "trajectories.csv" not in {entry["file"] for entry in skipped_files(result)}:
+            write_trajectories_csv(result, out_dir / "trajectories.csv")
+            written.append("trajectories.csv")
+        names = [archive.result().name for archive in archives]
+    return written + names[1:]
 
 
 def write_manifest(result: RunResult, out_dir: Path, *, files: list[str], timing: dict[str, Any],
