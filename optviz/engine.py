@@ -70,9 +70,11 @@ Progress = Callable[[str, int, int], None]
 # Batched starts run this many rows at a time: the step's temporaries then stay in the CPU's
 # caches (1.35x faster on a million starts than one batch), and chunks can go to processes.
 CHUNK_ROWS = 65_536
+# Rows below which a second process is not worth forking (about a second's work for 500 steps).
+MIN_WORKER_ROWS = 16_384
 RECORD_KEYS = ("positions", "loss", "grad_norm", "diverged_step", "converged_step")
 
-__all__ = ["CHUNK_ROWS", "batch_key", "batch_layout", "default_workers", "engine_mode", "run", "run_batch",
+__all__ = ["CHUNK_ROWS", "MIN_WORKER_ROWS", "batch_key", "batch_layout", "default_workers", "engine_mode", "run", "run_batch",
            "run_optimizer"]
 
 
@@ -108,7 +110,7 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
                        tolerance=plan.tolerance if function.minima else None, start_index=start_index,
                        noise_seed=noise_seed)
     chunk_rows = chunk_rows or CHUNK_ROWS
-    workers = default_workers(len(starts), chunk_rows) if workers is None else workers
+    workers = default_workers(len(starts)) if workers is None else workers
     with engine_mode():
         for spec in config.optimizers:
             if progress:
@@ -119,18 +121,19 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
     return result
 
 
-def default_workers(rows: int, chunk_rows: int | None = None) -> int:
-    """Processes worth starting for ``rows`` batched rows: one per chunk, at most one per usable CPU.
+def default_workers(rows: int) -> int:
+    """Processes worth starting for ``rows`` batched rows: one per :data:`MIN_WORKER_ROWS` rows, at
+    most one per usable CPU.
 
-    Below two chunks a second process costs more than it saves; without the ``fork`` start
-    method (macOS, Windows) a worker would import torch afresh, so there is one.
+    For fewer rows a fork costs more than it saves; without the ``fork`` start method (macOS,
+    Windows) a worker would import torch afresh, so there is one.
     """
     import multiprocessing
     import os
 
     if "fork" not in multiprocessing.get_all_start_methods() or not hasattr(os, "sched_getaffinity"):
         return 1
-    return max(1, min(len(os.sched_getaffinity(0)), -(-rows // (chunk_rows or CHUNK_ROWS))))
+    return max(1, min(len(os.sched_getaffinity(0)), rows // MIN_WORKER_ROWS))
 
 
 def _rows(loaded: Loaded) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -290,8 +293,8 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     """One optimizer from every start (row), in the layout :func:`batch_layout` picks for it.
 
     ``keys`` holds each row's (noise seed, start index) when the run is noisy. Batched rows
-    run ``chunk_rows`` at a time, the chunks in order or, with ``workers`` > 1, shared out to
-    that many forked processes of one torch thread each. Rows never mix (element-wise updates;
+    run ``chunk_rows`` at a time (at most a ``workers``-th of them), the chunks in order or, with
+    ``workers`` > 1, shared out to that many forked processes of one torch thread each. Rows never mix (element-wise updates;
     each row's noise is a function of its own keys), so every split gives the bits of one
     batch. Should an optimizer raise in some chunk, the rows are run again as one batch, so
     the error and where it stopped are those of one batch too.
@@ -304,6 +307,8 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     stop = layout == "sequential"
     if len(starts) > 1 and not stop:
         job = _Job(cls, hyperparameters, scheduler, function, starts, layout, plan, keys)
+        if workers > 1:  # at least a chunk for each worker
+            chunk_rows = min(chunk_rows, -(-len(starts) // workers))
         chunks = [(begin, min(begin + chunk_rows, len(starts))) for begin in range(0, len(starts), chunk_rows)]
         record = _assemble(_run_chunks(job, chunks, workers), chunks)
         if record["error"] and len(chunks) > 1:

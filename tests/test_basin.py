@@ -321,12 +321,12 @@ def test_chunked_and_two_process_runs_equal_one_batch(chunk_rows, workers):
     assert_same_bits(one, run(config, workers=workers, chunk_rows=chunk_rows))
 
 
-def test_default_workers_is_one_per_chunk_up_to_the_cpus():
-    from optviz.engine import CHUNK_ROWS, default_workers
+def test_default_workers_is_one_per_enough_rows_up_to_the_cpus():
+    from optviz.engine import MIN_WORKER_ROWS, default_workers
 
-    assert default_workers(CHUNK_ROWS) == 1 and default_workers(10, chunk_rows=100) == 1
-    assert 1 <= default_workers(CHUNK_ROWS + 1) <= 2
-    assert default_workers(10**9, chunk_rows=1) == len(os.sched_getaffinity(0))
+    assert default_workers(1) == 1 and default_workers(2 * MIN_WORKER_ROWS - 1) == 1
+    assert default_workers(2 * MIN_WORKER_ROWS) == min(2, len(os.sched_getaffinity(0)))
+    assert default_workers(10**9) == len(os.sched_getaffinity(0))
 
 
 def test_chunked_and_two_process_basin_maps_write_the_same_files(tmp_path, monkeypatch):

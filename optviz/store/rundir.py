@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import itertools
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -241,29 +242,43 @@ def write_trajectories_csv(result: RunResult, path: Path) -> Path:
 def write_summary_csv(result: RunResult, path: Path, *, block_rows: int | None = None) -> Path:
     """One row per (optimizer, start[, noise seed]); empty cells where a value does not exist (NaN, no minimum).
 
-    The text is made ``block_rows`` rows at a time (None: :data:`SUMMARY_BLOCK_ROWS`), each
-    block written before the next is made: a million rows never exist as Python strings at
-    once. The bytes do not depend on ``block_rows``.
+    The table and its text are made ``block_rows`` rows at a time (None:
+    :data:`SUMMARY_BLOCK_ROWS`), each block written before the next is made: a million rows
+    never exist as Python strings, nor as whole columns, at once. The bytes do not depend on
+    ``block_rows``.
     """
-    table = result.summary_table()
     axes = ["x"] if result.dim == 1 else ["x", "y"]
     header = ["label", "start", *(["noise_seed"] if result.noisy else []), "status", "final_loss", *[f"final_{axis}" for axis in axes],
               "nearest_minimum", "distance_to_minimum", "diverged_step", "converged_step"]
     labels = {label: csv_field(label) for label in result.labels}
 
-    def columns(block: slice) -> list[list[str]]:
+    def columns(part: RunResult) -> list[list[str]]:
+        table = part.summary_table()
         return [
-            [labels[label] for label in table["label"][block].tolist()], step_fields(table["start"][block]),
-            *([step_fields(table["noise_seed"][block])] if result.noisy else []), table["status"][block].tolist(),
-            finite_fields(table["final_loss"][block]),
-            *(finite_fields(table["final_position"][block, axis]) for axis in range(result.dim)),
-            step_fields(table["nearest_minimum"][block]), finite_fields(table["distance_to_minimum"][block]),
-            step_fields(table["diverged_step"][block]), step_fields(table["converged_step"][block]),
+            [labels[label] for label in table["label"].tolist()], step_fields(table["start"]),
+            *([step_fields(table["noise_seed"])] if result.noisy else []), table["status"].tolist(),
+            finite_fields(table["final_loss"]),
+            *(finite_fields(table["final_position"][:, axis]) for axis in range(result.dim)),
+            step_fields(table["nearest_minimum"]), finite_fields(table["distance_to_minimum"]),
+            step_fields(table["diverged_step"]), step_fields(table["converged_step"]),
         ]
 
-    block_rows = block_rows or SUMMARY_BLOCK_ROWS
-    blocks = (slice(begin, begin + block_rows) for begin in range(0, len(table["label"]), block_rows))
-    return write_csv_columns(path, header, map(columns, blocks))
+    return write_csv_columns(path, header, map(columns, _row_blocks(result, block_rows or SUMMARY_BLOCK_ROWS)))
+
+
+def _row_blocks(result: RunResult, block_rows: int) -> Iterator[RunResult]:
+    """``result`` in the summary's order as small results of one optimizer and ``block_rows`` rows (views)."""
+    start_of_row = result.start_of_row
+    for trajectory in result:
+        for begin in range(0, len(result.starts), block_rows):
+            rows = slice(begin, begin + block_rows)
+            part = dataclasses.replace(
+                trajectory, positions=trajectory.positions[rows], loss=trajectory.loss[rows], lr=trajectory.lr[rows],
+                grad_norm=trajectory.grad_norm[rows], diverged_step=trajectory.diverged_step[rows],
+                converged_step=None if trajectory.converged_step is None else trajectory.converged_step[rows])
+            yield dataclasses.replace(result, starts=result.starts[rows], trajectories=[part],
+                                      start_index=start_of_row[rows],
+                                      noise_seed=None if result.noise_seed is None else result.noise_seed[rows])
 
 
 def write_data(result: RunResult, out_dir: Path) -> list[str]:
