@@ -354,11 +354,14 @@ def warned(quiet: bool) -> Iterator[None]:
 @set_option("start.grid=[64,64]")
 @out_option()
 @json_option("the manifest, with its basin entry,")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Processes that share the starts; the results are the same bit for bit "
+                   "[default: one per CPU, at most one per 16,384 starts].")
 @quiet_option("")
 @safe_option
 @report_option
-def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, quiet: bool,
-          safe: bool, report: bool) -> None:
+def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_json: bool, workers: int | None,
+          quiet: bool, safe: bool, report: bool) -> None:
     """Map which known minimum each start reaches: basin.png and basin.npz, with the run's files.
 
     Give CONFIG a grid of starts (start: {grid: [nx, ny]}) for a map with one pixel per
@@ -377,7 +380,8 @@ def basin(config_path: str, overrides: tuple[str, ...], out_dir: str | None, as_
         config = _load(config_path, overrides, safe)
         target = Path(out_dir) if out_dir else default_out_dir(config_path)
         with ProgressBar.for_terminal(quiet=quiet) as bar:
-            manifest = basin_map(config, target, source=config_path, progress=bar.runs, figure_progress=bar.figures)
+            manifest = basin_map(config, target, source=config_path, workers=workers, progress=bar.runs,
+                                 figure_progress=bar.figures)
         if report:
             _write_report(target, quiet or as_json, safe)
     if _announce(manifest, quiet=quiet, as_json=as_json):

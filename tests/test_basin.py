@@ -1,6 +1,7 @@
 """Basin maps: which known minimum each start reaches, the files that say so, and the figures."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -286,3 +287,85 @@ def test_many_paths_are_thinned_to_a_spread_subset():
 
     plot_path(result, axes)
     assert "400 of 3000 paths" in axes.get_title() or f"{len(chosen)} of 3000 paths" in axes.get_title()
+
+
+# --- chunks and processes: the same bits -------------------------------------------------
+
+TRAJECTORY_ARRAYS = ("positions", "loss", "lr", "grad_norm", "diverged_step", "converged_step")
+# Stacked (SGD with a schedule, Adam), separate (Adafactor); on rosenbrock the last diverges in places.
+CHUNKED = [
+    {"name": "SGD", "lr": 0.02, "momentum": 0.9, "scheduler": {"name": "StepLR", "step_size": 5, "gamma": 0.5}},
+    {"name": "Adam", "lr": 0.05},
+    {"name": "Adafactor", "lr": 0.05},
+    {"name": "SGD", "lr": 0.004, "label": "SGD too fast"},
+]
+
+
+def assert_same_bits(one, other):
+    np.testing.assert_array_equal(one.starts, other.starts)
+    for first, second in zip(one, other, strict=True):
+        for name in TRAJECTORY_ARRAYS:
+            expected, got = getattr(first, name), getattr(second, name)
+            assert got.dtype == expected.dtype and got.shape == expected.shape, (first.label, name)
+            assert got.tobytes() == expected.tobytes(), (first.label, name)
+        assert second.shared_lr == first.shared_lr and second.error == first.error
+
+
+@pytest.mark.parametrize("chunk_rows,workers", [(7, 1), (50, 2), (128, 2)], ids=["chunks", "2-processes",
+                                                                                "2-processes-one-partial-chunk"])
+def test_chunked_and_two_process_runs_equal_one_batch(chunk_rows, workers):
+    config = config_from_dict({"function": "rosenbrock", "start": {"grid": [15, 13]}, "steps": 30, "dtype": "float32",
+                               "record": {"every": 7}, "optimizers": CHUNKED})
+    one = run(config, workers=1, chunk_rows=10**6)
+    assert one["SGD too fast"].diverged.any() and not one["SGD too fast"].diverged.all()
+    assert_same_bits(one, run(config, workers=workers, chunk_rows=chunk_rows))
+
+
+def test_default_workers_is_one_per_enough_rows_up_to_the_cpus():
+    from optviz.engine import MIN_WORKER_ROWS, default_workers
+
+    assert default_workers(1) == 1 and default_workers(2 * MIN_WORKER_ROWS - 1) == 1
+    assert default_workers(2 * MIN_WORKER_ROWS) == min(2, len(os.sched_getaffinity(0)))
+    assert default_workers(10**9) == len(os.sched_getaffinity(0))
+
+
+def test_chunked_and_two_process_basin_maps_write_the_same_files(tmp_path, monkeypatch):
+    import optviz.engine
+    import optviz.store.rundir
+
+    config = load_config(CONFIGS / "himmelblau_basin.yaml", ["start.grid=[24,20]", "steps=60", "record.every=20"])
+    basin_map(config, tmp_path / "one", workers=1)
+    monkeypatch.setattr(optviz.engine, "CHUNK_ROWS", 64)  # 480 starts: 8 chunks, the last one short
+    monkeypatch.setattr(optviz.store.rundir, "SUMMARY_BLOCK_ROWS", 100)  # summary.csv in 15 blocks
+    basin_map(config, tmp_path / "chunks", workers=1)
+    manifest = basin_map(config, tmp_path / "two", workers=2)
+    for name in ("summary.csv", "basin.npz", "trajectories.npz", "config.yaml"):
+        expected = (tmp_path / "one" / name).read_bytes()
+        for other in ("chunks", "two"):
+            assert (tmp_path / other / name).read_bytes() == expected, (other, name)
+    one = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    assert {**manifest, "timing": None} == {**one, "timing": None}
+
+
+def test_basin_command_takes_a_number_of_workers(tmp_path):
+    result = invoke("basin", CONFIGS / "peaks_basin.yaml", *SHRINK, "--workers", 2, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "Adam" in result.output
+    bad = invoke("basin", CONFIGS / "peaks_basin.yaml", *SHRINK, "--workers", 0, "--out", tmp_path)
+    assert bad.exit_code == 2 and "--workers" in bad.output
+
+
+def test_summary_csv_is_the_same_in_any_blocks_and_quotes_labels_as_csv_does(tmp_path):
+    import csv
+
+    from optviz.store.rundir import write_summary_csv
+
+    result = run(config_from_dict({"function": "rosenbrock", "start": {"grid": [9, 7]}, "steps": 30, "optimizers": [
+        {"name": "SGD", "lr": 0.004, "label": 'SGD, "fast"'}, "Adam"]}))
+    whole = write_summary_csv(result, tmp_path / "whole.csv").read_bytes()
+    for block_rows in (1, 10, 63):
+        assert write_summary_csv(result, tmp_path / "blocks.csv", block_rows=block_rows).read_bytes() == whole
+    with open(tmp_path / "whole.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["label"] for row in rows] == ['SGD, "fast"'] * 63 + ["Adam"] * 63
+    assert {row["status"] for row in rows[:63]} == {"ok", "diverged"}

@@ -235,3 +235,22 @@ def test_the_cli_summary_states_the_expected_final_loss(tmp_path):
     output = CliRunner().invoke(cli, ["run", str(path), "--out", str(tmp_path / "out")])
     assert output.exit_code == 0, output.output
     assert "expected final loss" in output.output and "(std over 5 noise seeds x 1 start; IQR" in output.output
+
+
+@pytest.mark.parametrize("noise", [*NOISES, "minibatches"])
+def test_chunked_and_two_process_noisy_runs_equal_one_batch(noise):
+    """Rows of one start under several noise seeds land in different chunks; each keeps its noise."""
+    if noise == "minibatches":
+        config = config_from_dict({"function": "noisy_quadratic", "start": STARTS, "steps": 25, "dtype": "float64",
+                                   "noise": {"batch_size": 10, "seeds": 3, "kind": "gaussian", "scale": 0.1},
+                                   "optimizers": LAYOUTS[:3]})
+    else:
+        config = config_from_dict(noisy(NOISES[noise], LAYOUTS[:3]))
+    one = run(config, workers=1, chunk_rows=10**6)
+    for chunk_rows, workers in ((3, 1), (5, 2)):
+        other = run(config, workers=workers, chunk_rows=chunk_rows)
+        np.testing.assert_array_equal(other.start_index, one.start_index)
+        np.testing.assert_array_equal(other.noise_seed, one.noise_seed)
+        for first, second in zip(one, other, strict=True):
+            for name in ("positions", "loss", "lr", "grad_norm", "diverged_step"):
+                assert getattr(second, name).tobytes() == getattr(first, name).tobytes(), (first.label, name, workers)

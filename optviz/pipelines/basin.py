@@ -22,14 +22,16 @@ def with_basin_figure(config: Config) -> Config:
 
 
 def basin_map(config: Config | Loaded, out_dir: str | Path, *, source: str = "", fmt: str | None = None,
-              progress: Callable[[str, int, int], None] | None = None,
+              workers: int | None = None, progress: Callable[[str, int, int], None] | None = None,
               figure_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run ``config`` and write its run directory with ``basin.npz`` and ``basin.png``; return the manifest.
 
     The manifest's ``basin`` entry has, per optimizer, the share of starts that
     reached each known minimum (see :func:`basin_summary`). ``source`` (the config's
     file) prefixes a :class:`ConfigError` when the basin figure cannot be drawn; the
-    progress callbacks are :func:`~optviz.pipelines.run.run_to_dir`'s.
+    progress callbacks are :func:`~optviz.pipelines.run.run_to_dir`'s. ``workers`` is the
+    number of processes the starts are shared out to (None: :func:`optviz.engine.default_workers`);
+    every file is the same bit for bit whatever it is.
 
     >>> from optviz import load_config
     >>> manifest = basin_map(load_config("configs/himmelblau_basin.yaml"), "outputs/himmelblau_basin")  # doctest: +SKIP
@@ -47,4 +49,5 @@ def basin_map(config: Config | Loaded, out_dir: str | Path, *, source: str = "",
                               f"give it one with --set start.grid=[{grid}]", path="start")
     except ConfigError as error:
         raise error.with_context(source=source) from None
-    return run_to_dir(loaded, out_dir, animate=False, fmt=fmt, progress=progress, figure_progress=figure_progress)
+    return run_to_dir(loaded, out_dir, animate=False, fmt=fmt, workers=workers, progress=progress,
+                      figure_progress=figure_progress)

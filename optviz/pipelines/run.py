@@ -59,8 +59,10 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
                progress: Callable[[str, int, int], None] | None = None,
                figure_progress: Callable[[str, int, int], None] | None = None,
                frame_progress: Callable[[int, int], None] | None = None,
-               carry: tuple[str, ...] = ()) -> dict[str, Any]:
+               carry: tuple[str, ...] = (), workers: int | None = None) -> dict[str, Any]:
     """Run ``config`` and write everything into ``out_dir``; returns the manifest.
+
+    ``workers`` is :func:`optviz.engine.run`'s: processes that share the starts (None: as many as help).
 
     ``progress(label, done, total)`` is called as each optimizer starts,
     ``figure_progress(name, done, total)`` as each figure starts and
@@ -83,7 +85,7 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
     check_replaceable(out_dir)
     with published_directory(out_dir, carry=carry) as staging:
         started = time.perf_counter()
-        result = run(loaded, progress=progress)
+        result = run(loaded, progress=progress, workers=workers)
         engine_seconds = time.perf_counter() - started
         nonfinite = nonfinite_region(result.function, result.domain, config.render.resolution)
         files = write_data(result, staging)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -18,6 +19,31 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+def write_csv_columns(path: Path, header: Sequence[str], blocks: Iterable[Sequence[list[str]]]) -> Path:
+    """Like :func:`write_csv`, the rows given as blocks of columns of fields that need no quoting
+    (numbers, empty, plain words; :func:`csv_field` quotes one that may): the same bytes, several
+    times faster than the csv module row by row."""
+    with atomic_path(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerow(header)
+        for columns in blocks:
+            if columns and len(columns[0]):
+                handle.write("\n".join(map(",".join, zip(*columns))) + "\n")
+    return path
+
+
+def csv_field(text: str) -> str:
+    """``text`` as the csv module writes it among other fields: quoted only where it must be.
+
+    >>> csv_field("Adam"), csv_field("SGD, lr 0.1")
+    ('Adam', '"SGD, lr 0.1"')
+    """
+    if not text:
+        return text
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([text])
+    return buffer.getvalue()[:-1]
 
 
 def number_field(value: float) -> str:

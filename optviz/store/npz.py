@@ -3,7 +3,6 @@ validating reader, so a damaged file is one line naming it, never a traceback.""
 
 from __future__ import annotations
 
-import io
 import zipfile
 import zlib
 from pathlib import Path
@@ -16,21 +15,25 @@ from ..errors import RunError
 
 # bool, signed and unsigned integers, floats: what optviz stores; never objects.
 NUMERIC_KINDS = "biuf"
+# Bytes of a .npy file beyond its data (its header), at most: what decides zip64 for an entry.
+ZIP64_HEADROOM = 1 << 16
 
 
 def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` atomically as an ``.npz`` that ``np.load`` reads without pickle.
 
     Fixed zip timestamps make identical arrays byte-identical files. Compression level 1:
-    float records barely compress further, and the default takes twice as long.
+    float records barely compress further, and the default takes twice as long. Each
+    array is streamed into the archive, never copied whole into a buffer first.
     """
-    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED,
+                                                         compresslevel=1) as archive:
         for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, buffer.getvalue(), compresslevel=1)
+            array = np.asanyarray(array)
+            # An entry opened by name is dated 1980-01-01; zip64 as writestr would pick it for this size.
+            large = (array.nbytes + ZIP64_HEADROOM) * 1.05 > zipfile.ZIP64_LIMIT
+            with archive.open(f"{name}.npy", "w", force_zip64=large) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
     return path
 
 

@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import itertools
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -30,12 +32,14 @@ from ..problems import TestFunction, function_of, plot_domain
 from ..results import RunResult, Trajectory, finite_or_none
 from ..results.basin import basin_summary
 from .basin import write_basin_npz
-from .csvfile import finite_fields, float_fields, step_fields, write_csv
+from .csvfile import csv_field, finite_fields, float_fields, step_fields, write_csv, write_csv_columns
 from .npz import checked_array, read_npz, write_npz
 
 # trajectories.csv is for spreadsheets and quick looks: above this many rows (about 20 MB)
 # it is left out, and trajectories.npz holds the same numbers.
 CSV_ROW_LIMIT = 200_000
+# summary.csv is turned into text this many rows at a time (a few MB of strings each).
+SUMMARY_BLOCK_ROWS = 32_768
 ARRAYS = ("positions", "loss", "lr", "grad_norm", "diverged_step")
 # Stored only when the run has them: converged_step needs known minima.
 OPTIONAL_ARRAYS = ("converged_step",)
@@ -235,21 +239,46 @@ def write_trajectories_csv(result: RunResult, path: Path) -> Path:
                      itertools.chain(*blocks))
 
 
-def write_summary_csv(result: RunResult, path: Path) -> Path:
-    """One row per (optimizer, start[, noise seed]); empty cells where a value does not exist (NaN, no minimum)."""
-    table = result.summary_table()
+def write_summary_csv(result: RunResult, path: Path, *, block_rows: int | None = None) -> Path:
+    """One row per (optimizer, start[, noise seed]); empty cells where a value does not exist (NaN, no minimum).
+
+    The table and its text are made ``block_rows`` rows at a time (None:
+    :data:`SUMMARY_BLOCK_ROWS`), each block written before the next is made: a million rows
+    never exist as Python strings, nor as whole columns, at once. The bytes do not depend on
+    ``block_rows``.
+    """
     axes = ["x"] if result.dim == 1 else ["x", "y"]
     header = ["label", "start", *(["noise_seed"] if result.noisy else []), "status", "final_loss", *[f"final_{axis}" for axis in axes],
               "nearest_minimum", "distance_to_minimum", "diverged_step", "converged_step"]
-    rows = zip(
-        table["label"].tolist(), step_fields(table["start"]),
-        *([step_fields(table["noise_seed"])] if result.noisy else []), table["status"].tolist(),
-        finite_fields(table["final_loss"]),
-        *(finite_fields(table["final_position"][:, axis]) for axis in range(result.dim)),
-        step_fields(table["nearest_minimum"]), finite_fields(table["distance_to_minimum"]),
-        step_fields(table["diverged_step"]), step_fields(table["converged_step"]),
-    )
-    return write_csv(path, header, rows)
+    labels = {label: csv_field(label) for label in result.labels}
+
+    def columns(part: RunResult) -> list[list[str]]:
+        table = part.summary_table()
+        return [
+            [labels[label] for label in table["label"].tolist()], step_fields(table["start"]),
+            *([step_fields(table["noise_seed"])] if result.noisy else []), table["status"].tolist(),
+            finite_fields(table["final_loss"]),
+            *(finite_fields(table["final_position"][:, axis]) for axis in range(result.dim)),
+            step_fields(table["nearest_minimum"]), finite_fields(table["distance_to_minimum"]),
+            step_fields(table["diverged_step"]), step_fields(table["converged_step"]),
+        ]
+
+    return write_csv_columns(path, header, map(columns, _row_blocks(result, block_rows or SUMMARY_BLOCK_ROWS)))
+
+
+def _row_blocks(result: RunResult, block_rows: int) -> Iterator[RunResult]:
+    """``result`` in the summary's order as small results of one optimizer and ``block_rows`` rows (views)."""
+    start_of_row = result.start_of_row
+    for trajectory in result:
+        for begin in range(0, len(result.starts), block_rows):
+            rows = slice(begin, begin + block_rows)
+            part = dataclasses.replace(
+                trajectory, positions=trajectory.positions[rows], loss=trajectory.loss[rows], lr=trajectory.lr[rows],
+                grad_norm=trajectory.grad_norm[rows], diverged_step=trajectory.diverged_step[rows],
+                converged_step=None if trajectory.converged_step is None else trajectory.converged_step[rows])
+            yield dataclasses.replace(result, starts=result.starts[rows], trajectories=[part],
+                                      start_index=start_of_row[rows],
+                                      noise_seed=None if result.noise_seed is None else result.noise_seed[rows])
 
 
 def write_data(result: RunResult, out_dir: Path) -> list[str]:
@@ -257,14 +286,18 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", config_yaml(result.config))
     written = ["config.yaml", "trajectories.npz", "summary.csv"]
-    write_trajectories_npz(result, out_dir / "trajectories.npz")
-    write_summary_csv(result, out_dir / "summary.csv")
-    if "trajectories.csv" not in {entry["file"] for entry in skipped_files(result)}:
-        write_trajectories_csv(result, out_dir / "trajectories.csv")
-        written.append("trajectories.csv")
-    if "basin" in result.config.render.figures:
-        written.append(write_basin_npz(result, out_dir / "basin.npz").name)
-    return written
+    # zlib and numpy's copies release the GIL: the npz files compress on a second core while
+    # this thread makes the CSV text, which holds it.
+    with concurrent.futures.ThreadPoolExecutor(1) as background:
+        archives = [background.submit(write_trajectories_npz, result, out_dir / "trajectories.npz")]
+        if "basin" in result.config.render.figures:
+            archives.append(background.submit(write_basin_npz, result, out_dir / "basin.npz"))
+        write_summary_csv(result, out_dir / "summary.csv")
+        if "trajectories.csv" not in {entry["file"] for entry in skipped_files(result)}:
+            write_trajectories_csv(result, out_dir / "trajectories.csv")
+            written.append("trajectories.csv")
+        names = [archive.result().name for archive in archives]
+    return written + names[1:]
 
 
 def write_manifest(result: RunResult, out_dir: Path, *, files: list[str], timing: dict[str, Any],
