@@ -768,7 +768,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     error = None
     for step in range(plan.steps + 1):
         if stochastic is not None:
-            stochastic.step = step
+            stochastic.begin(step)
         loss = evaluate()
         with torch.no_grad():
             position, loss = batch.position(), loss.detach().reshape(count)
@@ -818,12 +818,8 @@ class _Stochastic:
         self._step = 0
         self.evaluation = 0
 
-    @property
-    def step(self) -> int:
-        return self._step
-
-    @step.setter
-    def step(self, step: int) -> None:
+    def begin(self, step: int) -> None:
+        """A new step: its gradients are counted from 0 again."""
         self._step, self.evaluation = step, 0
 
     def evaluate(self, batch: "_Batch", optimizer):

@@ -111,14 +111,14 @@ def _draw_each_start(axes, result, trajectory, index: int) -> None:
 def _each(result) -> str:
     if not result.noisy:
         return "each start"
-    return "each noise seed" if len(set(result.start_index.tolist())) == 1 else "each start and noise seed"
+    return "each noise seed" if result.start_count == 1 else "each start and noise seed"
 
 
 def _over(result) -> str:
     """`` over noise seeds`` (or starts and noise seeds) for a noisy run's band; "" otherwise."""
     if not result.noisy:
         return ""
-    return " over noise seeds" if len(set(result.start_index.tolist())) == 1 else " over starts and noise seeds"
+    return " over noise seeds" if result.start_count == 1 else " over starts and noise seeds"
 
 
 def plot_loss_panels(result: RunResult, figure: Figure | None = None):

@@ -89,6 +89,11 @@ class RunResult:
         return np.arange(len(self.starts)) if self.start_index is None else self.start_index
 
     @property
+    def start_count(self) -> int:
+        """How many distinct starts the rows began from (the rows themselves without noise)."""
+        return len(self.starts) if self.start_index is None else len(np.unique(self.start_index))
+
+    @property
     def noise_seeds(self) -> list[int]:
         """The distinct noise seeds, in order; [] without noise."""
         return [] if self.noise_seed is None else sorted(set(self.noise_seed.tolist()))
@@ -104,7 +109,7 @@ class RunResult:
         if not self.noisy:
             count = len(self.starts)
             return f"{count} start{'s' if count != 1 else ''}"
-        seeds, starts = len(self.noise_seeds), len(set(self.start_index.tolist()))
+        seeds, starts = len(self.noise_seeds), self.start_count
         return f"{seeds} noise seed{'s' if seeds != 1 else ''} x {starts} start{'s' if starts != 1 else ''}"
 
     def __getitem__(self, label: str) -> Trajectory:

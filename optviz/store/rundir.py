@@ -92,7 +92,7 @@ def manifest(result: RunResult, *, timing: dict[str, Any] | None = None, files: 
     if result.noisy:
         noise = config.noise
         data["noise"] = {**noise.model_dump(mode="json", exclude_none=True),
-                         "starts": int(len(set(result.start_index.tolist()))), "rows": len(result.starts),
+                         "starts": result.start_count, "rows": len(result.starts),
                          "noise_seeds": result.noise_seeds}
     if "basin" in config.render.figures:
         data["basin"] = basin_summary(result)
