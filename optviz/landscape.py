@@ -4,9 +4,11 @@ Vectors are flattened in the order of ``model.parameters()``. The loss at a vect
 full pass over a split in eval mode (the mean over its rows), with the seed's initial
 buffers; it is evaluated for many vectors at once, in chunks that fit :data:`GRID_BYTES`.
 A plain ``nn.Sequential`` of linear layers, flattens and element-wise activations (the
-built-in MLPs) runs as batched matrix products, one ``baddbmm`` per layer for the whole
-chunk; any other model runs through ``torch.func.functional_call`` with ``torch.vmap`` over
-the vectors. Either way the loss itself is vmapped over the chunk's outputs. Each value equals
+built-in MLPs) runs as batched matrix products, one ``bmm`` per layer for the whole
+chunk, its chunks small enough to stay in cache and shared out to one thread per torch
+thread; any other model runs through ``torch.func.functional_call`` with ``torch.vmap`` over
+the vectors. Cross entropy and mean squared error run over the whole chunk's outputs; any
+other loss is vmapped over them. Each value equals
 loading the vector into the model (``vector_to_parameters``) and running a forward pass,
 to float32 rounding (``benchmarks/bench_landscape.py`` checks 1e-6 relative).
 
@@ -32,7 +34,9 @@ with ``r`` the residual vectors: 1 when every step lies in the plane's direction
 from __future__ import annotations
 
 import math
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numpy as np
@@ -47,6 +51,8 @@ from .results.network import NetworkResult, TrainingRun
 # Memory one chunk of vectors may take (parameters and activations of every vector in it). Small on
 # purpose: the activations of a chunk stay in cache (moons' MLP: 64-point chunks are 2x faster than 800).
 GRID_BYTES = 16 * 1024 * 1024
+# Activations of one chunk on the stacked route, sized to stay in a core's cache.
+CACHE_BYTES = 4 * 1024 * 1024
 # Multiply-adds (vectors x rows x parameters) above which the cost is announced first.
 COST_BUDGET = 2e10
 # Multiply-adds per second assumed for that announcement (a modest CPU).
@@ -106,11 +112,22 @@ class LossEvaluator:
         self.count = sum(self.sizes)
         self.plan = stacked_plan(model, self.x)
         self.rows_t = self.x.flatten(1).t().contiguous()  # (features, rows), as the stacked plan runs
-        self._buffers: dict[str, Any] = {}
+        # The rows with a row of ones under them: the first layer's bias rides in its product.
+        self.rows_ones = torch.cat([self.rows_t, torch.ones(1, self.rows_t.shape[1], dtype=self.rows_t.dtype)])
+        self._local = threading.local()  # each worker's activation buffers
         self.chunk = max(1, budget // self._bytes_per_vector())
+        if self.plan is not None:
+            self.chunk = min(self.chunk, max(1, CACHE_BYTES // self._activation_bytes()))
+        # Chunks of the stacked route are shared out to threads that each run torch on one core:
+        # no barrier at every small op, which costs most on a shared machine.
+        self.workers = torch.get_num_threads() if self.plan is not None else 1
 
     def _bytes_per_vector(self) -> int:
         """Parameters plus every module's output over the whole split (twice: vmap keeps temporaries)."""
+        return (self.count + 2 * self._activation_bytes() // self.x.element_size()) * self.x.element_size()
+
+    def _activation_bytes(self) -> int:
+        """Every module's output over the whole split, for one vector."""
         import torch
 
         outputs = [0]
@@ -122,7 +139,7 @@ class LossEvaluator:
         finally:
             for hook in hooks:
                 hook.remove()
-        return (self.count + 2 * len(self.x) * sum(outputs)) * self.x.element_size()
+        return len(self.x) * sum(outputs) * self.x.element_size()
 
     def parameters_of(self, vectors: Any) -> dict[str, Any]:
         """``vectors`` (k, n) as a dict of (k, *shape) tensors in the model's names."""
@@ -134,18 +151,23 @@ class LossEvaluator:
 
         Features run along dim 1 and rows along dim 2, so each linear layer is one ``bmm`` of its
         weights (k, out, in) by the activations (k, in, rows) into a buffer kept across chunks,
-        its bias added in place; tanh, ReLU and sigmoid act in place. Fresh activations for every
-        chunk cost more than the arithmetic (2x on moons' MLP).
+        its bias added in place (the first layer's joins its product, against a row of ones);
+        tanh, ReLU and sigmoid act in place. Fresh activations for every chunk cost more than the
+        arithmetic (2x on moons' MLP).
         """
         import torch
 
         hidden = self.rows_t.expand(k, *self.rows_t.shape)
         for index, module in self.plan:
             if isinstance(module, torch.nn.Linear):
+                weight, bias = parameters[f"{index}.weight"], parameters.get(f"{index}.bias")
                 buffer = self._scratch(index, (k, module.out_features, hidden.shape[2]))
-                hidden = torch.bmm(parameters[f"{index}.weight"], hidden, out=buffer)
-                if f"{index}.bias" in parameters:
-                    hidden.add_(parameters[f"{index}.bias"].unsqueeze(2))
+                if bias is not None and hidden.data_ptr() == self.rows_t.data_ptr():
+                    weight = torch.cat([weight, bias.unsqueeze(2)], dim=2)
+                    hidden, bias = self.rows_ones.expand(k, *self.rows_ones.shape), None
+                hidden = torch.bmm(weight, hidden, out=buffer)
+                if bias is not None:
+                    hidden.add_(bias.unsqueeze(2))
             elif isinstance(module, torch.nn.Flatten):
                 continue  # features are one axis already
             elif type(module).__name__ in IN_PLACE and hidden.data_ptr() != self.rows_t.data_ptr():
@@ -155,12 +177,13 @@ class LossEvaluator:
         return hidden
 
     def _scratch(self, index: str, shape: tuple[int, ...]) -> Any:
-        """A buffer of ``shape`` for layer ``index``, reused while its shape fits."""
+        """This thread's buffer of ``shape`` for layer ``index``, reused while its shape fits."""
         import torch
 
-        buffer = self._buffers.get(index)
+        buffers = self._local.__dict__.setdefault("buffers", {})
+        buffer = buffers.get(index)
         if buffer is None or buffer.shape[1:] != shape[1:] or len(buffer) < shape[0]:
-            buffer = self._buffers[index] = torch.empty(shape, dtype=self.dtype)
+            buffer = buffers[index] = torch.empty(shape, dtype=self.dtype)
         return buffer[:shape[0]]
 
     def stacked_losses(self, outputs: Any) -> Any:
@@ -174,7 +197,10 @@ class LossEvaluator:
         functional = torch.nn.functional
         k = len(outputs)
         if self.loss_fn is functional.cross_entropy and self.y.dim() == 1:
-            return functional.cross_entropy(outputs, self.y.expand(k, -1), reduction="none").mean(1)
+            # What cross_entropy computes (log_softmax, then the target's entry), without its
+            # slow per-row nll_loss over a (k, classes, rows) stack.
+            picked = functional.log_softmax(outputs, dim=1).gather(1, self.y.expand(k, 1, -1))
+            return picked.mean((1, 2)).neg_()
         if self.loss_fn is functional.mse_loss and self.y.dim() == 2 and outputs.shape[1:] == self.y.t().shape:
             return functional.mse_loss(outputs, self.y.t().expand_as(outputs), reduction="none").flatten(1).mean(1)
         return torch.vmap(lambda output: self.loss_fn(output.t(), self.y))(outputs)
@@ -188,15 +214,29 @@ class LossEvaluator:
             return self.loss_fn(functional_call(self.model, (parameters, self.buffers), (self.x,)), self.y)
 
         batched = torch.vmap(loss)
-        losses = self.stacked_losses
         values = np.empty(len(vectors))
-        with torch.no_grad():
-            for start in range(0, len(vectors), self.chunk):
+
+        def evaluate(start: int) -> None:
+            with torch.no_grad():
                 chunk = torch.from_numpy(np.ascontiguousarray(vectors[start:start + self.chunk])).to(self.dtype)
                 parameters = self.parameters_of(chunk)
                 value = (batched(parameters) if self.plan is None
-                         else losses(self.stacked_outputs(parameters, len(chunk))))
+                         else self.stacked_losses(self.stacked_outputs(parameters, len(chunk))))
                 values[start:start + len(chunk)] = value.double().numpy()
+
+        starts = range(0, len(vectors), self.chunk)
+        if self.workers < 2 or len(starts) < 2:
+            for start in starts:
+                evaluate(start)
+            return values
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(self.workers) as pool:
+                for _ in pool.map(evaluate, starts):
+                    pass
+        finally:
+            torch.set_num_threads(threads)
         return values
 
 
