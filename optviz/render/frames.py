@@ -5,8 +5,11 @@ an optimizer race on a contour map almost all of it is static background.
 Here the background is drawn once and cached; each frame restores it and
 draws only the moving artists over it; static artists that a full draw
 paints on top of them (spines, a legend inside the Axes) are laid back over
-them.  A GIF gets one palette for the whole animation, and each frame stores
-only the box that changed, with unchanged pixels transparent.
+them.  Moving text is drawn from cached glyphs (:mod:`optviz.render.glyphs`) and
+moving lines by replaying their renderer calls with new data
+(:mod:`optviz.render.fastlines`), both pixel for pixel as their own draws.  A GIF gets
+one palette for the whole animation; each frame quantizes only the pixels that changed
+and stores their box, with unchanged pixels transparent.
 
 ``update`` and ``init`` are the functions ``FuncAnimation`` takes with
 ``blit=True``: they change artists (``set_data``, ``set_text``) and return them.
@@ -30,10 +33,12 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from PIL import GifImagePlugin, Image
 
 from optviz.errors import ConfigError, RunError
+from optviz.render.fastlines import LineReplay
 from optviz.render.glyphs import GlyphRenderer
 
 Update = Callable[[Any], Iterable[Artist] | None]
@@ -191,6 +196,7 @@ def _blit(
             cover = _Cover(canvas, covering, background)
             rgba = np.asarray(canvas.buffer_rgba())
             glyphs = GlyphRenderer(canvas.get_renderer())
+            lines = LineReplay(canvas.get_renderer())
             for frame in frames:
                 unknown = set(update(frame) or ()).difference(moving)
                 if unknown:
@@ -200,7 +206,7 @@ def _blit(
                         " from update of the first frame, or pass them in animated="
                     )
                 canvas.restore_region(background)
-                _draw(fig, moving, glyphs)
+                _draw(fig, moving, glyphs, lines)
                 cover.paint(rgba)
                 yield rgba
 
@@ -296,14 +302,19 @@ def _bytes(words: np.ndarray) -> np.ndarray:
     return words.view(np.uint8).reshape(-1, 4)
 
 
-def _draw(fig: Figure, artists: Iterable[Artist], glyphs: GlyphRenderer | None = None) -> None:
-    """Draw ``artists`` on the figure's canvas; text through ``glyphs`` when given."""
+def _draw(fig: Figure, artists: Iterable[Artist], glyphs: GlyphRenderer | None = None,
+          lines: LineReplay | None = None) -> None:
+    """Draw ``artists`` on the figure's canvas; text through ``glyphs`` and lines through
+    ``lines`` when given."""
     renderer = fig.canvas.get_renderer()
     for artist in artists:
         if hasattr(artist, "do_3d_projection"):
             # Axes3D.draw projects 3D collections; drawing artists one by one skips it.
             artist.do_3d_projection()
-        artist.draw(glyphs if glyphs is not None and isinstance(artist, Text) else renderer)
+        if lines is not None and isinstance(artist, Line2D):
+            lines.draw(artist)
+        else:
+            artist.draw(glyphs if glyphs is not None and isinstance(artist, Text) else renderer)
 
 
 @contextlib.contextmanager
@@ -363,16 +374,11 @@ def _write_gif(
         for done, rgba in enumerate(drawn, start=1):
             if indices is None:
                 indices = _quantize(rgba, palette)
-                _write_gif_frame(gif, indices, None, (0, 0), 1000 / fps)
-                previous = rgba.copy()
+                _write_gif_patch(gif, indices, (0, 0), 1000 / fps, transparency=None)
+                previous = _words(rgba).copy()
             else:
-                # Only the pixels that changed need a colour index: quantize their box alone.
-                top, bottom, left, right = _changed_box(rgba, previous)
-                box = np.s_[top:bottom, left:right]
-                patch = _quantize(rgba[box], palette)
-                _write_gif_frame(gif, patch, indices[box], (top, left), 1000 / fps)
-                indices[box] = patch
-                previous[box] = rgba[box]
+                patch, origin = _changed_patch(rgba, previous, indices, palette)
+                _write_gif_patch(gif, patch, origin, 1000 / fps)
             if progress:
                 progress(done, count)
         gif.write(b";")
@@ -384,20 +390,38 @@ def _quantize(rgba: np.ndarray, palette: Image.Image) -> np.ndarray:
     return np.array(image.quantize(palette=palette, dither=Image.Dither.NONE))
 
 
-def _changed_box(rgba: np.ndarray, previous: np.ndarray) -> tuple[int, int, int, int]:
-    """``(top, bottom, left, right)`` of the pixels that differ; an empty box if none do."""
-    height, width = rgba.shape[:2]
-    # Rows first, over the flat image two pixels to a word (most of it has not changed), then
-    # columns within those rows only.
-    word = np.uint64 if width % 2 == 0 else np.uint32
-    changed = np.flatnonzero(rgba.reshape(-1).view(word) != previous.reshape(-1).view(word))
+def _changed_patch(
+    rgba: np.ndarray, previous: np.ndarray, indices: np.ndarray, palette: Image.Image
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The box of colour indices that changed since the last frame, unchanged pixels transparent,
+    and its ``(top, left)``; ``previous`` (the last frame's pixel words) and ``indices`` (its
+    colour indices) are brought up to this frame.
+
+    Only the pixels that differ are quantized: without dithering each pixel's index depends on
+    its colour alone, so they get the indices a whole-frame quantization would give them.
+    """
+    width = rgba.shape[1]
+    words = _words(rgba)
+    changed = np.flatnonzero(words != previous)
+    colours = changed
+    if changed.size:
+        now = words[changed]
+        previous[changed] = now
+        row = Image.frombytes("RGB", (changed.size, 1), now, "raw", "RGBX")
+        colours = np.asarray(row.quantize(palette=palette, dither=Image.Dither.NONE)).reshape(-1)
+        flat = indices.reshape(-1)
+        # A pixel whose new colour maps to the index it had is unchanged in the GIF.
+        differs = colours != flat[changed]
+        changed, colours = changed[differs], colours[differs]
+        flat[changed] = colours
     if not changed.size:
-        return 0, 0, 0, 0
-    per_row = width * 4 // np.dtype(word).itemsize
-    top, bottom = int(changed[0] // per_row), int(changed[-1] // per_row) + 1
-    band = np.s_[top:bottom]
-    columns = np.flatnonzero((rgba[band].view(np.uint32) != previous[band].view(np.uint32)).any(axis=0))
-    return top, bottom, int(columns[0]), int(columns[-1]) + 1
+        # A repeated frame still needs its own delay: it becomes one transparent pixel.
+        return np.full((1, 1), _TRANSPARENT, dtype=np.uint8), (0, 0)
+    rows, columns = np.divmod(changed, width)
+    top, left = int(rows[0]), int(columns.min())
+    patch = np.full((int(rows[-1]) + 1 - top, int(columns.max()) + 1 - left), _TRANSPARENT, dtype=np.uint8)
+    patch[rows - top, columns - left] = colours
+    return patch, (top, left)
 
 
 def _global_palette(samples: list[Image.Image]) -> Image.Image:
@@ -421,26 +445,12 @@ def _gif_header(size: tuple[int, int], palette: Image.Image, loop: int | None) -
     return header
 
 
-def _write_gif_frame(
-    gif: BinaryIO, indices: np.ndarray, previous: np.ndarray | None, origin: tuple[int, int], duration: float
+def _write_gif_patch(
+    gif: BinaryIO, patch: np.ndarray, origin: tuple[int, int], duration: float, transparency: int | None = _TRANSPARENT
 ) -> None:
-    """Write the box of ``indices`` (placed at ``origin``, top and left) that differs from
-    ``previous``, with unchanged pixels transparent; all of it when there is no previous."""
+    """Write one GIF frame: ``patch`` of colour indices at ``origin`` (top, left), pixels of
+    index ``transparency`` leaving the previous frame's showing."""
     top, left = origin
-    if previous is None:
-        patch, transparency = indices, None
-    else:
-        changed = indices != previous
-        rows = np.flatnonzero(changed.any(axis=1))
-        columns = np.flatnonzero(changed.any(axis=0))
-        if not rows.size:
-            # A repeated frame still needs its own delay: it becomes one transparent pixel.
-            patch, top, left = np.full((1, 1), _TRANSPARENT, dtype=np.uint8), 0, 0
-        else:
-            box = np.s_[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
-            patch = np.where(changed[box], indices[box], _TRANSPARENT).astype(np.uint8)
-            top, left = top + int(rows[0]), left + int(columns[0])
-        transparency = _TRANSPARENT
     # Pillow's GIF block writer: LZW-compressed indices after a header with no local
     # colour table; disposal 1 leaves each frame in place for the next one to patch.
     blocks = GifImagePlugin.getdata(
