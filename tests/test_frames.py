@@ -368,8 +368,9 @@ def test_docstring_example_runs():
 
 
 @pytest.mark.parametrize("text", ["step 0 / 100", "step 97 / 100", "AVAWAY To. Wa", "loss = 1.25e-03", "jpq|",
-                                  " step 1 ", "1", "$x^2$", ""],
-                         ids=["counter", "counter 97", "kerning", "number", "descenders", "spaces", "one", "math", "empty"])
+                                  " step 1 ", "1", "$x^2$", "", "step 3\nloss 0.5"],
+                         ids=["counter", "counter 97", "kerning", "number", "descenders", "spaces", "one", "math", "empty",
+                              "two lines"])
 @pytest.mark.parametrize("style", [
     dict(color="w", fontsize=11),
     dict(fontsize="medium", bbox=dict(boxstyle="round", facecolor="white", alpha=0.8)),

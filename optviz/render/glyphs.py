@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backend_bases import GraphicsContextBase
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.ft2font import FT2Font, RenderMode
 from matplotlib.text import Text
 
@@ -43,9 +43,22 @@ class GlyphRenderer:
         self._advances: dict[tuple[Any, ...], float | None] = {}
         self._bitmaps: dict[tuple[Any, ...], tuple[np.ndarray, int, int]] = {}
         self._sizes: dict[tuple[Any, ...], tuple[float, float, float]] = {}
+        self._heights: dict[tuple[Any, ...], tuple[float | None, float | None, float | None]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._agg, name)
+
+    def _get_font_height_metrics(self, prop: FontProperties) -> tuple[float | None, float | None, float | None]:
+        """The font's ascent, descent and line gap in pixels, as ``Text._get_layout`` reads them.
+
+        ``Text`` asks a renderer for these when it has this method, and otherwise finds the
+        font file and reads its tables at every draw; here they are read the same way, once
+        per font, size and dpi.
+        """
+        key = (*_font_key(prop), self._agg.dpi)
+        if key not in self._heights:
+            self._heights[key] = _font_height_metrics(prop, self._agg.dpi)
+        return self._heights[key]
 
     def draw_text(self, gc: GraphicsContextBase, x: float, y: float, s: str, prop: FontProperties, angle: float,
                   ismath: bool | str = False, mtext: Text | None = None) -> None:
@@ -160,3 +173,17 @@ def _layout_options(mtext) -> tuple[Any, Any]:
     language = mtext.get_language()
     return (tuple(features) if features is not None else None,
             tuple(language) if isinstance(language, list) else language)
+
+
+def _font_height_metrics(prop: FontProperties, dpi: float) -> tuple[float | None, float | None, float | None]:
+    """What ``Text._get_layout`` computes from the font's OS/2 or hhea table (matplotlib 3.11):
+    ascent, descent and line gap scaled to the size and dpi; Nones where the font has neither."""
+    font = get_font(fontManager._find_fonts_by_props(prop))
+    for table_name, gap_key, ascent_key, descent_key in (
+            ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"), ("hhea", "lineGap", "ascent", "descent")):
+        table = font.get_sfnt_table(table_name)
+        if table is None:
+            continue
+        scale = 1 / font.get_sfnt_table("head")["unitsPerEm"] * prop.get_size_in_points() * dpi / 72
+        return table[ascent_key] * scale, -table[descent_key] * scale, table[gap_key] * scale
+    return None, None, None
