@@ -70,7 +70,8 @@ from .config import Config, OptimizerSpec
 from .errors import ConfigError
 from .load import Loaded, prepare
 from .load.record import recorded_steps
-from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer, resolve_optimizer_spec
+from .optimizers import (ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, coordinate_groups, resolve_optimizer,
+                         resolve_optimizer_spec)
 from .problems import Noise, TestFunction, noise_rows
 from .results import RunResult, Trajectory
 
@@ -178,7 +179,7 @@ def batch_key(config: Config) -> str | None:
     scheduler and its arguments, :data:`~optviz.optimizers.OPTIMIZER_LEVEL_KEYWORDS`) equal.
     None for a config that runs alone.
     """
-    if len(config.optimizers) != 1:
+    if len(config.optimizers) != 1 or config.optimizers[0].param_groups:
         return None
     return _batch_key(config, resolve_optimizer_spec(config.optimizers[0], config))
 
@@ -376,6 +377,8 @@ class _Plan:
     tolerance: float
     noise: Noise | None = None
     clip: float | None = None  # the optimizer's clip_grad_norm
+    # The optimizer's param groups by coordinate (optviz.optimizers.coordinate_groups): () for one group.
+    groups: tuple = ()
 
 
 def _plan(loaded: Loaded, every: int) -> _Plan:
@@ -441,8 +444,11 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     the error and where it stopped are those of one batch too.
     """
     cls, hyperparameters, scheduler = resolve_optimizer_spec(spec, config)
+    groups = tuple(coordinate_groups(spec, config, function.dim))
     layout = batch_layout(cls, scheduler)
-    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm)
+    if groups and layout == "separate":  # a tensor per start and group: each start alone, as a plain loop has it
+        layout = "sequential"
+    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm, groups=groups)
     # A coupled update may loop or raise on NaN (a line search): such a start stops where it
     # diverged. Element-wise ones step on harmlessly, alone or batched, so both agree.
     stop = layout == "sequential"
@@ -460,11 +466,18 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
                  for index in range(len(starts))]
         record = {key: np.concatenate([part[key] for part in parts]) for key in RECORD_KEYS}
         record["lr"] = _shared_lr(np.concatenate([part["lr"] for part in parts]))
+        record["group_lr"] = _shared_lr(np.concatenate([part["group_lr"] for part in parts])) if groups else None
         record["error"] = next((part["error"] for part in parts if part["error"]), None)
     if not len(plan.minima):
         record["converged_step"] = None
     return Trajectory(label=spec.display_label, optimizer=cls.__name__, steps=plan.recorded,
-                      clip_grad_norm=spec.clip_grad_norm, **record)
+                      clip_grad_norm=spec.clip_grad_norm, group_names=_group_names(groups, function.dim), **record)
+
+
+def _group_names(groups: tuple, dim: int) -> list[str] | None:
+    """Each coordinate group by its axes, ``x`` or ``x, y``; None for one group."""
+    axes = ("x", "y") if dim == 2 else ("x",)
+    return [", ".join(axes[coordinate] for coordinate in dims) for dims, _ in groups] or None
 
 
 def _shared_lr(lrs: np.ndarray) -> np.ndarray:
@@ -537,21 +550,28 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
     """
     rows = chunks[-1][1]
     record: dict[str, Any] = {}
-    lrs, errors = [], []
+    lrs, group_lrs, errors = [], [], []
     for (begin, end), part in zip(chunks, parts):
         for key in RECORD_KEYS:
             if key not in record:
                 record[key] = np.empty((rows, *part[key].shape[1:]), dtype=part[key].dtype)
             record[key][begin:end] = part[key]
         lrs.append(part["lr"][0])
+        group_lrs.append(None if part["group_lr"] is None else part["group_lr"][0])
         errors.append(part["error"])
-    lr = np.stack(lrs)
-    if np.array_equal(lr, lr[:1].repeat(len(lr), 0), equal_nan=True):
-        record["lr"] = np.broadcast_to(lr[0], (rows, lr.shape[1]))
-    else:
-        record["lr"] = np.repeat(lr, [end - begin for begin, end in chunks], axis=0)
+    sizes = [end - begin for begin, end in chunks]
+    record["lr"] = _per_row(lrs, sizes)
+    record["group_lr"] = None if group_lrs[0] is None else _per_row(group_lrs, sizes)
     record["error"] = next((error for error in errors if error), None)
     return record
+
+
+def _per_row(firsts: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """Every row's value from each chunk's one value (``sizes[i]`` rows each): one broadcast when all are equal."""
+    stacked = np.stack(firsts)
+    if np.array_equal(stacked, stacked[:1].repeat(len(stacked), 0), equal_nan=True):
+        return np.broadcast_to(stacked[0], (sum(sizes), *stacked.shape[1:]))
+    return np.repeat(stacked, sizes, axis=0)
 
 
 class _Batch:
@@ -564,16 +584,24 @@ class _Batch:
     """
 
     def __init__(self, starts: np.ndarray, layout: str, dtype, groups: int = 1,
-                 stacks: Sequence[int] | None = None) -> None:
+                 stacks: Sequence[int] | None = None, split: Sequence[tuple] = ()) -> None:
         import torch
 
         self.layout = layout
+        # Coordinate param groups (vector and stacked layouts): one parameter per group, each
+        # holding its coordinates' rows, in the group's order; rows[i] is (parameter, row) of coordinate i.
+        self.split = [list(dims) for dims, _ in split]
+        self.split_settings = [own for _, own in split]
+        self.rows = sorted((dims[row], index, row) for index, dims in enumerate(self.split) for row in range(len(dims)))
         self.dim = starts.shape[1]
         self.count = len(starts) * groups
         self.stacks = list(stacks) if stacks is not None else [1] * groups
         self.stacked = any(size > 1 for size in self.stacks)
         self.run_lrs: list[float] = []
-        if layout == "vector":
+        if self.split:
+            rows = starts[0] if layout == "vector" else starts.T
+            self.params = [torch.tensor(rows[dims], dtype=dtype).contiguous().requires_grad_(True) for dims in self.split]
+        elif layout == "vector":
             self.params = [torch.tensor(starts[0], dtype=dtype, requires_grad=True)]
         elif layout == "stacked":
             self.params = [torch.tensor(starts.T, dtype=dtype).contiguous().requires_grad_(True)]
@@ -605,6 +633,8 @@ class _Batch:
     def param_groups(self, cls, hyperparameters: dict | list[dict]) -> list:
         """What the optimizer is built from: the parameters, or in the ``groups`` layout one
         group per entry of ``hyperparameters``, each stating every setting of its lone run."""
+        if self.split:
+            return [{"params": [param], **own} for param, own in zip(self.params, self.split_settings)]
         if self.layout != "groups":
             return self.params
         settings = [_group_settings(cls, run) for run in hyperparameters]
@@ -664,6 +694,11 @@ class _Batch:
                 column = noise[:, index]
                 param.grad.add_(column * param.grad.square().sum(0).sqrt() if relative else column)
             return
+        if self.split:  # the norm is the whole gradient's, each group takes its coordinates' noise
+            noise = noise * self.gradient().square().sum(0).sqrt() if relative else noise
+            for param, dims in zip(self.params, self.split):
+                param.grad.add_(noise[dims, 0] if self.layout == "vector" else noise[dims])
+            return
         gradient = self.grad if self.layout == "groups" else self.params[0].grad
         if self.layout == "vector":
             noise = noise[:, 0]
@@ -676,6 +711,11 @@ class _Batch:
         ``torch.nn.utils.clip_grad_norm_`` does for one model: by max_norm / (norm + 1e-6), at most 1."""
         import torch
 
+        if self.split:  # one norm over every group's coordinates
+            scale = torch.clamp(max_norm / (self.gradient().square().sum(0).sqrt() + 1e-6), max=1.0)
+            for param in self.params:
+                param.grad.mul_(scale[0] if self.layout == "vector" else scale)
+            return
         gradients = ([param.grad for param in self.params] if self.layout == "separate" else
                      [self.grad if self.layout == "groups" else self.params[0].grad])
         for gradient in gradients:
@@ -688,6 +728,9 @@ class _Batch:
 
         if self.layout == "separate":
             return torch.stack(self.params, dim=1).unbind(0)
+        if self.split:
+            rows = [param.unbind(0) for param in self.params]
+            return tuple(rows[index][row] for _, index, row in self.rows)
         return self.params[0].unbind(0)
 
     def position(self):
@@ -695,6 +738,8 @@ class _Batch:
 
         if self.layout == "separate":
             return torch.stack([param.detach() for param in self.params], dim=1)
+        if self.split:
+            return torch.stack([self.params[index].detach()[row] for _, index, row in self.rows]).reshape(self.dim, -1)
         if self.layout == "groups":
             return self.leaf.detach().reshape(self.dim, -1)
         return self.params[0].detach().reshape(self.dim, -1)
@@ -704,6 +749,8 @@ class _Batch:
 
         if self.layout == "separate":
             return torch.stack([param.grad for param in self.params], dim=1)
+        if self.split:
+            return torch.stack([self.params[index].grad[row] for _, index, row in self.rows]).reshape(self.dim, -1)
         if self.layout == "groups":
             return self.grad.reshape(self.dim, -1)
         return self.params[0].grad.reshape(self.dim, -1)
@@ -742,14 +789,15 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
 
     dtype = getattr(torch, plan.dtype)
     groups = hyperparameters if layout == "groups" else [hyperparameters]
-    batch = _Batch(starts, layout, dtype, groups=len(groups), stacks=stacks)
+    batch = _Batch(starts, layout, dtype, groups=len(groups), stacks=stacks, split=plan.groups)
     count, dim = batch.count, batch.dim
     optimizer = cls(batch.param_groups(cls, hyperparameters), **groups[0])
     batch.stack_lrs(optimizer)
     lr_scheduler = scheduler[0](optimizer, **scheduler[1]) if scheduler else None
     loss_driven = lr_scheduler is not None and type(lr_scheduler).__name__ == "ReduceLROnPlateau"
     needs_closure = cls.__name__ == "LBFGS" or _step_requires_closure(cls)
-    records = _Records(count, len(plan.recorded), dim, dtype, groups=len(groups))
+    records = _Records(count, len(plan.recorded), dim, dtype,
+                       groups=len(groups) if layout == "groups" else len(optimizer.param_groups))
     convergence = _Convergence(plan.minima, plan.tolerance, count, dtype)
     diverged_step = torch.full((count,), -1, dtype=torch.int64)
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
@@ -798,6 +846,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     return [{
         "positions": arrays["positions"][part], "loss": arrays["loss"][part], "grad_norm": arrays["grad_norm"][part],
         "lr": np.broadcast_to(arrays["lr"][group], (per_group, len(plan.recorded))),
+        "group_lr": arrays["lr"][None] if plan.groups else None,  # (1, param groups, records): one row for all
         "diverged_step": diverged[part], "converged_step": converged[part], "error": error,
     } for group, part in ((group, slice(group * per_group, (group + 1) * per_group)) for group in range(len(groups)))]
 

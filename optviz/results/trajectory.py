@@ -37,6 +37,10 @@ class Trajectory:
     converged_step: np.ndarray | None = None
     error: str | None = None  # why the run stopped early, if the optimizer raised
     clip_grad_norm: float | None = None  # the norm its gradients were clipped to, if the config asked
+    # With param groups (config: param_groups), the lr of each group, (starts, groups, records), and the
+    # groups' names (a test function's: their axes, "x" or "x, y"); ``lr`` is then the first group's.
+    group_lr: np.ndarray | None = None
+    group_names: list[str] | None = None
 
     @property
     def final_position(self) -> np.ndarray:

@@ -196,6 +196,11 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
                 array = array[:1]  # one row for all starts; load_run broadcasts it back
             if array is not None:
                 arrays[f"{name}_{index}"] = np.ascontiguousarray(array)
+        if trajectory.group_lr is not None:  # param groups: each group's lr, one row when every start shares it
+            group_lr = trajectory.group_lr
+            arrays[f"group_lr_{index}"] = np.ascontiguousarray(
+                group_lr[:1] if len(group_lr) <= 1 or group_lr.strides[0] == 0 else group_lr)
+            arrays[f"group_names_{index}"] = np.array(trajectory.group_names)
         if trajectory.error:  # so figures drawn later from the folder (optviz animate) still mark it failed
             arrays[f"error_{index}"] = np.array(trajectory.error)
     return write_npz(path, arrays)
@@ -371,6 +376,13 @@ def read_trajectories_npz(path: Path, config: Config, function: TestFunction) ->
                       if f"{name}_{index}" in arrays})
         found["lr"] = np.broadcast_to(lr, (count, records))  # stored once when shared
         error = str(array(f"error_{index}", text=True, shape=())) if f"error_{index}" in arrays else None
+        if f"group_lr_{index}" in arrays:
+            names = array(f"group_names_{index}", text=True, ndim=1).tolist()
+            group_lr = array(f"group_lr_{index}", shape=(None, len(names), records))
+            if len(group_lr) not in (1, count):
+                raise RunError(f"{path}: array 'group_lr_{index}' has shape {group_lr.shape}, but the other arrays "
+                               f"say (1, {len(names)}, {records}) or ({count}, {len(names)}, {records})")
+            found.update(group_lr=np.broadcast_to(group_lr, (count, len(names), records)), group_names=names)
         clip = config.optimizers[index].clip_grad_norm if index < len(config.optimizers) else None
         trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, error=error,
                                        clip_grad_norm=clip, **found))
