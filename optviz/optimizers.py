@@ -340,8 +340,8 @@ def group_hyperparameters(spec: OptimizerSpec, config: Config) -> list[dict[str,
         try:
             for key in own:
                 if key in OPTIMIZER_LEVEL_KEYWORDS:
-                    raise ConfigError("is read from the optimizer as a whole, not per param group; set it on the "
-                                      "optimizer", path=key)
+                    raise ConfigError("belongs on the optimizer, not in a param group: torch reads it from the "
+                                      "optimizer as a whole", path=key)
             merged = OptimizerSpec(name=spec.name, **{**spec.hyperparameters, **own})
             if not check_without_torch(merged):
                 cls, hyperparameters, _ = resolve_optimizer_spec(merged, config)
