@@ -84,12 +84,21 @@ CHUNK_ROWS = 65_536
 MIN_WORKER_ROWS = 16_384
 RECORD_KEYS = ("positions", "loss", "grad_norm", "diverged_step", "converged_step")
 
-__all__ = ["BatchRoute", "CHUNK_ROWS", "MIN_WORKER_ROWS", "batch_key", "batch_layout", "default_workers",
+__all__ = ["BatchRoute", "CHUNK_ROWS", "Resume", "MIN_WORKER_ROWS", "batch_key", "batch_layout", "default_workers",
            "engine_mode", "run", "run_batch", "run_optimizer", "stack_key", "tensor_lr_refusal"]
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a run continues from: the steps it took, and each optimizer's final state by label
+    (:attr:`~optviz.results.Trajectory.final_state`, as a run folder's ``state/`` keeps it)."""
+
+    steps: int
+    states: dict[str, dict[str, Any]]
+
+
 def run(config: Config | Loaded, *, record_every: int | None = None, progress: Progress | None = None,
-        workers: int | None = None, chunk_rows: int | None = None) -> RunResult:
+        workers: int | None = None, chunk_rows: int | None = None, resume: Resume | None = None) -> RunResult:
     """Run every optimizer of ``config`` from every start and return the trajectories.
 
     ``config`` is a :class:`Config` (checked here, from what it holds now) or an already
@@ -104,6 +113,11 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
     ``workers`` > 1 the chunks are shared out to that many processes (:func:`run_optimizer`);
     None picks :func:`default_workers`. Neither changes a bit of the result.
 
+    With ``resume``, every optimizer continues from its state after ``resume.steps`` steps to
+    ``config.steps``, on the stored rows split as they were; the result holds the records of
+    the steps after ``resume.steps`` (:func:`optviz.results.continued` joins them to the
+    earlier ones), and its numbers are those of one run of ``config.steps`` steps.
+
     >>> from optviz import config_from_dict, run
     >>> result = run(config_from_dict({"function": "quadratic", "start": [2.0], "steps": 5, "dtype": "float64",
     ...                                "optimizers": [{"name": "SGD", "lr": 0.1}]}))
@@ -115,6 +129,8 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
     config = loaded.config
     function = loaded.function
     plan = _plan(loaded, record_every or loaded.record_every)
+    if resume is not None:  # the steps after resume.steps, on the grid of the whole run
+        plan = dataclasses.replace(plan, first_step=resume.steps, recorded=plan.recorded[plan.recorded > resume.steps])
     starts, start_index, noise_seed = _rows(loaded)
     result = RunResult(config=config, function=function, domain=loaded.domain, starts=starts, record_every=plan.every,
                        tolerance=plan.tolerance if function.minima else None, start_index=start_index,
@@ -125,9 +141,9 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
         for spec in config.optimizers:
             if progress:
                 progress(spec.display_label, len(result.trajectories), len(config.optimizers))
-            result.trajectories.append(run_optimizer(spec, config, function, starts, plan, _keys(start_index,
-                                                                                                   noise_seed),
-                                                     chunk_rows=chunk_rows, workers=workers))
+            result.trajectories.append(run_optimizer(
+                spec, config, function, starts, plan, _keys(start_index, noise_seed), chunk_rows=chunk_rows,
+                workers=workers, state=None if resume is None else resume.states[spec.display_label]))
     return result
 
 
@@ -379,6 +395,7 @@ class _Plan:
     clip: float | None = None  # the optimizer's clip_grad_norm
     # The optimizer's param groups by coordinate (optviz.optimizers.coordinate_groups): () for one group.
     groups: tuple = ()
+    first_step: int = 0  # a resumed run's: the step it continues from (Resume.steps)
 
 
 def _plan(loaded: Loaded, every: int) -> _Plan:
@@ -433,7 +450,7 @@ def batch_layout(cls: type, scheduler: tuple[type, dict[str, Any]] | None) -> st
 
 def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, starts: np.ndarray,
                   plan: _Plan, keys: np.ndarray | None = None, *, chunk_rows: int = CHUNK_ROWS,
-                  workers: int = 1) -> Trajectory:
+                  workers: int = 1, state: dict[str, Any] | None = None) -> Trajectory:
     """One optimizer from every start (row), in the layout :func:`batch_layout` picks for it.
 
     ``keys`` holds each row's (noise seed, start index) when the run is noisy. Batched rows
@@ -442,6 +459,9 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     each row's noise is a function of its own keys), so every split gives the bits of one
     batch. Should an optimizer raise in some chunk, the rows are run again as one batch, so
     the error and where it stopped are those of one batch too.
+
+    ``state`` (a :attr:`~optviz.results.Trajectory.final_state`) continues a run from
+    ``plan.first_step``: its rows split as its segments were, each segment from its state.
     """
     cls, hyperparameters, scheduler = resolve_optimizer_spec(spec, config)
     groups = tuple(coordinate_groups(spec, config, function.dim))
@@ -452,22 +472,27 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     # A coupled update may loop or raise on NaN (a line search): such a start stops where it
     # diverged. Element-wise ones step on harmlessly, alone or batched, so both agree.
     stop = layout == "sequential"
+    segments = {segment["rows"][0]: segment for segment in state["segments"]} if state is not None else {}
     if len(starts) > 1 and not stop:
-        job = _Job(cls, hyperparameters, scheduler, function, starts, layout, plan, keys)
+        job = _Job(cls, hyperparameters, scheduler, function, starts, layout, plan, keys, segments)
         if workers > 1:  # at least a chunk for each worker
             chunk_rows = min(chunk_rows, -(-len(starts) // workers))
         chunks = [(begin, min(begin + chunk_rows, len(starts))) for begin in range(0, len(starts), chunk_rows)]
+        chunks = [tuple(segment["rows"]) for segment in segments.values()] if segments else chunks
         record = _assemble(_run_chunks(job, chunks, workers), chunks)
-        if record["error"] and len(chunks) > 1:
-            record = job.descend(0, len(starts))
+        if record["error"] and len(chunks) > 1 and not segments:
+            record = _assemble(iter([job.descend(0, len(starts))]), [(0, len(starts))])
     else:
         parts = [_descend(cls, hyperparameters, scheduler, function, starts[index:index + 1], "vector", plan,
-                          stop_at_divergence=stop, keys=None if keys is None else keys[index:index + 1])[0]
+                          stop_at_divergence=stop, keys=None if keys is None else keys[index:index + 1],
+                          state=segments.get(index))[0]
                  for index in range(len(starts))]
         record = {key: np.concatenate([part[key] for part in parts]) for key in RECORD_KEYS}
         record["lr"] = _shared_lr(np.concatenate([part["lr"] for part in parts]))
         record["group_lr"] = _shared_lr(np.concatenate([part["group_lr"] for part in parts])) if groups else None
         record["error"] = next((part["error"] for part in parts if part["error"]), None)
+        record["final_state"] = {"segments": [{"rows": [index, index + 1], **part["state"]}
+                                              for index, part in enumerate(parts)]}
     if not len(plan.minima):
         record["converged_step"] = None
     return Trajectory(label=spec.display_label, optimizer=cls.__name__, steps=plan.recorded,
@@ -498,12 +523,13 @@ class _Job:
     layout: str
     plan: _Plan
     keys: np.ndarray | None
+    segments: dict[int, dict[str, Any]] = field(default_factory=dict)  # a resumed run's states by first row
 
     def descend(self, begin: int, end: int) -> dict[str, Any]:
-        """The records of rows ``begin:end``."""
+        """The records of rows ``begin:end``, and the optimizer's state after them."""
         (record,) = _descend(self.cls, self.hyperparameters, self.scheduler, self.function, self.starts[begin:end],
                              self.layout, self.plan, stop_at_divergence=False,
-                             keys=None if self.keys is None else self.keys[begin:end])
+                             keys=None if self.keys is None else self.keys[begin:end], state=self.segments.get(begin))
         return record
 
 
@@ -539,8 +565,15 @@ def _start_worker(job: _Job) -> None:
 
 
 def _worker_chunk(chunk: tuple[int, int]) -> dict[str, Any]:
+    import io
+
+    import torch
+
     record = _worker_job.descend(*chunk)
-    return {**record, "lr": record["lr"][:1]}  # one row for all (see _assemble), not one per row pickled
+    state = io.BytesIO()
+    torch.save(record["state"], state)  # as bytes: tensors pickled whole, not through shared memory
+    # One row of lr for all (see _assemble), not one per row pickled.
+    return {**record, "lr": record["lr"][:1], "state": state.getvalue()}
 
 
 def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) -> dict[str, Any]:
@@ -550,7 +583,11 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
     """
     rows = chunks[-1][1]
     record: dict[str, Any] = {}
-    lrs, group_lrs, errors = [], [], []
+    import io
+
+    import torch
+
+    lrs, group_lrs, errors, segments = [], [], [], []
     for (begin, end), part in zip(chunks, parts):
         for key in RECORD_KEYS:
             if key not in record:
@@ -559,10 +596,14 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
         lrs.append(part["lr"][0])
         group_lrs.append(None if part["group_lr"] is None else part["group_lr"][0])
         errors.append(part["error"])
+        state = part["state"]
+        state = torch.load(io.BytesIO(state), weights_only=True) if isinstance(state, bytes) else state
+        segments.append({"rows": [begin, end], **state})
     sizes = [end - begin for begin, end in chunks]
     record["lr"] = _per_row(lrs, sizes)
     record["group_lr"] = None if group_lrs[0] is None else _per_row(group_lrs, sizes)
     record["error"] = next((error for error in errors if error), None)
+    record["final_state"] = {"segments": segments}
     return record
 
 
@@ -775,7 +816,7 @@ def _group_settings(cls, hyperparameters: dict) -> dict:
 
 def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, starts: np.ndarray, layout: str,
              plan: _Plan, *, stop_at_divergence: bool, keys: np.ndarray | None = None,
-             stacks: Sequence[int] | None = None) -> list[dict[str, Any]]:
+             stacks: Sequence[int] | None = None, state: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The optimization loop over a batch of starts; returns the records as numpy arrays.
 
     ``hyperparameters`` is one dict, or in the ``groups`` layout one per run; the result
@@ -784,6 +825,10 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     share a tensor lr (raises :class:`_StackRefused` if the step refuses it). Records of a
     start after it diverged are NaN, whether or not the loop stops there. Under noise,
     ``keys`` holds each start's (noise seed, start index).
+
+    Outside the ``groups`` layout, each record's ``state`` is what continuing the loop takes
+    (positions, the optimizer's and scheduler's ``state_dict``, divergence and convergence so
+    far); given as ``state``, the loop continues from it at ``plan.first_step``.
     """
     import torch
 
@@ -802,6 +847,8 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     diverged_step = torch.full((count,), -1, dtype=torch.int64)
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
     is_recorded[plan.recorded] = True
+    if state is not None:
+        _restore(state, batch, optimizer, lr_scheduler, diverged_step, convergence)
 
     stochastic = _Stochastic(plan.noise, function, keys, layout, dtype) if plan.noise is not None else None
 
@@ -814,7 +861,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
 
     closure = evaluate
     error = None
-    for step in range(plan.steps + 1):
+    for step in range(plan.first_step, plan.steps + 1):
         if stochastic is not None:
             stochastic.begin(step)
         loss = evaluate()
@@ -843,12 +890,32 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     diverged = diverged_step.numpy()
     converged = convergence.converged_step(plan.steps, diverged)
     per_group = len(starts)
+    final = None if layout == "groups" else {
+        "params": [param.detach().clone() for param in batch.params], "optimizer": optimizer.state_dict(),
+        "scheduler": None if lr_scheduler is None else lr_scheduler.state_dict(), "diverged_step": diverged_step,
+        "settled_from": convergence.settled_from, "stopped": convergence.stopped}
     return [{
         "positions": arrays["positions"][part], "loss": arrays["loss"][part], "grad_norm": arrays["grad_norm"][part],
         "lr": np.broadcast_to(arrays["lr"][group], (per_group, len(plan.recorded))),
         "group_lr": arrays["lr"][None] if plan.groups else None,  # (1, param groups, records): one row for all
         "diverged_step": diverged[part], "converged_step": converged[part], "error": error,
+        **({} if final is None else {"state": final}),
     } for group, part in ((group, slice(group * per_group, (group + 1) * per_group)) for group in range(len(groups)))]
+
+
+def _restore(state: dict[str, Any], batch: "_Batch", optimizer, lr_scheduler, diverged_step, convergence) -> None:
+    """Put a stored loop state back: positions, optimizer and scheduler state, divergence and convergence."""
+    import torch
+
+    with torch.no_grad():
+        for param, stored in zip(batch.params, state["params"]):
+            param.copy_(stored)
+    optimizer.load_state_dict(state["optimizer"])  # the groups' lrs too, as the scheduler left them
+    if lr_scheduler is not None:
+        lr_scheduler.load_state_dict(state["scheduler"])
+    diverged_step.copy_(state["diverged_step"])
+    convergence.settled_from.copy_(state["settled_from"])
+    convergence.stopped = state["stopped"]
 
 
 class _Stochastic:
