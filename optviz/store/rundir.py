@@ -7,6 +7,7 @@
       trajectories.csv    the same in long format, for spreadsheets (skipped when huge)
       summary.csv         one row per (optimizer, start)
       basin.npz           with the basin figure: outcome per start (see optviz.results.basin)
+      state/<i>-<label>.pt  each optimizer's final state, to continue from (see optviz.store.state)
 """
 
 from __future__ import annotations
@@ -306,8 +307,12 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
 
 
 def write_manifest(result: RunResult, out_dir: Path, *, files: list[str], timing: dict[str, Any],
-                   warnings: list[str] | None = None, nonfinite: dict[str, Any] | None = None) -> dict[str, Any]:
+                   warnings: list[str] | None = None, nonfinite: dict[str, Any] | None = None,
+                   resumed_from: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``manifest.json``; a resumed run's says where it continued from (``resumed_from``: run, steps)."""
     data = manifest(result, timing=timing, files=[*files, "manifest.json"], warnings=warnings, nonfinite=nonfinite)
+    if resumed_from is not None:
+        data["resumed_from"] = resumed_from
     write_text(out_dir / "manifest.json", json.dumps(data, indent=2) + "\n")
     return data
 
