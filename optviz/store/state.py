@@ -30,7 +30,7 @@ def state_file(index: int, label: str) -> str:
 
 def write_states(result: RunResult, out_dir: Path) -> list[str]:
     """Write every optimizer's final state (each file atomically, byte-identical for identical runs); returns
-    the file names."""
+    ``["state"]``, the folder's entry in the run folder (``[]`` when none was written)."""
     import torch
 
     written = []
@@ -43,7 +43,7 @@ def write_states(result: RunResult, out_dir: Path) -> list[str]:
                     **trajectory.final_state}, buffer)
         write_bytes(out_dir / name, buffer.getvalue())
         written.append(name)
-    return written
+    return [STATE_DIR] if written else []
 
 
 def read_states(run_dir: Path, result: RunResult) -> dict[str, dict[str, Any]]:
