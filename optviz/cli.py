@@ -147,27 +147,39 @@ def cli() -> None:
 @quiet_option()
 @safe_option
 @click.option("--strict", is_flag=True, help="Exit with code 1 if any optimizer diverged or failed (files are still written).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
+              help="Continue the run in this folder (made from CONFIG) for --steps more steps; writes the whole "
+                   "history to --out [default: this folder, replaced once all is written].")
+@click.option("--steps", "more_steps", type=click.IntRange(1, 1_000_000), help="With --resume: how many steps to add.")
 @report_option
 def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, animate: bool | None, fmt: str | None,
-        dpi: int | None, as_json: bool, quiet: bool, safe: bool, strict: bool, report: bool) -> None:
+        dpi: int | None, as_json: bool, quiet: bool, safe: bool, strict: bool, resume_dir: str | None,
+        more_steps: int | None, report: bool) -> None:
     """Run every optimizer of CONFIG and write trajectories and figures.
 
     \b
     Example:
       optviz run configs/momentum.yaml --set steps=300 --set optimizers.SGD.lr=0.05 --out /tmp/m --json
+      optviz run configs/rosenbrock.yaml --resume outputs/rosenbrock --steps 200   # 200 more steps
     """
     with reported(), warned(quiet):
         from .engine import check_single_run
+        from .errors import ConfigError
+        from .pipelines.resume import prepare_resume
         from .pipelines.run import default_out_dir, run_to_dir
         from .progress import ProgressBar
 
+        if (resume_dir is None) != (more_steps is None):
+            raise ConfigError("--resume DIR and --steps N go together: N more steps of the run in DIR; a run's own "
+                              "steps are set with --set steps=N")
         # Through the config, so config.yaml records the dpi the figures were drawn at.
         config = _load(config_path, overrides + ((f"render.dpi={dpi}",) if dpi else ()), safe)
         check_single_run(config.config, source=config_path)
-        target = Path(out_dir) if out_dir else default_out_dir(config_path)
+        resume = prepare_resume(config, resume_dir, more_steps) if resume_dir else None
+        target = Path(out_dir) if out_dir else Path(resume_dir) if resume_dir else default_out_dir(config_path)
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,
-                                  figure_progress=bar.figures, frame_progress=bar.frames)
+                                  figure_progress=bar.figures, frame_progress=bar.frames, resume=resume)
         if report:
             _write_report(target, quiet or as_json, safe)
     if _announce(manifest, quiet=quiet, as_json=as_json):

@@ -70,7 +70,8 @@ from .config import Config, OptimizerSpec
 from .errors import ConfigError
 from .load import Loaded, prepare
 from .load.record import recorded_steps
-from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer, resolve_optimizer_spec
+from .optimizers import (ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, coordinate_groups, resolve_optimizer,
+                         resolve_optimizer_spec)
 from .problems import Noise, TestFunction, noise_rows
 from .results import RunResult, Trajectory
 
@@ -83,12 +84,21 @@ CHUNK_ROWS = 65_536
 MIN_WORKER_ROWS = 16_384
 RECORD_KEYS = ("positions", "loss", "grad_norm", "diverged_step", "converged_step")
 
-__all__ = ["BatchRoute", "CHUNK_ROWS", "MIN_WORKER_ROWS", "batch_key", "batch_layout", "default_workers",
+__all__ = ["BatchRoute", "CHUNK_ROWS", "Resume", "MIN_WORKER_ROWS", "batch_key", "batch_layout", "default_workers",
            "engine_mode", "run", "run_batch", "run_optimizer", "stack_key", "tensor_lr_refusal"]
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a run continues from: the steps it took, and each optimizer's final state by label
+    (:attr:`~optviz.results.Trajectory.final_state`, as a run folder's ``state/`` keeps it)."""
+
+    steps: int
+    states: dict[str, dict[str, Any]]
+
+
 def run(config: Config | Loaded, *, record_every: int | None = None, progress: Progress | None = None,
-        workers: int | None = None, chunk_rows: int | None = None) -> RunResult:
+        workers: int | None = None, chunk_rows: int | None = None, resume: Resume | None = None) -> RunResult:
     """Run every optimizer of ``config`` from every start and return the trajectories.
 
     ``config`` is a :class:`Config` (checked here, from what it holds now) or an already
@@ -103,6 +113,11 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
     ``workers`` > 1 the chunks are shared out to that many processes (:func:`run_optimizer`);
     None picks :func:`default_workers`. Neither changes a bit of the result.
 
+    With ``resume``, every optimizer continues from its state after ``resume.steps`` steps to
+    ``config.steps``, on the stored rows split as they were; the result holds the records of
+    the steps after ``resume.steps`` (:func:`optviz.results.continued` joins them to the
+    earlier ones), and its numbers are those of one run of ``config.steps`` steps.
+
     >>> from optviz import config_from_dict, run
     >>> result = run(config_from_dict({"function": "quadratic", "start": [2.0], "steps": 5, "dtype": "float64",
     ...                                "optimizers": [{"name": "SGD", "lr": 0.1}]}))
@@ -114,6 +129,8 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
     config = loaded.config
     function = loaded.function
     plan = _plan(loaded, record_every or loaded.record_every)
+    if resume is not None:  # the steps after resume.steps, on the grid of the whole run
+        plan = dataclasses.replace(plan, first_step=resume.steps, recorded=plan.recorded[plan.recorded > resume.steps])
     starts, start_index, noise_seed = _rows(loaded)
     result = RunResult(config=config, function=function, domain=loaded.domain, starts=starts, record_every=plan.every,
                        tolerance=plan.tolerance if function.minima else None, start_index=start_index,
@@ -124,9 +141,9 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
         for spec in config.optimizers:
             if progress:
                 progress(spec.display_label, len(result.trajectories), len(config.optimizers))
-            result.trajectories.append(run_optimizer(spec, config, function, starts, plan, _keys(start_index,
-                                                                                                   noise_seed),
-                                                     chunk_rows=chunk_rows, workers=workers))
+            result.trajectories.append(run_optimizer(
+                spec, config, function, starts, plan, _keys(start_index, noise_seed), chunk_rows=chunk_rows,
+                workers=workers, state=None if resume is None else resume.states[spec.display_label]))
     return result
 
 
@@ -178,7 +195,7 @@ def batch_key(config: Config) -> str | None:
     scheduler and its arguments, :data:`~optviz.optimizers.OPTIMIZER_LEVEL_KEYWORDS`) equal.
     None for a config that runs alone.
     """
-    if len(config.optimizers) != 1:
+    if len(config.optimizers) != 1 or config.optimizers[0].param_groups:
         return None
     return _batch_key(config, resolve_optimizer_spec(config.optimizers[0], config))
 
@@ -376,6 +393,9 @@ class _Plan:
     tolerance: float
     noise: Noise | None = None
     clip: float | None = None  # the optimizer's clip_grad_norm
+    # The optimizer's param groups by coordinate (optviz.optimizers.coordinate_groups): () for one group.
+    groups: tuple = ()
+    first_step: int = 0  # a resumed run's: the step it continues from (Resume.steps)
 
 
 def _plan(loaded: Loaded, every: int) -> _Plan:
@@ -430,7 +450,7 @@ def batch_layout(cls: type, scheduler: tuple[type, dict[str, Any]] | None) -> st
 
 def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, starts: np.ndarray,
                   plan: _Plan, keys: np.ndarray | None = None, *, chunk_rows: int = CHUNK_ROWS,
-                  workers: int = 1) -> Trajectory:
+                  workers: int = 1, state: dict[str, Any] | None = None) -> Trajectory:
     """One optimizer from every start (row), in the layout :func:`batch_layout` picks for it.
 
     ``keys`` holds each row's (noise seed, start index) when the run is noisy. Batched rows
@@ -439,32 +459,50 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     each row's noise is a function of its own keys), so every split gives the bits of one
     batch. Should an optimizer raise in some chunk, the rows are run again as one batch, so
     the error and where it stopped are those of one batch too.
+
+    ``state`` (a :attr:`~optviz.results.Trajectory.final_state`) continues a run from
+    ``plan.first_step``: its rows split as its segments were, each segment from its state.
     """
     cls, hyperparameters, scheduler = resolve_optimizer_spec(spec, config)
+    groups = tuple(coordinate_groups(spec, config, function.dim))
     layout = batch_layout(cls, scheduler)
-    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm)
+    if groups and layout == "separate":  # a tensor per start and group: each start alone, as a plain loop has it
+        layout = "sequential"
+    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm, groups=groups)
     # A coupled update may loop or raise on NaN (a line search): such a start stops where it
     # diverged. Element-wise ones step on harmlessly, alone or batched, so both agree.
     stop = layout == "sequential"
+    segments = {segment["rows"][0]: segment for segment in state["segments"]} if state is not None else {}
     if len(starts) > 1 and not stop:
-        job = _Job(cls, hyperparameters, scheduler, function, starts, layout, plan, keys)
+        job = _Job(cls, hyperparameters, scheduler, function, starts, layout, plan, keys, segments)
         if workers > 1:  # at least a chunk for each worker
             chunk_rows = min(chunk_rows, -(-len(starts) // workers))
         chunks = [(begin, min(begin + chunk_rows, len(starts))) for begin in range(0, len(starts), chunk_rows)]
+        chunks = [tuple(segment["rows"]) for segment in segments.values()] if segments else chunks
         record = _assemble(_run_chunks(job, chunks, workers), chunks)
-        if record["error"] and len(chunks) > 1:
-            record = job.descend(0, len(starts))
+        if record["error"] and len(chunks) > 1 and not segments:
+            record = _assemble(iter([job.descend(0, len(starts))]), [(0, len(starts))])
     else:
         parts = [_descend(cls, hyperparameters, scheduler, function, starts[index:index + 1], "vector", plan,
-                          stop_at_divergence=stop, keys=None if keys is None else keys[index:index + 1])[0]
+                          stop_at_divergence=stop, keys=None if keys is None else keys[index:index + 1],
+                          state=segments.get(index))[0]
                  for index in range(len(starts))]
         record = {key: np.concatenate([part[key] for part in parts]) for key in RECORD_KEYS}
         record["lr"] = _shared_lr(np.concatenate([part["lr"] for part in parts]))
+        record["group_lr"] = _shared_lr(np.concatenate([part["group_lr"] for part in parts])) if groups else None
         record["error"] = next((part["error"] for part in parts if part["error"]), None)
+        record["final_state"] = {"segments": [{"rows": [index, index + 1], **part["state"]}
+                                              for index, part in enumerate(parts)]}
     if not len(plan.minima):
         record["converged_step"] = None
     return Trajectory(label=spec.display_label, optimizer=cls.__name__, steps=plan.recorded,
-                      clip_grad_norm=spec.clip_grad_norm, **record)
+                      clip_grad_norm=spec.clip_grad_norm, group_names=_group_names(groups, function.dim), **record)
+
+
+def _group_names(groups: tuple, dim: int) -> list[str] | None:
+    """Each coordinate group by its axes, ``x`` or ``x, y``; None for one group."""
+    axes = ("x", "y") if dim == 2 else ("x",)
+    return [", ".join(axes[coordinate] for coordinate in dims) for dims, _ in groups] or None
 
 
 def _shared_lr(lrs: np.ndarray) -> np.ndarray:
@@ -485,12 +523,13 @@ class _Job:
     layout: str
     plan: _Plan
     keys: np.ndarray | None
+    segments: dict[int, dict[str, Any]] = field(default_factory=dict)  # a resumed run's states by first row
 
     def descend(self, begin: int, end: int) -> dict[str, Any]:
-        """The records of rows ``begin:end``."""
+        """The records of rows ``begin:end``, and the optimizer's state after them."""
         (record,) = _descend(self.cls, self.hyperparameters, self.scheduler, self.function, self.starts[begin:end],
                              self.layout, self.plan, stop_at_divergence=False,
-                             keys=None if self.keys is None else self.keys[begin:end])
+                             keys=None if self.keys is None else self.keys[begin:end], state=self.segments.get(begin))
         return record
 
 
@@ -526,8 +565,15 @@ def _start_worker(job: _Job) -> None:
 
 
 def _worker_chunk(chunk: tuple[int, int]) -> dict[str, Any]:
+    import io
+
+    import torch
+
     record = _worker_job.descend(*chunk)
-    return {**record, "lr": record["lr"][:1]}  # one row for all (see _assemble), not one per row pickled
+    state = io.BytesIO()
+    torch.save(record["state"], state)  # as bytes: tensors pickled whole, not through shared memory
+    # One row of lr for all (see _assemble), not one per row pickled.
+    return {**record, "lr": record["lr"][:1], "state": state.getvalue()}
 
 
 def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) -> dict[str, Any]:
@@ -537,21 +583,36 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
     """
     rows = chunks[-1][1]
     record: dict[str, Any] = {}
-    lrs, errors = [], []
+    import io
+
+    import torch
+
+    lrs, group_lrs, errors, segments = [], [], [], []
     for (begin, end), part in zip(chunks, parts):
         for key in RECORD_KEYS:
             if key not in record:
                 record[key] = np.empty((rows, *part[key].shape[1:]), dtype=part[key].dtype)
             record[key][begin:end] = part[key]
         lrs.append(part["lr"][0])
+        group_lrs.append(None if part["group_lr"] is None else part["group_lr"][0])
         errors.append(part["error"])
-    lr = np.stack(lrs)
-    if np.array_equal(lr, lr[:1].repeat(len(lr), 0), equal_nan=True):
-        record["lr"] = np.broadcast_to(lr[0], (rows, lr.shape[1]))
-    else:
-        record["lr"] = np.repeat(lr, [end - begin for begin, end in chunks], axis=0)
+        state = part["state"]
+        state = torch.load(io.BytesIO(state), weights_only=True) if isinstance(state, bytes) else state
+        segments.append({"rows": [begin, end], **state})
+    sizes = [end - begin for begin, end in chunks]
+    record["lr"] = _per_row(lrs, sizes)
+    record["group_lr"] = None if group_lrs[0] is None else _per_row(group_lrs, sizes)
     record["error"] = next((error for error in errors if error), None)
+    record["final_state"] = {"segments": segments}
     return record
+
+
+def _per_row(firsts: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """Every row's value from each chunk's one value (``sizes[i]`` rows each): one broadcast when all are equal."""
+    stacked = np.stack(firsts)
+    if np.array_equal(stacked, stacked[:1].repeat(len(stacked), 0), equal_nan=True):
+        return np.broadcast_to(stacked[0], (sum(sizes), *stacked.shape[1:]))
+    return np.repeat(stacked, sizes, axis=0)
 
 
 class _Batch:
@@ -564,16 +625,24 @@ class _Batch:
     """
 
     def __init__(self, starts: np.ndarray, layout: str, dtype, groups: int = 1,
-                 stacks: Sequence[int] | None = None) -> None:
+                 stacks: Sequence[int] | None = None, split: Sequence[tuple] = ()) -> None:
         import torch
 
         self.layout = layout
+        # Coordinate param groups (vector and stacked layouts): one parameter per group, each
+        # holding its coordinates' rows, in the group's order; rows[i] is (parameter, row) of coordinate i.
+        self.split = [list(dims) for dims, _ in split]
+        self.split_settings = [own for _, own in split]
+        self.rows = sorted((dims[row], index, row) for index, dims in enumerate(self.split) for row in range(len(dims)))
         self.dim = starts.shape[1]
         self.count = len(starts) * groups
         self.stacks = list(stacks) if stacks is not None else [1] * groups
         self.stacked = any(size > 1 for size in self.stacks)
         self.run_lrs: list[float] = []
-        if layout == "vector":
+        if self.split:
+            rows = starts[0] if layout == "vector" else starts.T
+            self.params = [torch.tensor(rows[dims], dtype=dtype).contiguous().requires_grad_(True) for dims in self.split]
+        elif layout == "vector":
             self.params = [torch.tensor(starts[0], dtype=dtype, requires_grad=True)]
         elif layout == "stacked":
             self.params = [torch.tensor(starts.T, dtype=dtype).contiguous().requires_grad_(True)]
@@ -605,6 +674,8 @@ class _Batch:
     def param_groups(self, cls, hyperparameters: dict | list[dict]) -> list:
         """What the optimizer is built from: the parameters, or in the ``groups`` layout one
         group per entry of ``hyperparameters``, each stating every setting of its lone run."""
+        if self.split:
+            return [{"params": [param], **own} for param, own in zip(self.params, self.split_settings)]
         if self.layout != "groups":
             return self.params
         settings = [_group_settings(cls, run) for run in hyperparameters]
@@ -664,6 +735,11 @@ class _Batch:
                 column = noise[:, index]
                 param.grad.add_(column * param.grad.square().sum(0).sqrt() if relative else column)
             return
+        if self.split:  # the norm is the whole gradient's, each group takes its coordinates' noise
+            noise = noise * self.gradient().square().sum(0).sqrt() if relative else noise
+            for param, dims in zip(self.params, self.split):
+                param.grad.add_(noise[dims, 0] if self.layout == "vector" else noise[dims])
+            return
         gradient = self.grad if self.layout == "groups" else self.params[0].grad
         if self.layout == "vector":
             noise = noise[:, 0]
@@ -676,6 +752,11 @@ class _Batch:
         ``torch.nn.utils.clip_grad_norm_`` does for one model: by max_norm / (norm + 1e-6), at most 1."""
         import torch
 
+        if self.split:  # one norm over every group's coordinates
+            scale = torch.clamp(max_norm / (self.gradient().square().sum(0).sqrt() + 1e-6), max=1.0)
+            for param in self.params:
+                param.grad.mul_(scale[0] if self.layout == "vector" else scale)
+            return
         gradients = ([param.grad for param in self.params] if self.layout == "separate" else
                      [self.grad if self.layout == "groups" else self.params[0].grad])
         for gradient in gradients:
@@ -688,6 +769,9 @@ class _Batch:
 
         if self.layout == "separate":
             return torch.stack(self.params, dim=1).unbind(0)
+        if self.split:
+            rows = [param.unbind(0) for param in self.params]
+            return tuple(rows[index][row] for _, index, row in self.rows)
         return self.params[0].unbind(0)
 
     def position(self):
@@ -695,6 +779,8 @@ class _Batch:
 
         if self.layout == "separate":
             return torch.stack([param.detach() for param in self.params], dim=1)
+        if self.split:
+            return torch.stack([self.params[index].detach()[row] for _, index, row in self.rows]).reshape(self.dim, -1)
         if self.layout == "groups":
             return self.leaf.detach().reshape(self.dim, -1)
         return self.params[0].detach().reshape(self.dim, -1)
@@ -704,6 +790,8 @@ class _Batch:
 
         if self.layout == "separate":
             return torch.stack([param.grad for param in self.params], dim=1)
+        if self.split:
+            return torch.stack([self.params[index].grad[row] for _, index, row in self.rows]).reshape(self.dim, -1)
         if self.layout == "groups":
             return self.grad.reshape(self.dim, -1)
         return self.params[0].grad.reshape(self.dim, -1)
@@ -728,7 +816,7 @@ def _group_settings(cls, hyperparameters: dict) -> dict:
 
 def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, starts: np.ndarray, layout: str,
              plan: _Plan, *, stop_at_divergence: bool, keys: np.ndarray | None = None,
-             stacks: Sequence[int] | None = None) -> list[dict[str, Any]]:
+             stacks: Sequence[int] | None = None, state: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The optimization loop over a batch of starts; returns the records as numpy arrays.
 
     ``hyperparameters`` is one dict, or in the ``groups`` layout one per run; the result
@@ -737,23 +825,30 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     share a tensor lr (raises :class:`_StackRefused` if the step refuses it). Records of a
     start after it diverged are NaN, whether or not the loop stops there. Under noise,
     ``keys`` holds each start's (noise seed, start index).
+
+    Outside the ``groups`` layout, each record's ``state`` is what continuing the loop takes
+    (positions, the optimizer's and scheduler's ``state_dict``, divergence and convergence so
+    far); given as ``state``, the loop continues from it at ``plan.first_step``.
     """
     import torch
 
     dtype = getattr(torch, plan.dtype)
     groups = hyperparameters if layout == "groups" else [hyperparameters]
-    batch = _Batch(starts, layout, dtype, groups=len(groups), stacks=stacks)
+    batch = _Batch(starts, layout, dtype, groups=len(groups), stacks=stacks, split=plan.groups)
     count, dim = batch.count, batch.dim
     optimizer = cls(batch.param_groups(cls, hyperparameters), **groups[0])
     batch.stack_lrs(optimizer)
     lr_scheduler = scheduler[0](optimizer, **scheduler[1]) if scheduler else None
     loss_driven = lr_scheduler is not None and type(lr_scheduler).__name__ == "ReduceLROnPlateau"
     needs_closure = cls.__name__ == "LBFGS" or _step_requires_closure(cls)
-    records = _Records(count, len(plan.recorded), dim, dtype, groups=len(groups))
+    records = _Records(count, len(plan.recorded), dim, dtype,
+                       groups=len(groups) if layout == "groups" else len(optimizer.param_groups))
     convergence = _Convergence(plan.minima, plan.tolerance, count, dtype)
     diverged_step = torch.full((count,), -1, dtype=torch.int64)
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
     is_recorded[plan.recorded] = True
+    if state is not None:
+        _restore(state, batch, optimizer, lr_scheduler, diverged_step, convergence)
 
     stochastic = _Stochastic(plan.noise, function, keys, layout, dtype) if plan.noise is not None else None
 
@@ -766,7 +861,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
 
     closure = evaluate
     error = None
-    for step in range(plan.steps + 1):
+    for step in range(plan.first_step, plan.steps + 1):
         if stochastic is not None:
             stochastic.begin(step)
         loss = evaluate()
@@ -795,11 +890,32 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     diverged = diverged_step.numpy()
     converged = convergence.converged_step(plan.steps, diverged)
     per_group = len(starts)
+    final = None if layout == "groups" else {
+        "params": [param.detach().clone() for param in batch.params], "optimizer": optimizer.state_dict(),
+        "scheduler": None if lr_scheduler is None else lr_scheduler.state_dict(), "diverged_step": diverged_step,
+        "settled_from": convergence.settled_from, "stopped": convergence.stopped}
     return [{
         "positions": arrays["positions"][part], "loss": arrays["loss"][part], "grad_norm": arrays["grad_norm"][part],
         "lr": np.broadcast_to(arrays["lr"][group], (per_group, len(plan.recorded))),
+        "group_lr": arrays["lr"][None] if plan.groups else None,  # (1, param groups, records): one row for all
         "diverged_step": diverged[part], "converged_step": converged[part], "error": error,
+        **({} if final is None else {"state": final}),
     } for group, part in ((group, slice(group * per_group, (group + 1) * per_group)) for group in range(len(groups)))]
+
+
+def _restore(state: dict[str, Any], batch: "_Batch", optimizer, lr_scheduler, diverged_step, convergence) -> None:
+    """Put a stored loop state back: positions, optimizer and scheduler state, divergence and convergence."""
+    import torch
+
+    with torch.no_grad():
+        for param, stored in zip(batch.params, state["params"]):
+            param.copy_(stored)
+    optimizer.load_state_dict(state["optimizer"])  # the groups' lrs too, as the scheduler left them
+    if lr_scheduler is not None:
+        lr_scheduler.load_state_dict(state["scheduler"])
+    diverged_step.copy_(state["diverged_step"])
+    convergence.settled_from.copy_(state["settled_from"])
+    convergence.stopped = state["stopped"]
 
 
 class _Stochastic:

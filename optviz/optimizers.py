@@ -323,3 +323,43 @@ def scheduler_arguments(scheduler_cls: type, given: dict[str, Any], steps: int) 
     if scheduler_cls.__name__ == "OneCycleLR" and not {"total_steps", "epochs"} & set(arguments):
         arguments["total_steps"] = steps
     return arguments
+
+
+
+def group_hyperparameters(spec: OptimizerSpec, config: Config) -> list[dict[str, Any]]:
+    """What each of ``spec.param_groups`` sets for itself, checked as the optimizer's own settings are.
+
+    Each group is checked merged over the optimizer's hyperparameters (names, types and the
+    constructor's own checks, which torch's ``add_param_group`` does not make), keyed under
+    ``param_groups[i]``. Settings torch reads from the optimizer as a whole
+    (:data:`OPTIMIZER_LEVEL_KEYWORDS`) are refused in a group. [] without param groups.
+    """
+    groups = []
+    for index, group in enumerate(spec.param_groups or ()):
+        own = group.hyperparameters
+        try:
+            for key in own:
+                if key in OPTIMIZER_LEVEL_KEYWORDS:
+                    raise ConfigError("belongs on the optimizer, not in a param group: torch reads it from the "
+                                      "optimizer as a whole", path=key)
+            merged = OptimizerSpec(name=spec.name, **{**spec.hyperparameters, **own})
+            if not check_without_torch(merged):
+                cls, hyperparameters, _ = resolve_optimizer_spec(merged, config)
+                instantiate_check(cls, hyperparameters)
+            cls = resolve_optimizer(spec.name, base_dir=config.base_dir)
+            checked = check_arguments(cls, {**spec.hyperparameters, **own}, kind="hyperparameter")
+        except ConfigError as error:
+            raise error.with_context(path_prefix=f"param_groups[{index}]") from None
+        groups.append({key: checked[key] for key in own})
+    return groups
+
+
+def coordinate_groups(spec: OptimizerSpec, config: Config, dim: int) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
+    """A test function's param groups: (coordinates, the group's own hyperparameters) each, in config order,
+    then the coordinates no group holds with the optimizer's own settings ({}). [] without param groups."""
+    if not spec.param_groups:
+        return []
+    groups = [(tuple(group.dims or ()), own) for group, own in zip(spec.param_groups, group_hyperparameters(spec, config))]
+    held = {coordinate for dims, _ in groups for coordinate in dims}
+    rest = tuple(coordinate for coordinate in range(dim) if coordinate not in held)
+    return groups + ([(rest, {})] if rest else [])

@@ -29,10 +29,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .config import object_name
-from .load.network import LoadedNetwork
+from .load.network import LoadedNetwork, param_groups
 from .load.record import recorded_steps
 from .problems.data import Dataset
-from .problems.models import pick_parameters
+from .problems.models import group_parameters, pick_parameters
 from .results.network import NetworkResult, TrainingRun
 
 Progress = Callable[[str, int, int], None]
@@ -142,10 +142,14 @@ def _build(model: Any, parts: list) -> tuple[list, list]:
     named = dict(model.named_parameters())
     remaining = list(named)
     optimizers, schedulers = [], []
-    for (cls, hyperparameters, scheduler), kind, interval in parts:
+    for (cls, hyperparameters, scheduler), kind, interval, groups in parts:
         picked = [name for name in pick_parameters(model, kind)[0] if name in remaining]
         remaining = [name for name in remaining if name not in picked]
-        optimizer = cls([named[name] for name in picked], **hyperparameters)
+        if groups:  # param groups by kind or name pattern, then the rest with the optimizer's own settings
+            grouped, rest = group_parameters(model, picked, [pattern for pattern, _ in groups])
+            optimizer = cls(param_groups(named, grouped, [own for _, own in groups], rest), **hyperparameters)
+        else:
+            optimizer = cls([named[name] for name in picked], **hyperparameters)
         optimizers.append(optimizer)
         if scheduler is not None:
             plateau = scheduler[0].__name__ == "ReduceLROnPlateau"  # it steps on a loss: the batch's or the valid one

@@ -377,9 +377,12 @@ def test_every_file_of_a_run_is_written_atomically(tmp_path, monkeypatch):
     ((staging, target),) = folder_renames
     assert target == out and staging.parent == out.parent and staging.name.startswith(".out.optviz-staging-")
     final = {target.name for source, target in renames if target.parent == staging}
-    assert final == set(manifest["files"]) == set(os.listdir(out))
+    states = {target.name for source, target in renames if target.parent == staging / "state"}
+    assert states == {path.name for path in (out / "state").iterdir()} and states  # each optimizer's final state
+    assert final | {"state"} == set(manifest["files"]) == set(os.listdir(out))
     for source, target in renames:
-        assert source.parent == target.parent == staging  # renamed within one folder: whole or not at all
+        # Renamed within one folder: whole or not at all.
+        assert source.parent == target.parent and target.parent in (staging, staging / "state")
         assert source.name.startswith(".") and source.name != target.name
 
 

@@ -20,13 +20,13 @@ from pydantic import ValidationError
 from ..errors import ConfigError
 from .messages import check_top_level_keys, check_values, translate, yaml_type
 from .models import (AnimationSpec, BasinSpec, LandscapeSpec, Config, NoiseSpec, FrozenConfigError, FunctionSpec, GridStart, MinimumSpec,
-                     OptimizerSpec, ProblemSpec, RandomStart, RecordSpec, RenderSpec, SchedulerSpec, object_name,
+                     OptimizerSpec, ParamGroupSpec, ProblemSpec, RandomStart, RecordSpec, RenderSpec, SchedulerSpec, object_name,
                      python_object)
 from .overrides import apply_overrides
 from .reading import parse_yaml, read_text
 
 __all__ = ["AnimationSpec", "BasinSpec", "LandscapeSpec", "Config", "NoiseSpec", "FrozenConfigError", "FunctionSpec", "GridStart", "MinimumSpec",
-           "OptimizerSpec", "ProblemSpec", "RandomStart", "RecordSpec", "RenderSpec", "SchedulerSpec", "apply_overrides",
+           "OptimizerSpec", "ParamGroupSpec", "ProblemSpec", "RandomStart", "RecordSpec", "RenderSpec", "SchedulerSpec", "apply_overrides",
            "check_fields", "object_name", "python_object", "config_model", "parse_yaml", "read_config", "with_overrides"]
 
 

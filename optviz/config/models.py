@@ -61,6 +61,24 @@ class SchedulerSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class ParamGroupSpec(BaseModel):
+    """One param group of an optimizer (torch's ``add_param_group``): what it holds and its own settings.
+
+    For a test function, ``dims`` lists the coordinates it holds (0 is x, 1 is y); for a network,
+    ``params`` picks parameters by kind or name pattern, as an optimizer's ``params`` does. Every
+    other key is a hyperparameter of the optimizer that this group sets for itself, e.g.
+    ``{dims: [1], lr: 0.0001}``; what a group leaves out it takes from the optimizer.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    dims: list[int] | None = Field(default=None, min_length=1)
+    params: str | None = None
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class OptimizerSpec(BaseModel):
     """One optimizer: ``name``, optional ``label`` and ``scheduler``; other keys are hyperparameters.
 
@@ -68,6 +86,10 @@ class OptimizerSpec(BaseModel):
     ``all``, ``weights`` (>= 2-D), ``matrices`` (2-D), ``biases`` (1-D), or a pattern over
     parameter names such as ``"fc*.weight"``), and ``rest`` is a second optimizer for the
     parameters not picked: ``{name: Muon, params: matrices, rest: {name: AdamW}}``.
+
+    ``param_groups`` splits what the optimizer trains into param groups with their own
+    hyperparameters (:class:`ParamGroupSpec`); what no group holds forms a last group with
+    the optimizer's own settings.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -76,6 +98,7 @@ class OptimizerSpec(BaseModel):
     scheduler: SchedulerSpec | None = None
     params: str | None = None
     rest: "OptimizerSpec | None" = None
+    param_groups: list[ParamGroupSpec] | None = Field(default=None, min_length=1)
     # Clip each start's gradient to this norm before every step (torch.nn.utils.clip_grad_norm_'s rule;
     # for a network, the norm over its parameters). Never done unless asked; legends then say so.
     clip_grad_norm: float | None = Field(default=None, gt=0, allow_inf_nan=False)

@@ -11,7 +11,7 @@ import numpy as np
 from ..config import Config, FunctionSpec, OptimizerSpec
 from ..errors import ConfigError, quote
 from ..imports import is_import_path
-from ..optimizers import check_without_torch, instantiate_check, resolve_optimizer_spec
+from ..optimizers import check_without_torch, group_hyperparameters, instantiate_check, resolve_optimizer_spec
 from ..problems import TestFunction, check_box, function_names, get_function
 from .budget import Estimate, check_budget, estimate
 from .record import record_every
@@ -39,6 +39,7 @@ def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, in
     for index, spec in enumerate(config.optimizers):
         try:
             check_optimizer(spec, config)
+            check_coordinate_groups(spec, config, function)
         except ConfigError as error:
             raise error.with_context(path_prefix=f"optimizers[{index}]") from None
     return starts, every, memory
@@ -120,3 +121,27 @@ def check_optimizer(spec: OptimizerSpec, config: Config) -> None:
         instantiate_check(*resolve_optimizer_spec(spec, config))
 
 
+
+
+def check_coordinate_groups(spec: OptimizerSpec, config: Config, function: TestFunction) -> None:
+    """Refuse param groups a test function cannot have: without ``dims``, with a network's ``params``,
+    or with coordinates out of range or held twice; then check each group's hyperparameters."""
+    held: dict[int, int] = {}
+    for index, group in enumerate(spec.param_groups or ()):
+        path = f"param_groups[{index}]"
+        if group.params is not None:
+            raise ConfigError("params picks a network's parameters; a test function's param group holds "
+                              "coordinates: dims: [0] for x, [1] for y", path=f"{path}.params")
+        if group.dims is None:
+            raise ConfigError("a test function's param group needs dims, the coordinates it holds, "
+                              "e.g. {dims: [0], lr: 0.1}", path=path)
+        for coordinate in group.dims:
+            if not 0 <= coordinate < function.dim:
+                valid = "0" if function.dim == 1 else f"0 to {function.dim - 1}"
+                raise ConfigError(f"{coordinate} is not a coordinate of {function.name} ({valid})", path=f"{path}.dims")
+            if coordinate in held:
+                other = "this group" if held[coordinate] == index else f"param_groups[{held[coordinate]}]"
+                raise ConfigError(f"coordinate {coordinate} is already in {other}; each coordinate belongs to one group",
+                                  path=f"{path}.dims")
+            held[coordinate] = index
+    group_hyperparameters(spec, config)

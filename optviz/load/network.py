@@ -13,9 +13,9 @@ from typing import Any
 
 from ..config import Config, OptimizerSpec
 from ..errors import ConfigError, quote
-from ..optimizers import ResolvedOptimizer, resolve_optimizer_spec, scheduler_arguments
+from ..optimizers import ResolvedOptimizer, group_hyperparameters, resolve_optimizer_spec, scheduler_arguments
 from ..problems.data import Dataset
-from ..problems.models import pick_parameters
+from ..problems.models import group_parameters, pick_parameters
 from ..problems.network import NetworkProblem, network_problem
 from .budget import Estimate, check_budget
 from .record import recorded_steps
@@ -40,13 +40,15 @@ class LoadedNetwork:
     sweep: Any = None  # the expanded sweep block (optviz.load.sweep.Sweep), if the config has one and it was planned
 
     @property
-    def optimizers(self) -> list[tuple[OptimizerSpec, list[tuple[ResolvedOptimizer, str, str]]]]:
-        """Each optimizer spec with its parts: (resolved optimizer, parameter kind), the ``rest`` chain after it."""
+    def optimizers(self) -> list[tuple[OptimizerSpec, list[tuple[ResolvedOptimizer, str, str, list]]]]:
+        """Each optimizer spec with its parts (:func:`resolved_parts`), the ``rest`` chain after it."""
         return [(spec, resolved_parts(spec, self.config, self.iterations)) for spec in self.config.optimizers]
 
 
-def resolved_parts(spec: OptimizerSpec, config: Config, iterations: int) -> list[tuple[ResolvedOptimizer, str, str]]:
-    """``spec`` and its ``rest`` chain, each resolved, with the parameter kind it trains and its scheduler's interval."""
+def resolved_parts(spec: OptimizerSpec, config: Config,
+                   iterations: int) -> list[tuple[ResolvedOptimizer, str, str, list[tuple[str, dict[str, Any]]]]]:
+    """``spec`` and its ``rest`` chain, each resolved, with the parameter kind it trains, its scheduler's interval
+    and its param groups: (kind or name pattern, the group's own hyperparameters) each."""
     parts = []
     path = ""
     while spec is not None:
@@ -55,10 +57,18 @@ def resolved_parts(spec: OptimizerSpec, config: Config, iterations: int) -> list
             if scheduler is not None:
                 steps = iterations if spec.scheduler.interval == "step" else config.problem.epochs
                 scheduler = (scheduler[0], scheduler_arguments(scheduler[0], spec.scheduler.arguments, steps))
+            groups = [(group.params, own) for group, own in zip(spec.param_groups or (), group_hyperparameters(spec, config))]
+            for index, group in enumerate(spec.param_groups or ()):
+                if group.params is None:
+                    raise ConfigError("a network's param group picks its parameters: params: a kind (weights, biases, "
+                                      "matrices) or a name pattern such as \"fc1.*\"", path=f"param_groups[{index}]")
+                if group.dims is not None:
+                    raise ConfigError("dims are a test function's coordinates; a network's param group picks params",
+                                      path=f"param_groups[{index}].dims")
         except ConfigError as error:
             raise error.with_context(path_prefix=path.lstrip(".")) from None
         interval = (spec.scheduler.interval or "epoch") if spec.scheduler is not None else "epoch"
-        parts.append(((cls, hyperparameters, scheduler), spec.params or "all", interval))
+        parts.append(((cls, hyperparameters, scheduler), spec.params or "all", interval, groups))
         if spec.rest is not None and not spec.params:
             raise ConfigError("'rest' trains the parameters that 'params' leaves out: give 'params' too",
                               path=f"{path}.rest".lstrip("."))
@@ -145,16 +155,20 @@ def _check_optimizer(spec: OptimizerSpec, config: Config, model: Any, iterations
     parameters = dict(model.named_parameters())
     remaining = list(parameters)
     path = ""
-    for (cls, hyperparameters, scheduler), kind, _ in resolved_parts(spec, config, iterations):
+    for (cls, hyperparameters, scheduler), kind, _, groups in resolved_parts(spec, config, iterations):
         picked, _ = pick_parameters(model, kind)
         picked = [name for name in picked if name in remaining]
         if not picked:
             raise ConfigError(f"{quote(kind)} picks none of the model's parameters left ("
                               f"{', '.join(remaining) or 'none left'})", path=f"{path}.params".lstrip("."))
         remaining = [name for name in remaining if name not in picked]
-        clones = [parameters[name].detach().clone().requires_grad_(True) for name in picked]
         try:
-            optimizer = cls(clones, **hyperparameters)
+            grouped, rest = group_parameters(model, picked, [pattern for pattern, _ in groups])
+        except ConfigError as error:
+            raise error.with_context(path_prefix=path.lstrip(".")) from None
+        clones = {name: parameters[name].detach().clone().requires_grad_(True) for name in picked}
+        try:
+            optimizer = cls(param_groups(clones, grouped, [own for _, own in groups], rest), **hyperparameters)
             if scheduler is not None:
                 scheduler[0](optimizer, **scheduler[1])
         except Exception as error:  # torch's checks, or a user's class
@@ -164,3 +178,11 @@ def _check_optimizer(spec: OptimizerSpec, config: Config, model: Any, iterations
     if remaining and spec.params:
         raise ConfigError(f"no optimizer trains {', '.join(remaining)}; add 'rest: {{name: ...}}'",
                           path="params")
+
+
+def param_groups(parameters: dict[str, Any], grouped: list[list[str]], settings: list[dict[str, Any]],
+                 rest: list[str]) -> list[dict[str, Any]]:
+    """An optimizer's param groups: each group's parameters (by name) with its own ``settings``, then the
+    ``rest`` with the optimizer's settings (left out when empty)."""
+    groups = [{"params": [parameters[name] for name in names], **own} for names, own in zip(grouped, settings)]
+    return groups + ([{"params": [parameters[name] for name in rest]}] if rest else [])

@@ -15,10 +15,12 @@ from ..engine import check_single_run, run
 from ..errors import OptvizWarning, RunError
 from ..load import Loaded, LoadedNetwork, prepare
 from ..problems import nonfinite_region
-from ..results import RunResult
+from ..results import RunResult, continued
 from ..store.rundir import write_data, write_manifest
+from ..store.state import write_states
 from .network import network_to_dir
 from .replay import warn_not_replayable
+from .resume import Resumed
 
 FIGURES = {"loss": "save_loss", "path": "save_path", "surface": "save_surface", "diagnostics": "save_diagnostics",
            "basin": "save_basin"}
@@ -59,7 +61,8 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
                progress: Callable[[str, int, int], None] | None = None,
                figure_progress: Callable[[str, int, int], None] | None = None,
                frame_progress: Callable[[int, int], None] | None = None,
-               carry: tuple[str, ...] = (), workers: int | None = None) -> dict[str, Any]:
+               carry: tuple[str, ...] = (), workers: int | None = None,
+               resume: Resumed | None = None) -> dict[str, Any]:
     """Run ``config`` and write everything into ``out_dir``; returns the manifest.
 
     ``workers`` is :func:`optviz.engine.run`'s: processes that share the starts (None: as many as help).
@@ -73,10 +76,14 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
     leaves an earlier run there byte for byte, and a finished one leaves nothing of it.
     ``carry`` names entries of the earlier folder to keep (``optviz tune``'s cells and files).
     A folder that is not optviz's own is refused rather than replaced.
+
+    With ``resume`` (:func:`~optviz.pipelines.resume.prepare_resume`), the stored run continues
+    instead (``config`` then only names the run), and the folder holds its whole history;
+    ``out_dir`` may be the stored run's own folder, which is replaced only once all is written.
     """
     out_dir = Path(out_dir)
     check_single_run(config.config if isinstance(config, (Loaded, LoadedNetwork)) else config)  # before the directory is made
-    loaded = config if isinstance(config, (Loaded, LoadedNetwork)) else prepare(config)
+    loaded = resume.loaded if resume else config if isinstance(config, (Loaded, LoadedNetwork)) else prepare(config)
     if isinstance(loaded, LoadedNetwork):  # a network on data (problem:), not a test function
         return network_to_dir(loaded, out_dir, fmt=fmt, progress=progress, figure_progress=figure_progress,
                               carry=carry)
@@ -85,10 +92,15 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
     check_replaceable(out_dir)
     with published_directory(out_dir, carry=carry) as staging:
         started = time.perf_counter()
-        result = run(loaded, progress=progress, workers=workers)
+        if resume is None:
+            result = run(loaded, progress=progress, workers=workers)
+        else:
+            result = continued(resume.earlier, run(loaded, progress=progress, workers=workers, resume=resume.resume,
+                                                   record_every=resume.earlier.record_every))
         engine_seconds = time.perf_counter() - started
         nonfinite = nonfinite_region(result.function, result.domain, config.render.resolution)
         files = write_data(result, staging)
+        files += write_states(result, staging)
         files += save_figures(result, staging, fmt=fmt, progress=figure_progress)
         if animate if animate is not None else config.render.animation.enabled:
             animation = config.render.animation
@@ -103,7 +115,8 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
         manifest = write_manifest(result, staging, files=files, timing=timing,
                                   warnings=[*([nonfinite.describe(result.function.name)] if nonfinite else []),
                                             *warn_not_replayable(config, out_dir / "config.yaml")],
-                                  nonfinite=nonfinite.to_dict() if nonfinite else None)
+                                  nonfinite=nonfinite.to_dict() if nonfinite else None,
+                                  resumed_from=resume.manifest_entry() if resume else None)
     return manifest
 
 

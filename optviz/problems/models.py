@@ -137,3 +137,27 @@ def pick_parameters(model: "torch.nn.Module", kind: str) -> tuple[list[str], lis
     for name, parameter in model.named_parameters():
         (picked if test(name, parameter) else rest).append(name)
     return picked, rest
+
+
+def group_parameters(model: "torch.nn.Module", picked: list[str], patterns: list[str]) -> tuple[list[list[str]], list[str]]:
+    """Of the parameters ``picked`` (names), those of each param group's ``patterns`` entry (a kind or a
+    name pattern, as :func:`pick_parameters` reads it), and the rest, all in ``model.parameters()`` order.
+
+    Raises :class:`ConfigError` keyed ``param_groups[i].params`` for a group that picks none of them, or
+    one that picks a parameter an earlier group holds.
+    """
+    from ..errors import ConfigError, quote
+
+    groups, held = [], {}
+    for index, pattern in enumerate(patterns):
+        names = [name for name in pick_parameters(model, pattern)[0] if name in picked]
+        if not names:
+            raise ConfigError(f"{quote(pattern)} picks none of the parameters this optimizer trains "
+                              f"({', '.join(picked)})", path=f"param_groups[{index}].params")
+        for name in names:
+            if name in held:
+                raise ConfigError(f"{quote(pattern)} picks {name}, which param_groups[{held[name]}] holds; each "
+                                  "parameter belongs to one group", path=f"param_groups[{index}].params")
+            held[name] = index
+        groups.append(names)
+    return groups, [name for name in picked if name not in held]

@@ -6,7 +6,8 @@ logarithmic when its values span decades (a StepLR staircase, a gradient norm
 shrinking to 1e-8). A diverged optimizer is drawn up to its last finite record,
 ends in an X and is named in the legend; the axis limits follow the runs that
 stayed finite, so the blow-up leaves through the edge instead of flattening
-every other curve.
+every other curve. An optimizer with param groups draws one lr line per group,
+in its colour with a line style per group, which the figure's legend names.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 SCALE = 1.5
 # Decades the finite positive values must span before a panel turns logarithmic.
 LOG_DECADES = 2.0
+# One per param group of an optimizer, in the lr panel.
+GROUP_LINESTYLES = ("-", "--", ":", "-.")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def plot_diagnostics(result: RunResult, figure: Figure | None = None):
         _draw_panel(axes, result, panel)
     for axes in grid[-1]:
         axes.set_xlabel("step")
-    handles = [line for line in grid[0, 0].get_lines() if not line.get_label().startswith("_")]
+    handles = [line for line in grid[0, 0].get_lines() if not line.get_label().startswith("_")] + _group_keys(result)
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize="small",
                   framealpha=0.9)
     figure.suptitle(f"{result.function.name}: diagnostics over {result.config.steps} steps")
@@ -82,14 +85,13 @@ def _no_minima(axes, name: str) -> None:
 def _draw_panel(axes, result, panel: Panel) -> None:
     curves, healthy, ends = [], [], []
     count = len(result.trajectories)
-    for index, trajectory in enumerate(result):
-        values = np.asarray(panel.values(result, trajectory), dtype=float)
+    for index, trajectory, values, group, linestyle in _series(result, panel):
         steps = trajectory.steps
         every = max(1, len(steps) // 12)
         # Markers shifted per optimizer, so curves that coincide (the same lr) stay told apart.
         style = dict(color=colour(index), marker=marker(index), markersize=5, markeredgecolor="black",
                      markeredgewidth=0.5, markevery=(index * every // count, every), linewidth=1.5,
-                     drawstyle="steps-post" if panel.staircase else "default")
+                     drawstyle="steps-post" if panel.staircase else "default", linestyle=linestyle)
         healthy.extend([values[~trajectory.diverged].ravel(), values[:, 0]])
         if len(values) == 1:
             diverged = int(trajectory.diverged_step[0])
@@ -97,8 +99,7 @@ def _draw_panel(axes, result, panel: Panel) -> None:
                 # The record that diverged may still hold a finite lr: end every panel at the same step.
                 values = values.copy()
                 values[0, int(trajectory.last_finite()[0]) + 1:] = np.nan
-            axes.plot(steps, values[0], label=diverged_label(trajectory),
-                      **style)
+            axes.plot(steps, values[0], label=diverged_label(trajectory, _named(trajectory.label, group)), **style)
             curves.append(values[0])
             if diverged >= 0:
                 last = int(trajectory.last_finite()[0])
@@ -109,7 +110,7 @@ def _draw_panel(axes, result, panel: Panel) -> None:
                 lower, median, upper = np.nanpercentile(values, [25, 50, 75], axis=0)
             diverged = int(trajectory.diverged.sum())
             over = f" over {result.rows_in_words()}" if result.noisy else ""
-            label = diverged_label(trajectory, f"{trajectory.label} (median, IQR{over})" +
+            label = diverged_label(trajectory, f"{_named(trajectory.label, group)} (median, IQR{over})" +
                                    (f"; {diverged} of {len(values)} diverged" if diverged else ""))
             axes.plot(steps, median, label=label, **style)
             axes.fill_between(steps, lower, upper, color=colour(index), alpha=0.2, linewidth=0,
@@ -134,6 +135,36 @@ def _draw_panel(axes, result, panel: Panel) -> None:
     axes.set_title(panel.title, fontsize="medium")
     axes.set_ylabel(panel.ylabel)
     axes.grid(True, which="major", alpha=0.3)
+
+
+def _series(result, panel: Panel):
+    """(optimizer index, trajectory, values (starts, records), param group name or None, line style) of each
+    line of ``panel``: one per optimizer, or in the lr panel one per param group of an optimizer that has them."""
+    for index, trajectory in enumerate(result):
+        if panel.staircase and trajectory.group_lr is not None:
+            for number, name in enumerate(trajectory.group_names):
+                yield (index, trajectory, np.asarray(trajectory.group_lr[:, number], dtype=float), name,
+                       GROUP_LINESTYLES[number % len(GROUP_LINESTYLES)])
+        else:
+            yield index, trajectory, np.asarray(panel.values(result, trajectory), dtype=float), None, "-"
+
+
+def _group_keys(result) -> list:
+    """Legend entries for the lr panel's line styles, one per param group position: ``lr of group x``."""
+    from matplotlib.lines import Line2D
+
+    names: dict[int, list[str]] = {}
+    for trajectory in result:
+        for number, name in enumerate(trajectory.group_names or ()):
+            if name not in names.setdefault(number % len(GROUP_LINESTYLES), []):
+                names[number % len(GROUP_LINESTYLES)].append(name)
+    return [Line2D([], [], color="0.25", linestyle=GROUP_LINESTYLES[number], linewidth=1.5,
+                   label=f"lr of group {' / '.join(found)}") for number, found in sorted(names.items())]
+
+
+def _named(label: str, group: str | None) -> str:
+    """An optimizer's label, with the param group a line is of: ``SGD, group x``."""
+    return label if group is None else f"{label}, group {group}"
 
 
 def _spans_decades(values: np.ndarray) -> bool:

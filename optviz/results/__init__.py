@@ -7,6 +7,6 @@ of those import each other: they meet here.
 from __future__ import annotations
 
 from .network import NetworkResult, TrainingRun
-from .trajectory import RunResult, Trajectory, finite_or_none
+from .trajectory import RunResult, Trajectory, continued, finite_or_none
 
-__all__ = ["NetworkResult", "RunResult", "TrainingRun", "Trajectory", "finite_or_none"]
+__all__ = ["NetworkResult", "RunResult", "TrainingRun", "Trajectory", "continued", "finite_or_none"]

@@ -6,6 +6,7 @@ resolved function and the box its figures show, so no figure recomputes them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -37,6 +38,13 @@ class Trajectory:
     converged_step: np.ndarray | None = None
     error: str | None = None  # why the run stopped early, if the optimizer raised
     clip_grad_norm: float | None = None  # the norm its gradients were clipped to, if the config asked
+    # With param groups (config: param_groups), the lr of each group, (starts, groups, records), and the
+    # groups' names (a test function's: their axes, "x" or "x, y"); ``lr`` is then the first group's.
+    group_lr: np.ndarray | None = None
+    group_names: list[str] | None = None
+    # What continuing the run takes (optviz run --resume): {"segments": [...]}, each segment a range of
+    # rows with its positions and its optimizer's and scheduler's state_dict (see optviz.engine).
+    final_state: dict[str, Any] | None = None
 
     @property
     def final_position(self) -> np.ndarray:
@@ -235,3 +243,33 @@ def finite_or_none(value: float | np.floating) -> float | None:
 
 def _step_or_none(value: int | np.integer) -> int | None:
     return int(value) if value >= 0 else None
+
+
+def continued(earlier: RunResult, later: RunResult) -> RunResult:
+    """One result of a run continued (``optviz run --resume``): ``earlier``'s records, then ``later``'s.
+
+    ``later`` holds the steps after ``earlier``'s last, on the grid of the whole run (steps 0,
+    every, 2 every, ... and the last). Of ``earlier`` the records on that grid are kept: its last
+    step is dropped when it is not a multiple of ``record_every``, as one run of all the steps
+    would not have recorded it. Divergence, convergence, errors and final states are ``later``'s,
+    which carried them on.
+    """
+    every = later.record_every
+    kept = earlier.trajectories[0].steps % every == 0
+    trajectories = []
+    for before, after in zip(earlier.trajectories, later.trajectories):
+        joined = {name: _joined(getattr(before, name), kept, getattr(after, name), axis=1)
+                  for name in ("positions", "loss", "lr", "grad_norm")}
+        group_lr = None if after.group_lr is None else _joined(before.group_lr, kept, after.group_lr, axis=2)
+        trajectories.append(dataclasses.replace(after, steps=np.concatenate([before.steps[kept], after.steps]),
+                                                group_lr=group_lr, **joined))
+    return dataclasses.replace(later, trajectories=trajectories)
+
+
+def _joined(first: np.ndarray, kept: np.ndarray, second: np.ndarray, axis: int) -> np.ndarray:
+    """The ``kept`` records of ``first``, then ``second``, along ``axis``; one row broadcast again when both
+    were one row broadcast (an lr every start shares)."""
+    if all(len(part) <= 1 or part.strides[0] == 0 for part in (first, second)):
+        row = np.concatenate([np.compress(kept, first[:1], axis=axis), second[:1]], axis=axis)
+        return np.broadcast_to(row, (len(second), *row.shape[1:]))
+    return np.concatenate([np.compress(kept, first, axis=axis), second], axis=axis)

@@ -7,6 +7,7 @@
       trajectories.csv    the same in long format, for spreadsheets (skipped when huge)
       summary.csv         one row per (optimizer, start)
       basin.npz           with the basin figure: outcome per start (see optviz.results.basin)
+      state/<i>-<label>.pt  each optimizer's final state, to continue from (see optviz.store.state)
 """
 
 from __future__ import annotations
@@ -196,6 +197,11 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
                 array = array[:1]  # one row for all starts; load_run broadcasts it back
             if array is not None:
                 arrays[f"{name}_{index}"] = np.ascontiguousarray(array)
+        if trajectory.group_lr is not None:  # param groups: each group's lr, one row when every start shares it
+            group_lr = trajectory.group_lr
+            arrays[f"group_lr_{index}"] = np.ascontiguousarray(
+                group_lr[:1] if len(group_lr) <= 1 or group_lr.strides[0] == 0 else group_lr)
+            arrays[f"group_names_{index}"] = np.array(trajectory.group_names)
         if trajectory.error:  # so figures drawn later from the folder (optviz animate) still mark it failed
             arrays[f"error_{index}"] = np.array(trajectory.error)
     return write_npz(path, arrays)
@@ -301,8 +307,12 @@ def write_data(result: RunResult, out_dir: Path) -> list[str]:
 
 
 def write_manifest(result: RunResult, out_dir: Path, *, files: list[str], timing: dict[str, Any],
-                   warnings: list[str] | None = None, nonfinite: dict[str, Any] | None = None) -> dict[str, Any]:
+                   warnings: list[str] | None = None, nonfinite: dict[str, Any] | None = None,
+                   resumed_from: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``manifest.json``; a resumed run's says where it continued from (``resumed_from``: run, steps)."""
     data = manifest(result, timing=timing, files=[*files, "manifest.json"], warnings=warnings, nonfinite=nonfinite)
+    if resumed_from is not None:
+        data["resumed_from"] = resumed_from
     write_text(out_dir / "manifest.json", json.dumps(data, indent=2) + "\n")
     return data
 
@@ -371,6 +381,13 @@ def read_trajectories_npz(path: Path, config: Config, function: TestFunction) ->
                       if f"{name}_{index}" in arrays})
         found["lr"] = np.broadcast_to(lr, (count, records))  # stored once when shared
         error = str(array(f"error_{index}", text=True, shape=())) if f"error_{index}" in arrays else None
+        if f"group_lr_{index}" in arrays:
+            names = array(f"group_names_{index}", text=True, ndim=1).tolist()
+            group_lr = array(f"group_lr_{index}", shape=(None, len(names), records))
+            if len(group_lr) not in (1, count):
+                raise RunError(f"{path}: array 'group_lr_{index}' has shape {group_lr.shape}, but the other arrays "
+                               f"say (1, {len(names)}, {records}) or ({count}, {len(names)}, {records})")
+            found.update(group_lr=np.broadcast_to(group_lr, (count, len(names), records)), group_names=names)
         clip = config.optimizers[index].clip_grad_norm if index < len(config.optimizers) else None
         trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, error=error,
                                        clip_grad_norm=clip, **found))
