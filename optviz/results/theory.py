@@ -214,10 +214,10 @@ def stability_limits(function: Any, specs: Sequence[Any]) -> dict[int, tuple[flo
         limit = stability_limit(largest[-1], settings.momentum, dampening=settings.dampening,
                                 nesterov=settings.nesterov)
         if not settings.momentum:
-            formula = "2/λmax"
+            text = f"lr < 2/λmax = {limit:.3g}"
         elif settings.nesterov or settings.dampening:
-            formula = "the 2x2 matrix's limit"
+            text = f"lr < {limit:.3g} ({settings.describe()})"
         else:
-            formula = f"2(1+β)/λmax, β = {settings.momentum:g}"
-        limits[index] = (limit, f"lr < {formula} = {limit:.3g}")
+            text = f"lr < 2(1+β)/λmax = {limit:.3g} (β = {settings.momentum:g})"
+        limits[index] = (limit, text)
     return limits
