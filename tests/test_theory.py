@@ -73,7 +73,7 @@ def test_the_stability_limits_read_as_the_textbook_writes_them():
         {"name": "SGD", "lr": 0.01}, {"name": "Adam"}, {"name": "SGD", "label": "HB", "lr": 0.01, "momentum": 0.9}]}
     ).optimizers
     assert stability_limits(function, specs) == {0: (pytest.approx(0.02), "lr < 2/λmax = 0.02"),
-                                                 2: (pytest.approx(0.038), "lr < 2(1+β)/λmax = 0.038 (β = 0.9)")}
+                                                 2: (pytest.approx(0.038), "lr < 2(1+β)/λmax = 0.038")}
     assert stability_limits(optviz.get_function("rosenbrock"), specs) == {}
 
 
@@ -173,3 +173,31 @@ def test_the_loss_figure_draws_each_sgd_s_line_in_its_colour():
     assert any(label.startswith("dashed: theory, f* + (f(x₀) − f*)·ρ²ᵏ") for label in labels)
     # The lines stay inside the limits the measured curves set: heavy ball's falls far below them by step 60.
     assert axes.get_ylim()[0] > predicted_rates(result).lines[1].loss[-1]
+
+
+def test_sweep_and_tune_figures_mark_the_stability_limit(tmp_path):
+    from optviz.pipelines.sweep import run_sweep
+    from optviz.pipelines.tune import search_lrs
+    from optviz.render.sweep import plot_sweep_loss
+    from optviz.render.tune import plot_tune
+
+    # The seed's lrs stop at 0.2, short of 4x^2's limit 2/8: the figure says so.
+    sweep = run_sweep(optviz.load_config(CONFIGS / "quadratic_lr.yaml", ["steps=10"]))
+    panel = plot_sweep_loss(sweep).axes[0]
+    assert "theory: stable for lr < 2/λmax = 0.25\n(above every lr swept)" in panel.get_legend_handles_labels()[1]
+    wider = run_sweep(optviz.load_config(CONFIGS / "quadratic_lr.yaml", [
+        "steps=10", "sweep={optimizers.SGD.lr: {linspace: [0.01, 0.3, 6]}}"]))
+    figure = plot_sweep_loss(wider)
+    panel, bar = figure.axes
+    assert "theory: stable for lr < 2/λmax = 0.25\n(dashed on the colour bar)" in panel.get_legend_handles_labels()[1]
+    assert [line.get_ydata()[0] for line in bar.lines] == [0.25, 0.25]
+    # Past the limit the cells blow up, and below it they do not.
+    for outcome in wider.outcomes:
+        assert (outcome.curve[-1] > outcome.curve[0]) == (outcome.cell.values["optimizers.SGD.lr"] > 0.25)
+
+    config = optviz.load_config(CONFIGS / "ill_conditioned.yaml", [
+        "steps=20", "optimizers=[{name: SGD, lr: 0.01}, {name: SGD, label: HB, lr: 0.01, momentum: 0.9}, {name: Adam}]"])
+    tuning = search_lrs(config, tmp_path, lrs=(1e-3, 1, 7), starts=2)
+    axes = plot_tune(tuning).axes[0]
+    limits = {line.get_label(): line.get_xdata()[0] for line in axes.lines if line.get_label().endswith(("0.02", "0.038"))}
+    assert limits == {"SGD: stable below 0.02": pytest.approx(0.02), "HB: stable below 0.038": pytest.approx(0.038)}

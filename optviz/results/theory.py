@@ -216,8 +216,8 @@ def stability_limits(function: Any, specs: Sequence[Any]) -> dict[int, tuple[flo
         if not settings.momentum:
             text = f"lr < 2/λmax = {limit:.3g}"
         elif settings.nesterov or settings.dampening:
-            text = f"lr < {limit:.3g} ({settings.describe()})"
+            text = f"lr < {limit:.3g} ({settings.describe().replace('beta', 'β =')})"
         else:
-            text = f"lr < 2(1+β)/λmax = {limit:.3g} (β = {settings.momentum:g})"
+            text = f"lr < 2(1+β)/λmax = {limit:.3g}"
         limits[index] = (limit, text)
     return limits
