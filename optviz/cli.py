@@ -626,6 +626,28 @@ def report_(folder: str, quiet: bool, safe: bool) -> None:
         click.echo(f"Wrote {path}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--steps", default="0:20", show_default=True, metavar="START:STOP",
+              help="The optimizer steps START to STOP - 1 (either may be left out), or one step.")
+@click.option("--label", help="Only the optimizer with this label [default: all].")
+@click.option("--start", type=click.IntRange(0), default=0, show_default=True,
+              help="Which start of a run with many (its row in summary.csv).")
+@safe_option
+def show(run_dir: str, steps: str, label: str | None, start: int, safe: bool) -> None:
+    """Print a stored run step by step: position, gradient and loss, as the seed's learning_rate.py does.
+
+    \b
+    Example:
+      optviz run configs/learning_rate.yaml && optviz show outputs/learning_rate --steps 0:20 --label "lr 0.2"
+    """
+    with reported():
+        from .pipelines.show import show_run
+
+        tables = show_run(run_dir, steps, label=label, start=start, safe=safe)
+    click.echo("\n\n".join("\n".join(table.lines()) for table in tables))
+
+
 @cli.group(context_settings=CONTEXT)
 def explain() -> None:
     """Draw the seed lesson's own demonstrations.
