@@ -6,7 +6,7 @@ and they fall to 1/e of the newest one's after about 1/(1 - beta) steps, the ave
 The seed lesson's momentum.py draws them for beta = 0.98, 0.95, 0.9 and 0.8 over 100 steps.
 (torch's SGD leaves out the factor 1 - beta, ``dampening`` = 0: the same weights, times 1/(1 - beta).)
 
->>> [round(value, 4) for value in ewma_weights([0.9], steps=3)[0].weights]
+>>> ewma_weights([0.9], steps=3)[0].weights.round(4).tolist()
 [0.1, 0.09, 0.081]
 """
 
