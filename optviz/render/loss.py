@@ -125,7 +125,8 @@ def _rate(theory, index: int) -> str:
         return ""
     if line.rate is None:
         return "; theory: ρ per step from its lr"
-    return f"; theory: ρ = {line.rate:.3g}" + (", lands in one step" if line.rate == 0 else "")
+    return f"; theory: ρ = {line.rate:.3g}" + (", lands in one step" if line.rate == 0 else
+                                               " > 1, diverges" if line.rate > 1 else "")
 
 
 def _draw_theory(axes, result, theory) -> None:
