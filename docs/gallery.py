@@ -43,17 +43,28 @@ GALLERY = [
     ("configs/moons_landscape.yaml", ["render.dpi=80"], {"landscape.png": "moons-landscape.png"}),
     ("configs/noisy_peaks.yaml", ["render.figures=[path, loss]", "render.dpi=70"],
      {"path.png": "noisy-peaks-path.png", "loss.png": "noisy-peaks-loss.png"}),
+    ("configs/ill_conditioned.yaml", ["render.figures=[loss]", "render.dpi=80"],
+     {"loss.png": "ill-conditioned-theory.png"}),
+    ("", [], {"ewma.png": "momentum-ewma.png"}, "explain"),
 ]
 RUNNERS = {"run": "run_to_dir", "sweep": "sweep_to_dir", "tune": "tune_to_dir"}
+
+
+def _explain(config, scratch: str) -> None:
+    """``optviz explain momentum``'s figure, which needs no config."""
+    from optviz.pipelines.explain import explain_momentum
+
+    explain_momentum(Path(scratch) / "ewma.png", dpi=80)
 
 
 def build(entries=GALLERY, docs: Path = DOCS) -> list[Path]:
     """Run each entry and copy its pictures into ``docs``; returns the paths written."""
     written = []
     for config_path, overrides, pictures, *kind in entries:
-        config = optviz.load_config(ROOT / config_path, overrides)
+        runner = _explain if kind == ["explain"] else getattr(optviz, RUNNERS[kind[0] if kind else "run"])
+        config = optviz.load_config(ROOT / config_path, overrides) if config_path else None
         with tempfile.TemporaryDirectory() as scratch:
-            getattr(optviz, RUNNERS[kind[0] if kind else "run"])(config, scratch)
+            runner(config, scratch)
             for source, name in pictures.items():
                 target = docs / name
                 shutil.copyfile(Path(scratch) / source, target)

@@ -638,6 +638,65 @@ def report_(folder: str, quiet: bool, safe: bool) -> None:
         click.echo(f"Wrote {path}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--steps", default="0:20", show_default=True, metavar="START:STOP",
+              help="The optimizer steps START to STOP - 1 (either may be left out), or one step.")
+@click.option("--label", help="Only the optimizer with this label [default: all].")
+@click.option("--start", type=click.IntRange(0), default=0, show_default=True,
+              help="Which start of a run with many (its row in summary.csv).")
+@safe_option
+def show(run_dir: str, steps: str, label: str | None, start: int, safe: bool) -> None:
+    """Print a stored run step by step: position, gradient and loss, as the seed's learning_rate.py does.
+
+    \b
+    Example:
+      optviz run configs/learning_rate.yaml && optviz show outputs/learning_rate --steps 0:20 --label "lr 0.2"
+    """
+    with reported():
+        from .pipelines.show import show_run
+
+        tables = show_run(run_dir, steps, label=label, start=start, safe=safe)
+    click.echo("\n\n".join("\n".join(table.lines()) for table in tables))
+
+
+@cli.group(context_settings=CONTEXT)
+def explain() -> None:
+    """Draw the seed lesson's own demonstrations.
+
+    \b
+    Example:
+      optviz explain momentum --beta 0.98 0.95 0.9 0.8 --out ewma.png
+    """
+
+
+@explain.command(context_settings=CONTEXT)
+@click.argument("more_betas", metavar="[BETA]...", nargs=-1, type=float)
+@click.option("--beta", "betas", type=float, multiple=True,
+              help="A momentum beta in (0, 1); the values after it count too: --beta 0.98 0.95 0.9 0.8 "
+                   "[default: 0.98 0.95 0.9 0.8].")
+@click.option("--steps", type=int, default=100, show_default=True, help="Steps back to draw.")
+@click.option("--out", type=click.Path(dir_okay=False), default="ewma.png", show_default=True,
+              help="The figure (.png, .svg or .pdf).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def momentum(more_betas: tuple[float, ...], betas: tuple[float, ...], steps: int, out: str, quiet: bool) -> None:
+    """Momentum's weights on past gradients, (1 - beta) beta^t for each beta, with their sums and
+    memories of about 1/(1 - beta) steps: the seed's momentum.py figure.
+
+    \b
+    Example:
+      optviz explain momentum --beta 0.98 0.95 0.9 0.8 --out ewma.png
+    """
+    with reported():
+        from .pipelines.explain import DEFAULT_BETAS, explain_momentum
+
+        curves, path = explain_momentum(out, list(betas + more_betas) or DEFAULT_BETAS, steps=steps)
+    if not quiet:
+        for curve in curves:
+            click.echo(curve.describe())
+        click.echo(f"Wrote {path}")
+
+
 @cli.command("list", context_settings=CONTEXT)
 @click.argument("what", type=click.Choice(["functions", "optimizers", "schedulers"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from images import assert_animation, figure_pixels
 import optviz
 from optviz import ConfigError, config_from_dict
+from optviz.config import FunctionSpec
+from optviz.problems import resolve_function
 from optviz.cli import cli
 from optviz.problems import nonfinite_region
 from optviz.problems import function_of
@@ -254,3 +256,15 @@ def test_a_piecewise_constant_formula_has_a_zero_gradient():
     values = function(points)
     values.sum().backward()
     assert values.tolist() == [1.0, 2.0] and points.grad.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_a_declared_quadratic_keeps_its_hessian_and_finds_its_minimum():
+    function = resolve_function(FunctionSpec(expr="x**2 + 10*y**2 + x - 2*y", domain=[[-2, 2], [-1, 1]],
+                                             hessian=[[2, 0], [0, 20]]))
+    assert function.hessian == ((2.0, 0.0), (0.0, 20.0))
+    (minimum,) = function.minima
+    np.testing.assert_allclose(minimum.point, (-0.5, 0.1), atol=1e-12)
+    assert minimum.value == pytest.approx(-0.25 - 0.1, abs=1e-12)
+    given = resolve_function(FunctionSpec(expr="x**2 + 10*y**2", domain=[[-2, 2], [-1, 1]], hessian=[[2, 0], [0, 20]],
+                                          minima=[{"point": [0, 0]}]))
+    assert [minimum.point for minimum in given.minima] == [(0.0, 0.0)]  # the config's own minima win

@@ -200,4 +200,22 @@ def test_to_dict_is_json_ready(name):
     assert data["dim"] == function.dim
     assert data["domain"] == [list(bounds) for bounds in function.domain]
     assert [tuple(minimum["point"]) for minimum in data["minima"]] == [m.point for m in function.minima]
-    assert set(data) == {"name", "dim", "domain", "minima", "formula", "log_scale", "description"}
+    assert set(data) == {"name", "dim", "domain", "minima", "formula", "log_scale", "description", "hessian"}
+    assert data["hessian"] == (None if function.hessian is None else [list(row) for row in function.hessian])
+
+
+QUADRATICS = [name for name in NAMES if get_function(name).hessian is not None]
+
+
+def test_the_quadratics_declare_their_hessian():
+    assert {"quadratic", "ill_conditioned", "booth", "matyas", "least_squares", "noisy_quadratic"} <= set(QUADRATICS)
+
+
+@pytest.mark.parametrize("name", QUADRATICS)
+def test_a_declared_hessian_is_the_formula_s_autograd_hessian(name):
+    function = get_function(name)
+    box = np.asarray(function.domain)
+    for share in (0.2, 0.5, 0.9):
+        point = torch.tensor(box[:, 0] + share * (box[:, 1] - box[:, 0]), dtype=torch.float64)
+        hessian = torch.autograd.functional.hessian(lambda p: function(p), point)
+        np.testing.assert_allclose(hessian.numpy(), np.array(function.hessian), rtol=1e-12, atol=1e-12)

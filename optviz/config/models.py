@@ -260,6 +260,8 @@ class FunctionSpec(_Model):
     domain: list[list[float]] | None = None
     minima: list[MinimumSpec] | None = None
     log_scale: bool | None = None
+    # A quadratic's constant Hessian, checked against the formula (optviz.problems.quadratic).
+    hessian: list[list[float]] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "FunctionSpec":

@@ -11,6 +11,7 @@ A config's ``function`` is one of::
       minima: [{point: [1, 1]}]              # optional: markers and distances; values computed
       log_scale: true                        # optional: contour levels by orders of magnitude
       name: banana                           # optional: what titles and the manifest call it
+      hessian: [[2, 0], [0, 20]]             # optional, for a quadratic: figures then draw its theory
     function:
       import: path/to/surfaces.py:bowl       # a callable, with the same optional keys
       domain: [[-3, 3], [-3, 3]]
@@ -48,6 +49,7 @@ from ..imports import absolute_import_path, check_replayable, is_import_path, lo
 from .domain import check_domain
 from .expr import Expression, compile_expression
 from .functions import Minimum, TestFunction, function_names, get_function
+from .quadratic import declared_hessian
 
 # The validation grid: coarse, so a slow user function still validates quickly.
 _CHECK_RESOLUTION = 41
@@ -95,7 +97,7 @@ def _resolve_target(target: Any, settings: str) -> TestFunction:
     spec = FunctionSpec.model_validate({**rest, "import": target})
     function = _from_import(spec, domain, None, key, target=target)
     _check_finite_somewhere(function, key)
-    return _with_minima(function, spec.minima) if spec.minima is not None else function
+    return _declared(function, spec)
 
 
 # Keyed on the object itself: a function redefined in a notebook is a new object, resolved anew.
@@ -135,7 +137,14 @@ def _resolve(spec: str | FunctionSpec, domain: Sequence[Sequence[float]] | None,
     else:
         function = _from_import(spec, domain, base_dir, key)
     _check_finite_somewhere(function, key)
-    return _with_minima(function, spec.minima) if spec.minima is not None else function
+    return _declared(function, spec)
+
+
+def _declared(function: TestFunction, spec: FunctionSpec) -> TestFunction:
+    """``function`` with the minima and the Hessian ``spec`` declares, each checked."""
+    if spec.minima is not None:
+        function = _with_minima(function, spec.minima)
+    return function if spec.hessian is None else declared_hessian(function, spec.hessian)
 
 
 # --- formulas from the config ---------------------------------------------------------

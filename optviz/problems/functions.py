@@ -54,6 +54,9 @@ class TestFunction:
     fn: Callable[..., Array] = field(repr=False, compare=False)
     # A finite sum's terms (optviz.problems.sums.FiniteSum): minibatches of them give noisy gradients.
     terms: Any = field(default=None, repr=False, compare=False)
+    # The constant Hessian of a quadratic (rows of dim numbers), so that figures can draw what theory
+    # predicts there (optviz.results.theory); None for every function that is not quadratic.
+    hessian: tuple[tuple[float, ...], ...] | None = None
 
     def __call__(self, p: Array) -> Array:
         """Evaluate at points ``p`` of shape ``(..., dim)``; returns shape ``(...)``."""
@@ -113,6 +116,7 @@ class TestFunction:
             "formula": self.formula,
             "log_scale": self.log_scale,
             "description": self.description,
+            "hessian": None if self.hessian is None else [list(row) for row in self.hessian],
         }
 
 
@@ -145,11 +149,13 @@ def register(
     log_scale: bool = False,
     description: str = "",
     terms: Any = None,
+    hessian: tuple[tuple[float, ...], ...] | None = None,
 ) -> Callable[[Callable[..., Array]], Callable[..., Array]]:
     """Decorator registering ``fn(x, lib)`` (dim 1) or ``fn(x, y, lib)`` (dim 2) under ``name``.
 
     The formula is returned unchanged, so other formulas can build on it;
-    ``get_function(name)`` gives the registered ``TestFunction``.
+    ``get_function(name)`` gives the registered ``TestFunction``. ``hessian`` declares a
+    quadratic's constant Hessian (``((8.0,),)`` for 4x^2).
     """
 
     def decorator(fn: Callable[..., Array]) -> Callable[..., Array]:
@@ -166,6 +172,7 @@ def register(
             description=description,
             fn=fn,
             terms=terms,
+            hessian=None if hessian is None else tuple(tuple(float(value) for value in row) for row in hessian),
         )
         return fn
 
@@ -209,6 +216,7 @@ def function_names() -> list[str]:
     minima=(Minimum((0.0,), 0.0),),
     formula="4 x^2",
     description="The parabola y = (2x)^2: the simplest convex bowl.",
+    hessian=((8.0,),),
 )
 def quadratic(x: Array, lib: ModuleType) -> Array:
     return 4.0 * x**2
@@ -342,6 +350,7 @@ def ackley(x: Array, y: Array, lib: ModuleType) -> Array:
     formula="(x + 2y - 7)^2 + (2x + y - 5)^2",
     log_scale=True,
     description="Booth: a tilted convex quadratic with its minimum at (1, 3).",
+    hessian=((10.0, 8.0), (8.0, 10.0)),
 )
 def booth(x: Array, y: Array, lib: ModuleType) -> Array:
     return (x + 2.0 * y - 7.0) ** 2 + (2.0 * x + y - 5.0) ** 2
@@ -355,6 +364,7 @@ def booth(x: Array, y: Array, lib: ModuleType) -> Array:
     formula="0.26(x^2 + y^2) - 0.48xy",
     log_scale=True,
     description="Matyas: a convex quadratic with a long diagonal valley.",
+    hessian=((0.52, -0.48), (-0.48, 0.52)),
 )
 def matyas(x: Array, y: Array, lib: ModuleType) -> Array:
     return 0.26 * (x**2 + y**2) - 0.48 * x * y
@@ -501,6 +511,7 @@ def saddle(x: Array, y: Array, lib: ModuleType) -> Array:
     formula="(x^2 + 100y^2) / 2",
     log_scale=True,
     description="An ill-conditioned quadratic (condition number 100): a narrow valley along x.",
+    hessian=((1.0, 0.0), (0.0, 100.0)),
 )
 def ill_conditioned(x: Array, y: Array, lib: ModuleType) -> Array:
     return 0.5 * (x**2 + 100.0 * y**2)

@@ -66,15 +66,18 @@ class FiniteSum:
 
 
 def register_sum(name: str, *, data: np.ndarray, term: Callable[..., Array], domain: tuple, minimum: Minimum,
-                 formula: str, log_scale: bool, description: str) -> TestFunction:
-    """Register a 2D finite-sum function: its value is the mean of ``term`` over ``data``'s rows."""
+                 formula: str, log_scale: bool, description: str,
+                 hessian: np.ndarray | None = None) -> TestFunction:
+    """Register a 2D finite-sum function: its value is the mean of ``term`` over ``data``'s rows
+    (``hessian``: the mean's constant Hessian, where it is a quadratic)."""
     terms = FiniteSum(data=np.asarray(data, dtype=np.float64), term=term)
 
     def fn(x: Array, y: Array, lib: ModuleType) -> Array:
         return terms.mean((x, y), lib)
 
     register(name, dim=2, domain=domain, minima=(minimum,), formula=formula, log_scale=log_scale,
-             description=description, terms=terms)(fn)
+             description=description, terms=terms,
+             hessian=None if hessian is None else tuple(map(tuple, np.asarray(hessian))))(fn)
     return get_function(name)
 
 
@@ -95,6 +98,12 @@ def _least_squares_minimum(data: np.ndarray) -> Minimum:
     point = np.linalg.lstsq(design, b, rcond=None)[0]
     value = float(np.mean(_least_squares_term(point[0], point[1], a, b, np)))
     return Minimum((float(point[0]), float(point[1])), value)
+
+
+def _least_squares_hessian(data: np.ndarray) -> np.ndarray:
+    """The mean over the points of [[1, a], [a, a^2]]: each term's Hessian in (intercept, slope)."""
+    a = data[:, 0]
+    return np.array([[1.0, a.mean()], [a.mean(), (a**2).mean()]])
 
 
 def _quadratic_parts() -> tuple[np.ndarray, np.ndarray]:
@@ -125,13 +134,13 @@ def _quadratic_minimum() -> Minimum:
 _LEAST_SQUARES = _least_squares_data()
 register_sum(
     "least_squares", data=_LEAST_SQUARES, term=_least_squares_term, domain=((-2.0, 6.0), (-2.5, 1.5)),
-    minimum=_least_squares_minimum(_LEAST_SQUARES),
+    minimum=_least_squares_minimum(_LEAST_SQUARES), hessian=_least_squares_hessian(_LEAST_SQUARES),
     formula="mean_i (x + y a_i - b_i)^2 / 2 over 64 points (a_i, b_i)", log_scale=True,
     description="Fitting a line (intercept x, slope y) to 64 points by least squares: a finite sum whose "
                 "minibatches (noise: {batch_size: B}) give noisy gradients.")
 register_sum(
     "noisy_quadratic", data=_SAMPLES, term=_quadratic_term, domain=((-3.0, 3.0), (-3.0, 3.0)),
-    minimum=_quadratic_minimum(), formula="mean_i (p - s_i)^T Q (p - s_i) / 2 over 100 samples s_i ~ N(0, I)",
+    minimum=_quadratic_minimum(), hessian=_HESSIAN, formula="mean_i (p - s_i)^T Q (p - s_i) / 2 over 100 samples s_i ~ N(0, I)",
     log_scale=True,
     description=f"DeepOBS's noisy quadratic in 2D: Q has one bulk eigenvalue {np.linalg.eigvalsh(_HESSIAN)[0]:.2f} "
                 f"and one outlier {np.linalg.eigvalsh(_HESSIAN)[1]:.1f}, like a network's Hessian; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
     if axes is None:
         _, axes = new_figure(result.config.render.size, result.config.render.dpi)
     alone = only is not None or len(result.trajectories) == 1
+    theory = _theory(result, only)
     curves, healthy, starts, ends = [], [], [], []
     for index, trajectory in enumerate(result):
         if only is not None and index != only:
@@ -41,7 +43,7 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
         if trajectory.loss.shape[0] == 1:
             loss = trajectory.loss[0]
             diverged = int(trajectory.diverged_step[0])
-            label = diverged_label(trajectory)
+            label = diverged_label(trajectory) + _rate(theory, index)
             axes.plot(steps, loss, color=colour(index), marker=marker(index), markersize=4,
                       markevery=max(1, len(steps) // 15), linewidth=1.6, label=label)
             if diverged >= 0:
@@ -55,7 +57,8 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
             diverged = int(trajectory.diverged.sum())
             over = f" over {result.rows_in_words()}" if result.noisy else ""
             label = diverged_label(trajectory, f"{trajectory.label} (median, IQR{over})" +
-                                   (f"; {diverged} of {len(trajectory.loss)} diverged" if diverged else ""))
+                                   (f"; {diverged} of {len(trajectory.loss)} diverged" if diverged else "")) + \
+                _rate(theory, index)
             if alone:
                 _draw_each_start(axes, result, trajectory, index)
                 curves.append(trajectory.loss)  # a diverged start's curve must not stretch the axes either
@@ -68,9 +71,9 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
         values = np.concatenate([values, *starts])
     else:  # every start diverged: then the blow-up itself is the story
         values = np.concatenate([curve.ravel() for curve in curves])
-    if spans_decades(values) if log is None else log:
+    if spans_decades(_landed(values, result)) if log is None else log:
         with np.errstate(over="ignore"):  # autoscaling over a diverged curve's 1e300 before the limits below
-            axes.set_yscale("log")
+            axes.set_yscale("log", nonpositive="clip")  # a loss of exactly f* = 0 drops to the bottom edge
     minimum = result.function.min_value
     show_minimum = minimum is not None and (axes.get_yscale() == "linear" or minimum > 0)
     if show_minimum:
@@ -84,6 +87,7 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
         end_x, end_y = crossing if crossing is not None else (steps[-1], loss[-1])
         axes.plot(end_x, end_y, marker="X", markersize=11, color=line_colour, markeredgecolor="black",
                   linestyle="none", zorder=5, clip_on=crossing is None)
+    _draw_theory(axes, result, theory)
     axes.set_xlabel("step")
     axes.set_ylabel("loss f(x)")
     title = f"{result.function.name}: loss per step" + (f", {result.noise_in_words()}" if result.noisy else "")
@@ -92,6 +96,60 @@ def plot_loss(result: RunResult, axes: Axes | None = None, *, only: int | None =
     if legend:
         axes.legend(loc="best", fontsize="small")
     return axes
+
+
+def _landed(values: np.ndarray, result) -> np.ndarray:
+    """``values`` without the exact zeros of a run that landed on a known minimum of 0 (4x^2 with lr 1/8
+    does, in one step), so that the other values decide the scale; all of them otherwise."""
+    if result.function.min_value == 0 and (values[np.isfinite(values)] >= 0).all():
+        return values[values != 0]
+    return values
+
+
+def _theory(result, only: int | None):
+    """The theory lines (:mod:`optviz.results.theory`) of the optimizers on these axes, or None."""
+    from ..results.theory import predicted_rates
+
+    theory = predicted_rates(result)
+    if theory is None or only is None:
+        return theory
+    return dataclasses.replace(theory, lines={index: line for index, line in theory.lines.items() if index == only},
+                               notes=[note for note in theory.notes
+                                      if result.trajectories[only].label in note or "theory lines" in note])
+
+
+def _rate(theory, index: int) -> str:
+    """What a curve's legend entry adds where theory draws its line: its rho."""
+    line = None if theory is None else theory.lines.get(index)
+    if line is None:
+        return ""
+    if line.rate is None:
+        return "; theory: ρ per step from its lr"
+    return f"; theory: ρ = {line.rate:.3g}" + (", lands in one step" if line.rate == 0 else
+                                               " > 1, diverges" if line.rate > 1 else "")
+
+
+def _draw_theory(axes, result, theory) -> None:
+    """Dashed in each SGD's colour, the loss theory predicts on a quadratic, within the limits the
+    measured curves set; a grey entry says what the dashes are, and one line each why an SGD has none."""
+    if theory is None or not (theory.lines or theory.notes):
+        return
+    limits = axes.get_xlim(), axes.get_ylim()
+    log = axes.get_yscale() == "log"
+    for index, line in theory.lines.items():
+        shown = np.where(line.loss > 0, line.loss, np.nan) if log else line.loss  # landed on f* = 0: off a log axis
+        # Broad and pale under the curve, so that it shows where theory is exact (GD in 1D) too.
+        axes.plot(line.steps, shown, color=colour(index), linestyle=(0, (3, 2)), linewidth=4.5, alpha=0.45, zorder=1.5)
+    axes.set_xlim(*limits[0])
+    axes.set_ylim(*limits[1])
+    if theory.lines:
+        kinds = {line.bound for line in theory.lines.values()}
+        rho = ["max|1 − lr·λ| over the Hessian's λ (GD: a bound)" if True in kinds else "",
+               "the 2x2 iteration matrix's spectral\nradius (momentum: the asymptotic rate)" if False in kinds else ""]
+        axes.plot([], [], color="0.35", linestyle=(0, (3, 2)), linewidth=4.5, alpha=0.45,
+                  label="dashed: theory, f* + (f(x₀) − f*)·ρ²ᵏ,\nρ = " + "\nor ".join(part for part in rho if part))
+    for note in theory.notes:
+        axes.plot([], [], linestyle="none", label=note)
 
 
 def _draw_each_start(axes, result, trajectory, index: int) -> None:
@@ -136,7 +194,7 @@ def plot_loss_panels(result: RunResult, figure: Figure | None = None):
     # positive losses would hide another's negative ones.
     healthy = [trajectory.loss[~trajectory.diverged].ravel() for trajectory in result]
     values = np.concatenate([*healthy, *(trajectory.loss[:, 0] for trajectory in result)])
-    log = spans_decades(values) if np.isfinite(values).any() else None
+    log = spans_decades(_landed(values, result)) if np.isfinite(values).any() else None
     for index, panel in enumerate(panels):
         plot_loss(result, panel, only=index, legend=False, log=log)
         trajectory = result.trajectories[index]

@@ -111,6 +111,7 @@ def _curves(axes, result, label: str, log: bool) -> None:
         colours = [mappable.to_rgba(_position(axis, outcome.cell.values[axis.key])) for outcome in outcomes]
         bar = axes.figure.colorbar(mappable, ax=axes, pad=0.02)
         _label_bar(bar, axis)
+        _stability_on_bar(axes, bar, result, label, axis)
     if log:
         axes.set_yscale("log", nonpositive="clip")  # a loss of exactly 0 drops to the bottom edge
     axes.add_collection(LineCollection(segments, colors=colours, linewidths=width, alpha=alpha, zorder=2),
@@ -128,6 +129,36 @@ def _curves(axes, result, label: str, log: bool) -> None:
     axes.set_xlabel("epoch" if result.sweep.network else "step")
     axes.set_ylabel(what)
     axes.grid(True, which="both", alpha=0.3)
+
+
+def stability(result: SweepResult, label: str) -> tuple[float, str] | None:
+    """The lr past which theory says ``label``'s SGD diverges on the sweep's quadratic and how it reads
+    (:func:`optviz.results.theory.stability_limits`); None where theory does not say, or where another
+    swept key (momentum, say) changes it from cell to cell."""
+    from ..results.theory import stability_limits
+
+    sweep = result.sweep
+    if sweep.function is None or sweep.config.noise:
+        return None
+    if any(axis.name not in ("lr", "steps", "start") for axis in grid_axes(result, label)):
+        return None
+    return stability_limits(sweep.function, sweep.config.optimizers).get(sweep.labels.index(label))
+
+
+def _stability_on_bar(axes, bar, result, label: str, axis: Axis) -> None:
+    """Where the lr colours a sweep's curves: its stability limit as a line across the colour bar, and in words."""
+    found = stability(result, label) if axis.name == "lr" else None
+    if found is None:
+        return
+    limit, text = found
+    low, high = min(axis.values), max(axis.values)
+    if low <= limit <= high:
+        bar.ax.axhline(limit, color="black", linestyle=(0, (4, 2)), linewidth=1.6)
+        bar.ax.axhline(limit, color="white", linestyle=(2, (2, 4)), linewidth=1.6)
+    where = "dashed on the colour bar" if low <= limit <= high else "above every lr swept" if limit > high \
+        else "below every lr swept"
+    axes.plot([], [], color="black", linestyle=(0, (4, 2)) if low <= limit <= high else "none", linewidth=1.6,
+              label=f"theory: stable for {text}\n({where})")
 
 
 def _minimum(result) -> float | None:

@@ -64,6 +64,7 @@ def plot_tune(tuning: Tuning, figure: Figure | None = None):
             at = int(np.flatnonzero(tuning.lrs == chosen)[0])
             axes.plot(chosen, values[at], marker="*", markersize=17, color=colour(index), markeredgecolor="black",
                       linestyle="none", zorder=5)
+    _stability(axes, tuning)
     missed = "half the starts or more diverged\nor never reached the target" if tuning.criterion == "steps-to-target" \
         else "half the starts or more diverged"
     axes.plot([], [], marker="X", color="0.4", markeredgecolor="black", linestyle="none",
@@ -90,6 +91,28 @@ def plot_tune(tuning: Tuning, figure: Figure | None = None):
     _winners(strip, tuning)
     _budget(figure, budget_line(tuning.budget()))
     return figure
+
+
+def _stability(axes, tuning: Tuning) -> None:
+    """On a quadratic, a dashed vertical line in each SGD's colour at the lr past which theory says it
+    diverges (:func:`optviz.results.theory.stability_limits`), where that lr is in the tried range."""
+    from ..results.theory import stability_limits
+
+    if tuning.function is None or tuning.noise_seeds > 1 or tuning.config.noise:
+        return
+    labels = list(tuning.scores)
+    limits = {index: found for index, found in stability_limits(tuning.function, tuning.config.optimizers).items()
+              if index < len(labels)}
+    for index, (limit, _) in limits.items():
+        inside = tuning.lrs[0] <= limit <= tuning.lrs[-1]
+        axes.axvline(limit, color=colour(index), linestyle=(0, (4, 2)), linewidth=1.4, zorder=2,
+                     label=f"{labels[index]}: stable below {limit:.3g}" + ("" if inside else " (beyond the lrs tried)"),
+                     alpha=1.0 if inside else 0.0)
+    if limits:
+        rules = sorted({text.partition(" = ")[0].removeprefix("lr < ") for _, text in limits.values() if " = " in text})
+        axes.plot([], [], color="0.4", linestyle=(0, (4, 2)), linewidth=1.4,
+                  label="dashed: theory's stability limit\non this quadratic" + (f", lr < {' or '.join(rules)}"
+                                                                                  if rules else ""))
 
 
 def _shown(tuning, minimum: float | None) -> tuple[dict[str, np.ndarray], str]:
