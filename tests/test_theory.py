@@ -126,7 +126,12 @@ def test_theory_lines_follow_an_lr_schedule_step_by_step():
      "no theory line for SGD: its gradients are clipped"),
     ({"optimizers": [{"name": "SGD", "lr": 0.01, "scheduler": {"name": "StepLR", "step_size": 4}}],
       "record": {"every": 3}},
-     "no theory line for SGD: its lr changes, and only every 3th step's lr is recorded"),
+     "no theory line for SGD: its lr changes, and is recorded only every 3 steps"),
+    ({"optimizers": [{"name": "SGD", "lr": 0.01, "param_groups": [{"dims": [0], "lr": 0.5}, {"dims": [1], "lr": 0.005}]}]},
+     "no theory line for SGD: its param groups step each axis by its own lr"),
+    ({"optimizers": [{"name": "SGD", "label": "a", "lr": 0.01, "weight_decay": 0.1},
+                     {"name": "SGD", "label": "b", "lr": 0.02, "weight_decay": 0.2}]},
+     "no theory line for a and b: weight decay moves the minimum"),
 ])
 def test_runs_theory_does_not_cover_say_why(change, note):
     base = {"function": "ill_conditioned", "start": [-1.8, 0.6], "steps": 20, "optimizers": [{"name": "SGD", "lr": 0.01}]}

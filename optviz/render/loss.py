@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -149,7 +150,7 @@ def _draw_theory(axes, result, theory) -> None:
         axes.plot([], [], color="0.35", linestyle=(0, (3, 2)), linewidth=4.5, alpha=0.45,
                   label="dashed: theory, f* + (f(x₀) − f*)·ρ²ᵏ,\nρ = " + "\nor ".join(part for part in rho if part))
     for note in theory.notes:
-        axes.plot([], [], linestyle="none", label=note)
+        axes.plot([], [], linestyle="none", label=textwrap.fill(note, 48))
 
 
 def _draw_each_start(axes, result, trajectory, index: int) -> None:

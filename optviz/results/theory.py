@@ -95,7 +95,7 @@ def sgd_settings(spec: Any) -> tuple[Settings | None, str | None]:
     """The :class:`Settings` of an optimizer spec that is torch's SGD theory covers, else (None, why not).
 
     ``why`` is None for an optimizer that is not SGD at all (nothing to say about Adam), and a
-    reason for an SGD that theory does not cover here (weight decay, maximize, clipping).
+    reason for an SGD that theory does not cover here (weight decay, maximize, clipping, param groups).
     """
     name = spec.name
     if isinstance(name, str):
@@ -111,6 +111,8 @@ def sgd_settings(spec: Any) -> tuple[Settings | None, str | None]:
         return None, "it maximizes"
     if spec.clip_grad_norm is not None:
         return None, "its gradients are clipped"
+    if getattr(spec, "param_groups", None):
+        return None, "its param groups step each axis by its own lr"
     return Settings(momentum=float(settings.get("momentum", 0.0) or 0.0),
                     dampening=float(settings.get("dampening", 0.0) or 0.0),
                     nesterov=bool(settings.get("nesterov", False))), None
@@ -164,23 +166,24 @@ def predicted_rates(result: Any) -> Theory | None:
     if result.noisy:
         return Theory({}, ["no theory lines: the gradients are noisy, and the rates are those of exact gradients"])
     lowest = function.min_value
-    lines, notes = {}, []
+    lines: dict[int, RateLine] = {}
+    skipped: dict[str, list[str]] = {}  # why not -> the labels, so that one reason is one legend entry
     for index, trajectory in enumerate(result.trajectories):
         spec = result.config.optimizers[index] if index < len(result.config.optimizers) else None
         settings, why = sgd_settings(spec) if spec is not None else (None, None)
         if settings is None:
             if why:
-                notes.append(f"no theory line for {trajectory.label}: {why}")
+                skipped.setdefault(why, []).append(trajectory.label)
             continue
         if not trajectory.shared_lr:
-            notes.append(f"no theory line for {trajectory.label}: its lr differs between starts")
+            skipped.setdefault("its lr differs between starts", []).append(trajectory.label)
             continue
         lrs = trajectory.lr[0]
         steps = trajectory.steps
         constant = bool(np.all(lrs == lrs[0]))
         if not constant and result.record_every > 1:
-            notes.append(f"no theory line for {trajectory.label}: its lr changes, and only every "
-                         f"{result.record_every}th step's lr is recorded")
+            skipped.setdefault(f"its lr changes, and is recorded only every {result.record_every} steps",
+                               []).append(trajectory.label)
             continue
         with np.errstate(all="ignore"):
             excess = float(np.median(trajectory.loss[:, 0] - lowest))
@@ -195,6 +198,7 @@ def predicted_rates(result: Any) -> Theory | None:
                 factor = np.concatenate([[1.0], np.cumprod(rates**2)])
         lines[index] = RateLine(label=trajectory.label, settings=settings, steps=steps, loss=lowest + excess * factor,
                                 rate=float(rates[0]) if constant else None, bound=not settings.momentum)
+    notes = [f"no theory line for {' and '.join(labels)}: {why}" for why, labels in skipped.items()]
     return Theory(lines, notes)
 
 
