@@ -34,7 +34,8 @@ def plot_ewma(curves: Sequence[EwmaWeights], axes: Axes | None = None, *, size: 
             axes.annotate(f"memory {curve.memory:.3g} →", (1.0, curve.weights[-1]), xycoords=("axes fraction", "data"),
                           xytext=(-4, 4), textcoords="offset points", ha="right", color=colour(index),
                           fontsize="small")
-    axes.set_xlim(0, last)
+    # To the step after the last weight drawn: the last tick is labelled, and the frame is whole.
+    axes.set_xlim(0, last + 1)
     axes.set_ylim(bottom=0)
     axes.set_xlabel("t: steps back (0 is the newest gradient)")
     axes.set_ylabel("weight (1 − β)·βᵗ")
