@@ -212,6 +212,9 @@ class RecordSpec(_Model):
 
     every: int | None = Field(default=None, ge=1, le=1_000_000)  # steps is at most 1,000,000
     tolerance: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # The optimizers' state, gradient and update at each recorded step (optviz.results.internals).
+    # Left out: recorded when they fit (optviz.load.budget.internals_choice); true: always; false: never.
+    internals: bool | None = None
 
 
 class MinimumSpec(_Model):

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..config import Config
 from ..problems import TestFunction
+from .internals import Internals
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Trajectory:
     converged_step: np.ndarray | None = None
     error: str | None = None  # why the run stopped early, if the optimizer raised
     clip_grad_norm: float | None = None  # the norm its gradients were clipped to, if the config asked
+    # The optimizer's state, gradient and update per start and record, when the run recorded them.
+    internals: Internals | None = None
 
     @property
     def final_position(self) -> np.ndarray:
