@@ -195,7 +195,7 @@ def test_internals_are_recorded_by_default_within_their_budget_and_not_beyond():
     assert not big.internals
     assert big.internals_skipped == (
         "optimizer internals (state, gradient, update) not recorded: they would take 346.8 MB, more than the "
-        "64.0 MB optviz records them in; record fewer steps (record.every) or starts, or set record.internals: true")
+        "16.0 MB optviz records them in; record fewer steps (record.every) or starts, or set record.internals: true")
     assert run(big.config.model_copy(update={"start": [[0.0, 0.9]]})).trajectories[0].internals is not None
 
 
@@ -207,3 +207,29 @@ def test_record_internals_false_and_true():
     forced = load_dict({"function": "peaks", "start": {"grid": [300, 300]}, "steps": 100, "record": {"every": 1,
                         "internals": True}, "optimizers": ["Adam"]})
     assert forced.internals and forced.internals_skipped is None
+
+
+def test_a_run_folder_keeps_the_internals_exactly(tmp_path):
+    from optviz.store.rundir import load_run, write_data
+
+    result = run(internals_config(STARTS, SPECS[:2]))
+    write_data(result, tmp_path)
+    back = load_run(tmp_path)
+    for before, after in zip(result, back):
+        for name in ("gradient", "update"):
+            np.testing.assert_array_equal(getattr(after.internals, name), getattr(before.internals, name))
+        assert sorted(after.internals.state) == sorted(before.internals.state)
+        for name, values in before.internals.state.items():
+            np.testing.assert_array_equal(after.internals.state[name], values)
+    assert sorted(name for name in np.load(tmp_path / "trajectories.npz").files if "state" in name) == [
+        "state_exp_avg_0", "state_exp_avg_sq_0", "state_momentum_buffer_1"]
+
+
+def test_a_run_too_big_for_internals_says_so_in_its_warnings(tmp_path):
+    from optviz.pipelines.run import run_to_dir
+
+    manifest = run_to_dir(load_dict({"function": "peaks", "start": {"grid": [300, 300]}, "steps": 20,
+                                     "record": {"every": 1}, "render": {"figures": []},
+                                     "optimizers": [{"name": "Adam", "lr": 0.1}]}), tmp_path / "run")
+    assert any(warning.startswith("optimizer internals (state, gradient, update) not recorded")
+               for warning in manifest["warnings"])

@@ -22,7 +22,7 @@ from ..problems import TestFunction, plot_domain
 AUTO_RECORD_BYTES = 64 * 2**20
 # Optimizer internals (see optviz.results.internals) are recorded unless they would take more than this
 # (or push the run past the memory budget): a basin map of thousands of starts does not pay for them.
-AUTO_INTERNALS_BYTES = 64 * 2**20
+AUTO_INTERNALS_BYTES = 16 * 2**20
 # Arrays of internals per optimizer, at most, for the estimate: the gradient, the update and up to three
 # state tensors (Adam with amsgrad keeps exp_avg, exp_avg_sq and max_exp_avg_sq).
 INTERNALS_ARRAYS = 5

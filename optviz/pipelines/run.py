@@ -102,6 +102,7 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
         }
         manifest = write_manifest(result, staging, files=files, timing=timing,
                                   warnings=[*([nonfinite.describe(result.function.name)] if nonfinite else []),
+                                            *([loaded.internals_skipped] if loaded.internals_skipped else []),
                                             *warn_not_replayable(config, out_dir / "config.yaml")],
                                   nonfinite=nonfinite.to_dict() if nonfinite else None)
     return manifest
