@@ -233,3 +233,77 @@ def test_a_run_too_big_for_internals_says_so_in_its_warnings(tmp_path):
                                      "optimizers": [{"name": "Adam", "lr": 0.1}]}), tmp_path / "run")
     assert any(warning.startswith("optimizer internals (state, gradient, update) not recorded")
                for warning in manifest["warnings"])
+
+
+# --- figures and animation ------------------------------------------------------------
+
+
+def test_run_writes_internals_png_and_arrows_on_path_png(tmp_path):
+    from PIL import Image
+
+    from optviz.pipelines.run import run_to_dir
+    from optviz.render import save_path
+
+    config = internals_config([0.0, 0.9], SPECS[:2], render={"figures": ["path", "internals"],
+                                                              "internals": {"every": 5}})
+    manifest = run_to_dir(config, tmp_path / "run")
+    assert {"internals.png", "path.png"} <= set(manifest["files"])
+    image = np.asarray(Image.open(tmp_path / "run" / "internals.png").convert("L"))
+    assert image.std() > 10  # drawn, not blank
+    # The arrows are drawn: path.png differs from the same run without them.
+    result = run(config)
+    plain = run(config.model_copy(update={"render": config.render.model_copy(update={"internals": None})}))
+    save_path(result, tmp_path / "with.png")
+    save_path(plain, tmp_path / "without.png")
+    with_arrows = np.asarray(Image.open(tmp_path / "with.png").convert("L"), dtype=int)
+    without = np.asarray(Image.open(tmp_path / "without.png").convert("L"), dtype=int)
+    assert with_arrows.shape != without.shape or np.abs(with_arrows - without).sum() > 0
+
+
+def test_internals_png_is_left_out_when_nothing_was_recorded(tmp_path):
+    from optviz.pipelines.run import run_to_dir
+
+    config = internals_config([0.0, 0.9], SPECS[:1], record={"every": EVERY, "internals": False},
+                              render={"figures": ["loss", "internals"]})
+    assert run_to_dir(config, tmp_path / "run")["files"] == ["config.yaml", "loss.png", "manifest.json",
+                                                               "summary.csv", "trajectories.csv", "trajectories.npz"]
+
+
+def test_animate_internals_writes_frames_with_arrows_riding_along(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from optviz.cli import cli
+    from optviz.pipelines.run import run_to_dir
+
+    run_to_dir(internals_config([0.0, 0.9], SPECS[:2], render={"figures": []}), tmp_path / "run")
+    runner = CliRunner()
+    arrows = runner.invoke(cli, ["animate", str(tmp_path / "run"), "--internals", "-q", "--frames", "4"])
+    assert arrows.exit_code == 0, arrows.output
+    plain = runner.invoke(cli, ["animate", str(tmp_path / "run"), "-q", "--frames", "4"])
+    assert plain.exit_code == 0, plain.output
+    with Image.open(tmp_path / "run" / "animation-internals.gif") as gif, \
+            Image.open(tmp_path / "run" / "animation.gif") as bare:
+        assert gif.n_frames == 4
+        gif.seek(1)
+        bare.seek(1)
+        assert np.asarray(gif.convert("RGB")).shape == np.asarray(bare.convert("RGB")).shape
+        assert np.abs(np.asarray(gif.convert("L"), dtype=int) - np.asarray(bare.convert("L"), dtype=int)).sum() > 0
+    both = runner.invoke(cli, ["animate", str(tmp_path / "run"), "--internals", "--3d"])
+    assert both.exit_code == 2
+    assert both.output.strip().splitlines()[-1] == "Error: --internals draws on the flat map; it does not combine with --3d"
+
+
+def test_animate_internals_of_a_run_without_them_is_one_error_line(tmp_path):
+    from click.testing import CliRunner
+
+    from optviz.cli import cli
+    from optviz.pipelines.run import run_to_dir
+
+    run_to_dir(internals_config([0.0, 0.9], SPECS[:1], record={"internals": False}, render={"figures": []}),
+               tmp_path / "run")
+    outcome = CliRunner().invoke(cli, ["animate", str(tmp_path / "run"), "--internals"])
+    assert outcome.exit_code == 2
+    assert outcome.output.strip() == (
+        "Error: render.animation.internals: this run recorded no optimizer internals to draw (record.internals: "
+        "false, or they did not fit); run it again with record.internals: true")
