@@ -15,6 +15,7 @@ the starts when there are several; see :mod:`optviz.results.internals` for what 
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,9 +79,10 @@ def plot_internals(result: RunResult, figure: Figure | None = None):
     named = "; ".join(f"{name} of {', '.join(labels)}" for name, labels in momentum_names.items())
     _finish(momentum_axes, f"momentum norm ({named})" if named else "momentum norm", "norm")
     if without_momentum:
-        momentum_axes.text(0.98, 0.97, "no momentum state: " + ", ".join(without_momentum),
+        # Wrapped here: matplotlib's own wrapping measures the text as mathtext, which a label may break.
+        momentum_axes.text(0.98, 0.97, textwrap.fill("no momentum state: " + ", ".join(without_momentum), 50),
                            transform=momentum_axes.transAxes, ha="right", va="top", fontsize="small", color="0.35",
-                           wrap=True, bbox=dict(facecolor="white", edgecolor="none", alpha=0.8))
+                           bbox=dict(facecolor="white", edgecolor="none", alpha=0.8))
     if not momentum_axes.get_lines():
         momentum_axes.tick_params(left=False, labelleft=False)
     _finish(against_axes, "update norm against gradient norm (one point per step)", "update norm",
