@@ -301,21 +301,28 @@ def _problems(manifest: dict[str, Any]) -> list[str]:
 @click.option("--quiver/--no-quiver", default=None,
               help="Arrows of the negative gradient under the flat 2D race (written to animation-quiver.gif) "
                    "[default: from the config].")
+@click.option("--internals/--no-internals", default=None,
+              help="Arrows of each head's -gradient, momentum and update, from the recorded optimizer state "
+                   "(2D; written to animation-internals.gif) [default: from the config].")
 @click.option("--out", "out", type=click.Path(), help="Output file [default: RUN_DIR/animation.gif].")
 @click.option("--show", is_flag=True, help="Show the animation live in a window instead of writing a file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors; no progress bar.")
 @safe_option
 def animate(run_dir: str, fmt: str | None, frames: int | None, fps: float | None, trail: int | None,
-            three_d: bool | None, quiver: bool | None, out: str | None, show: bool, quiet: bool, safe: bool) -> None:
+            three_d: bool | None, quiver: bool | None, internals: bool | None, out: str | None, show: bool,
+            quiet: bool, safe: bool) -> None:
     """Animate an existing run directory without recomputing it.
 
     \b
     Example:
       optviz animate outputs/peaks --gif --frames 120 --fps 24 --out race.gif
       optviz animate outputs/peaks --3d --mp4      # outputs/peaks/animation-3d.mp4
+      optviz animate outputs/peaks --internals     # outputs/peaks/animation-internals.gif
     """
     if three_d and quiver:
         raise ConfigProblem("--quiver draws on the flat map; it does not combine with --3d")
+    if three_d and internals:
+        raise ConfigProblem("--internals draws on the flat map; it does not combine with --3d")
     if show and (out or fmt):
         raise ConfigProblem(f"--show plays the animation in a window; it does not combine with {'--out' if out else f'--{fmt}'}")
     view = None if three_d is None else ("3d" if three_d else "2d")
@@ -324,11 +331,12 @@ def animate(run_dir: str, fmt: str | None, frames: int | None, fps: float | None
         from .progress import ProgressBar
 
         if show:
-            show_dir(run_dir, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver, safe=safe)
+            show_dir(run_dir, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver, internals=internals,
+                     safe=safe)
             return
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             path = animate_dir(run_dir, out=out, fmt=fmt, frames=frames, fps=fps, trail=trail, view=view,
-                               quiver=quiver, progress=bar.frames, safe=safe)
+                               quiver=quiver, internals=internals, progress=bar.frames, safe=safe)
     if not quiet:
         click.echo(f"Wrote {path}")
 

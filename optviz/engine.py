@@ -74,6 +74,7 @@ from .optimizers import (ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, coord
                          resolve_optimizer_spec)
 from .problems import Noise, TestFunction, noise_rows
 from .results import RunResult, Trajectory
+from .results.internals import Internals
 
 Progress = Callable[[str, int, int], None]
 
@@ -396,6 +397,7 @@ class _Plan:
     # The optimizer's param groups by coordinate (optviz.optimizers.coordinate_groups): () for one group.
     groups: tuple = ()
     first_step: int = 0  # a resumed run's: the step it continues from (Resume.steps)
+    internals: bool = False  # record the optimizer's state, gradient and update (see _Internals)
 
 
 def _plan(loaded: Loaded, every: int) -> _Plan:
@@ -408,6 +410,7 @@ def _plan(loaded: Loaded, every: int) -> _Plan:
         minima=np.array([minimum.point for minimum in function.minima], dtype=np.float64).reshape(-1, function.dim),
         tolerance=loaded.tolerance,
         noise=loaded.noise,
+        internals=loaded.internals,
     )
 
 
@@ -493,6 +496,8 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
         record["error"] = next((part["error"] for part in parts if part["error"]), None)
         record["final_state"] = {"segments": [{"rows": [index, index + 1], **part["state"]}
                                               for index, part in enumerate(parts)]}
+        if plan.internals:
+            record["internals"] = _joined([part["internals"] for part in parts])
     if not len(plan.minima):
         record["converged_step"] = None
     return Trajectory(label=spec.display_label, optimizer=cls.__name__, steps=plan.recorded,
@@ -587,7 +592,7 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
 
     import torch
 
-    lrs, group_lrs, errors, segments = [], [], [], []
+    lrs, group_lrs, errors, segments, internals = [], [], [], [], []
     for (begin, end), part in zip(chunks, parts):
         for key in RECORD_KEYS:
             if key not in record:
@@ -599,11 +604,15 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
         state = part["state"]
         state = torch.load(io.BytesIO(state), weights_only=True) if isinstance(state, bytes) else state
         segments.append({"rows": [begin, end], **state})
+        if "internals" in part:
+            internals.append(part["internals"])
     sizes = [end - begin for begin, end in chunks]
     record["lr"] = _per_row(lrs, sizes)
     record["group_lr"] = None if group_lrs[0] is None else _per_row(group_lrs, sizes)
     record["error"] = next((error for error in errors if error), None)
     record["final_state"] = {"segments": segments}
+    if internals:
+        record["internals"] = _joined(internals)
     return record
 
 
@@ -613,6 +622,20 @@ def _per_row(firsts: list[np.ndarray], sizes: list[int]) -> np.ndarray:
     if np.array_equal(stacked, stacked[:1].repeat(len(stacked), 0), equal_nan=True):
         return np.broadcast_to(stacked[0], (sum(sizes), *stacked.shape[1:]))
     return np.repeat(stacked, sizes, axis=0)
+
+
+def _joined(parts: list[Internals]) -> Internals:
+    """Internals of consecutive rows as one; a state a part lacks is NaN there."""
+    if len(parts) == 1:
+        return parts[0]
+    names = list(dict.fromkeys(name for part in parts for name in part.state))
+
+    def rows(part: Internals, name: str) -> np.ndarray:
+        return part.state[name] if name in part.state else np.full_like(part.gradient, np.nan)
+
+    return Internals(gradient=np.concatenate([part.gradient for part in parts]),
+                     update=np.concatenate([part.update for part in parts]),
+                     state={name: np.concatenate([rows(part, name) for part in parts]) for name in names})
 
 
 class _Batch:
@@ -796,6 +819,26 @@ class _Batch:
             return self.grad.reshape(self.dim, -1)
         return self.params[0].grad.reshape(self.dim, -1)
 
+    def state(self, optimizer) -> dict[str, Any]:
+        """Each tensor of the optimizer's state that has its parameter's shape, by name, as ``(dim, count)``.
+
+        Named state a parameter lacks (not made yet) is left out; names that are not plain
+        identifiers (a third-party class's own keys) too, as they could not name an array.
+        """
+        import torch
+
+        states = [optimizer.state.get(param, {}) for param in self.params]
+        names = [name for name, value in states[0].items()
+                 if isinstance(name, str) and name.isidentifier() and all(
+                     isinstance(state.get(name), torch.Tensor) and state[name].shape == param.shape
+                     for state, param in zip(states, self.params))]
+        if self.layout == "separate":
+            return {name: torch.stack([state[name] for state in states], dim=1) for name in names}
+        if self.split:  # each group holds its coordinates' rows: put every axis back in its place
+            return {name: torch.stack([states[index][name][row] for _, index, row in self.rows]).reshape(self.dim, -1)
+                    for name in names}
+        return {name: torch.cat([state[name].reshape(self.dim, -1) for state in states], dim=1) for name in names}
+
 
 def _group_settings(cls, hyperparameters: dict) -> dict:
     """Every setting a lone ``cls(params, **hyperparameters)`` puts in its param group.
@@ -843,6 +886,10 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     needs_closure = cls.__name__ == "LBFGS" or _step_requires_closure(cls)
     records = _Records(count, len(plan.recorded), dim, dtype,
                        groups=len(groups) if layout == "groups" else len(optimizer.param_groups))
+    # A resumed run whose first step is on the recording grid also records that step's internals
+    # (as its first row): the stored run's last row lacks the step it had not taken yet.
+    lead_step = plan.first_step if plan.internals and plan.first_step > 0 and plan.first_step % plan.every == 0 else -1
+    internals = _Internals(count, len(plan.recorded) + (lead_step >= 0), dim, dtype) if plan.internals else None
     convergence = _Convergence(plan.minima, plan.tolerance, count, dtype)
     diverged_step = torch.full((count,), -1, dtype=torch.int64)
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
@@ -870,6 +917,8 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
             already_diverged = _mark_divergence(diverged_step, position, loss, step)
             if is_recorded[step]:
                 records.write(position, loss, batch.gradient(), batch.lrs(optimizer.param_groups), already_diverged)
+            if internals is not None and (is_recorded[step] or step == lead_step):
+                internals.before_step(batch, already_diverged)
             convergence.update(step, position)
         if step == plan.steps:
             break
@@ -878,6 +927,8 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
             break
         try:
             optimizer.step(closure) if needs_closure else optimizer.step()
+            if internals is not None and (is_recorded[step] or step == lead_step):
+                internals.after_step(batch, optimizer)
             if lr_scheduler is not None:
                 lr_scheduler.step(float(loss.sum())) if loss_driven else lr_scheduler.step()
         except Exception as failure:  # a user's optimizer may raise anything; keep what we have
@@ -900,6 +951,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
         "group_lr": arrays["lr"][None] if plan.groups else None,  # (1, param groups, records): one row for all
         "diverged_step": diverged[part], "converged_step": converged[part], "error": error,
         **({} if final is None else {"state": final}),
+        **({"internals": internals.part(part)} if internals is not None else {}),
     } for group, part in ((group, slice(group * per_group, (group + 1) * per_group)) for group in range(len(groups)))]
 
 
@@ -1012,6 +1064,52 @@ class _Records:
         """The records as numpy arrays; ``lr`` is ``(groups, records)``."""
         return {"positions": self.positions.numpy(), "loss": self.loss.numpy(), "grad_norm": self.grad_norm.numpy(),
                 "lr": self.lr}
+
+
+class _Internals:
+    """The optimizer's own state, the gradient and the update at each recorded step, per start
+    (see :mod:`optviz.results.internals` for what row k holds): ``[start, record, axis]`` buffers.
+
+    The gradient is copied before the step, the update and the state after it. A state tensor is
+    whatever ``optimizer.state[param]`` holds with the parameter's shape, so any class's state is
+    found by its own names; its buffer is made when it first appears, NaN before.
+    """
+
+    def __init__(self, count: int, records: int, dim: int, dtype) -> None:
+        import torch
+
+        self.shape, self.dtype = (count, records, dim), dtype
+        self.gradient = torch.full(self.shape, float("nan"), dtype=dtype)
+        self.update = torch.full(self.shape, float("nan"), dtype=dtype)
+        self.state: dict[str, Any] = {}
+        self.slot = -1
+        self.before = self.hidden = None
+
+    def before_step(self, batch: "_Batch", hidden) -> None:
+        """A recorded step: the gradient at x_k, and x_k to measure the update from."""
+        self.slot += 1
+        self.gradient[:, self.slot] = batch.gradient().T
+        self.before, self.hidden = batch.position().clone(), hidden
+        if hidden is not None:
+            self.gradient[hidden, self.slot] = float("nan")
+
+    def after_step(self, batch: "_Batch", optimizer) -> None:
+        """x_{k+1} - x_k and the state that produced it."""
+        import torch
+
+        slot = self.slot
+        self.update[:, slot] = (batch.position() - self.before).T
+        for name, value in batch.state(optimizer).items():
+            if name not in self.state:
+                self.state[name] = torch.full(self.shape, float("nan"), dtype=self.dtype)
+            self.state[name][:, slot] = value.T
+        if self.hidden is not None:
+            for buffer in (self.update, *self.state.values()):
+                buffer[self.hidden, slot] = float("nan")
+
+    def part(self, rows: slice) -> Internals:
+        return Internals(gradient=self.gradient[rows].numpy(), update=self.update[rows].numpy(),
+                         state={name: buffer[rows].numpy() for name, buffer in self.state.items()})
 
 
 class _Convergence:

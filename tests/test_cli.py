@@ -125,7 +125,7 @@ def test_validate_reports_each_file(tmp_path):
     bad.write_text("function: peaks\noptimizers: [{name: SGD, lr: -1}]\n")
     result = CliRunner().invoke(cli, ["validate", str(CONFIGS / "peaks.yaml"), str(bad)])
     assert result.exit_code == 2
-    assert result.stdout == (f"ok: {CONFIGS / 'peaks.yaml'} (memory about 12.6 MB: figures 12.6 MB, records 19.7 KB, "
+    assert result.stdout == (f"ok: {CONFIGS / 'peaks.yaml'} (memory about 12.7 MB: figures 12.6 MB, internals 39.5 KB, records 19.7 KB, "
                              "summary 2.9 KB, engine 384 bytes)\n")
     assert result.stderr == f"Error: {bad}: optimizers[0].lr: must be > 0, got -1\n"
 
@@ -134,7 +134,7 @@ def test_validate_states_a_sweep_s_cells_and_memory_per_cell():
     result = CliRunner().invoke(cli, ["validate", str(CONFIGS / "sgd_grid.yaml")])
     assert result.exit_code == 0
     assert result.stdout.startswith(f"ok: {CONFIGS / 'sgd_grid.yaml'} (1024 cells; memory about ")
-    assert result.stdout.endswith(" per cell: figures 12.6 MB, records 19.6 KB, summary 600 bytes, engine 384 bytes)\n")
+    assert result.stdout.endswith(" per cell: figures 12.6 MB, internals 39.1 KB, records 19.6 KB, summary 600 bytes, engine 384 bytes)\n")
 
 
 def test_every_command_has_help_with_an_example():

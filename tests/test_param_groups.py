@@ -33,7 +33,7 @@ def config(optimizer: dict, groups: list[dict], scheduler: dict | None, start, s
 
 
 def plain_loop(optimizer: dict, groups: list[dict], scheduler: dict | None, starts: np.ndarray, steps: int,
-               batched: bool):
+               batched: bool, states: dict[str, list] | None = None):
     """add_param_group's loop: a tensor per group of coordinates (rows of every start when batched)."""
     held = [group["dims"] for group in groups]
     rest = [axis for axis in range(2) if not any(axis in dims for dims in held)]
@@ -61,6 +61,11 @@ def plain_loop(optimizer: dict, groups: list[dict], scheduler: dict | None, star
         lrs.append([group["lr"] for group in opt.param_groups])
         if step < steps:
             opt.step()
+            if states is not None:  # each named state after the step, axis by axis: (starts, 2)
+                for name in opt.state[params[0]]:
+                    if torch.is_tensor(opt.state[params[0]][name]) and opt.state[params[0]][name].dim():
+                        axes = [opt.state[params[where[axis][0]]][name][where[axis][1]] for axis in range(2)]
+                        states.setdefault(name, []).append(torch.stack(axes).reshape(2, -1).T.numpy().copy())
             if lr_scheduler:
                 lr_scheduler.step()
     return np.stack(positions, 1), np.stack(losses, 1), np.array(lrs).T
@@ -178,3 +183,16 @@ def test_bad_network_groups_fail_with_their_key(groups, message, tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 2
     assert result.stderr == f"Error: {path}: {message}\n"
+
+
+@pytest.mark.parametrize("case", ["SGD-momentum", "Adam-StepLR"])
+def test_recorded_internals_of_coordinate_groups_are_the_loop_s_optimizer_state(case):
+    optimizer, groups, scheduler = CASES[case]
+    starts = np.array(STARTS)
+    trajectory = run(config_from_dict(config(optimizer, groups, scheduler, starts.tolist()))).trajectories[0]
+    states: dict[str, list] = {}
+    plain_loop(optimizer, groups, scheduler, starts, 30, True, states)
+    assert trajectory.internals is not None and set(states) <= set(trajectory.internals.state)
+    for name, rows in states.items():
+        # Row k of the record is the state after the step from x_k; the last row has no step.
+        assert trajectory.internals.state[name][:, :-1].tobytes() == np.stack(rows, 1).tobytes(), name

@@ -334,8 +334,8 @@ def run_dirs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name, figures", [
-    ("2d diverged", ["diagnostics.png", "loss.png", "path.png", "surface.png"]),
-    ("1d", ["diagnostics.png", "loss.png", "path.png"]),  # a 1D function's curve is path.png
+    ("2d diverged", ["diagnostics.png", "internals.png", "loss.png", "path.png", "surface.png"]),
+    ("1d", ["diagnostics.png", "internals.png", "loss.png", "path.png"]),  # a 1D function's curve is path.png
 ])
 def test_run_writes_every_figure_by_default(results, run_dirs, name, figures):
     run_dir, result = run_dirs[name], results[name]
@@ -363,7 +363,7 @@ def test_run_dpi_and_format_flags(tmp_path):
     assert result.exit_code == 0, result.output
     figures = [name for name in json.loads((tmp_path / "svg" / "manifest.json").read_text())["files"]
                if name.endswith((".png", ".svg"))]
-    assert figures == ["diagnostics.svg", "loss.svg", "path.svg", "surface.svg"]
+    assert figures == ["diagnostics.svg", "internals.svg", "loss.svg", "path.svg", "surface.svg"]
     for name in figures:
         assert_svg(tmp_path / "svg" / name, (4 * scale(name), 3 * scale(name)))
 

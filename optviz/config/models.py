@@ -140,6 +140,7 @@ class AnimationSpec(_Model):
     # 2d: heads over the contour map (or along the 1D curve); 3d: over the surface (2D functions).
     view: Literal["2d", "3d"] = "2d"
     quiver: bool = False  # arrows of the negative gradient under the 2D race
+    internals: bool = False  # arrows of -gradient, momentum and update riding along with each head (2D)
 
 
 class BasinSpec(_Model):
@@ -178,10 +179,18 @@ class LandscapeSpec(_Model):
         return self
 
 
+class InternalsSpec(_Model):
+    """``render.internals``: arrows of -gradient, momentum and the update on ``path.png`` at every
+    ``every``-th step, with the preconditioner's ellipse (see :mod:`optviz.render.arrows`)."""
+
+    every: int = Field(ge=1, le=1_000_000)
+
+
 class RenderSpec(_Model):
     # surface is drawn for 2D functions only: a 1D function's curve is path's picture.
-    figures: list[Literal["loss", "path", "surface", "diagnostics", "basin"]] = Field(
-        default_factory=lambda: ["loss", "path", "surface", "diagnostics"])
+    # internals is drawn when the run recorded its optimizers' internals (record.internals).
+    figures: list[Literal["loss", "path", "surface", "diagnostics", "internals", "basin"]] = Field(
+        default_factory=lambda: ["loss", "path", "surface", "diagnostics", "internals"])
     size: tuple[float, float] = (7.0, 5.5)
     dpi: int = Field(default=110, ge=30, le=600)
     format: Literal["png", "svg", "pdf"] = "png"
@@ -189,6 +198,7 @@ class RenderSpec(_Model):
     animation: AnimationSpec = Field(default_factory=AnimationSpec)
     basin: BasinSpec = Field(default_factory=BasinSpec)
     landscape: LandscapeSpec | None = None  # network runs only; off unless asked
+    internals: InternalsSpec | None = None  # arrows of what moves each optimizer on path.png; off unless asked
     # A line of text under the title of every figure and animation (optviz tune says there
     # how the lrs were chosen).
     note: str | None = Field(default=None, max_length=400)
@@ -235,6 +245,9 @@ class RecordSpec(_Model):
 
     every: int | None = Field(default=None, ge=1, le=1_000_000)  # steps is at most 1,000,000
     tolerance: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # The optimizers' state, gradient and update at each recorded step (optviz.results.internals).
+    # Left out: recorded when they fit (optviz.load.budget.internals_choice); true: always; false: never.
+    internals: bool | None = None
 
 
 class MinimumSpec(_Model):

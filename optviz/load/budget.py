@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..errors import ConfigError
-from .record import record_bytes
+from .record import AUTO_INTERNALS_BYTES, internals_bytes, record_bytes
 
 MEMORY_BUDGET = 4 * 2**30
 # Bytes per pixel a figure holds while it is drawn and written: the RGBA canvas, the copy
@@ -30,6 +30,7 @@ KNOBS = {
     "records": ("record.every", "record fewer steps (a larger record.every)"),
     "engine": ("start", "use fewer starts"),
     "summary": ("start", "use fewer starts or fewer optimizers"),
+    "internals": ("record.internals", "record no optimizer internals (record.internals: false) or fewer steps"),
 }
 
 
@@ -53,8 +54,9 @@ class Estimate:
         return ", ".join(f"{name} {_size(size)}" for name, size in parts)
 
 
-def estimate(config: Config, dim: int, starts: int, every: int) -> Estimate:
-    """The memory a run of ``config`` with ``starts`` starts of ``dim`` coordinates needs, by part."""
+def estimate(config: Config, dim: int, starts: int, every: int, *, internals: bool = False) -> Estimate:
+    """The memory a run of ``config`` with ``starts`` starts of ``dim`` coordinates needs, by part
+    (with ``internals``, the optimizers' recorded state too)."""
     itemsize = 4 if config.dtype == "float32" else 8
     width, height = config.render.size
     pixels = int(width * config.render.dpi) * int(height * config.render.dpi)
@@ -63,7 +65,34 @@ def estimate(config: Config, dim: int, starts: int, every: int) -> Estimate:
         "records": record_bytes(config, starts, dim, every),
         "engine": starts * (dim + 4) * itemsize * ENGINE_BYTES_PER_VALUE,
         "summary": starts * len(config.optimizers) * SUMMARY_BYTES_PER_ROW,
+        **({"internals": internals_bytes(config, starts, dim, every)} if internals else {}),
     })
+
+
+def internals_choice(config: Config, dim: int, starts: int, every: int,
+                     budget: int = MEMORY_BUDGET) -> tuple[Estimate, str | None]:
+    """The run's estimate with the optimizers' internals when they are recorded, and why not (a
+    sentence for the terminal) when ``record.internals`` is left out and they do not fit.
+
+    Left out, internals are recorded when they take at most :data:`AUTO_INTERNALS_BYTES` and the run
+    stays within ``budget``; ``record.internals: true`` asks for them whatever they take (the budget
+    still refuses the run), ``false`` never records them. Which of these it is: ``"internals"`` in
+    the estimate's parts.
+    """
+    without = estimate(config, dim, starts, every)
+    wanted = config.record.internals
+    if wanted is False:
+        return without, None
+    with_them = estimate(config, dim, starts, every, internals=True)
+    if wanted is None:
+        needed = with_them.parts["internals"]
+        if needed > AUTO_INTERNALS_BYTES or with_them.total > budget:
+            limit = (f"more than the {_size(AUTO_INTERNALS_BYTES)} optviz records them in" if needed > AUTO_INTERNALS_BYTES
+                     else f"which would take the run past its memory budget ({_size(budget)})")
+            return without, (f"optimizer internals (state, gradient, update) not recorded: they would take "
+                             f"{_size(needed)}, {limit}; record fewer steps (record.every) or starts, or set "
+                             "record.internals: true")
+    return with_them, None
 
 
 def check_budget(found: Estimate, budget: int = MEMORY_BUDGET) -> None:

@@ -13,16 +13,18 @@ from ..errors import ConfigError, quote
 from ..imports import is_import_path
 from ..optimizers import check_without_torch, group_hyperparameters, instantiate_check, resolve_optimizer_spec
 from ..problems import TestFunction, check_box, function_names, get_function
-from .budget import Estimate, check_budget, estimate
+from .budget import Estimate, check_budget, internals_choice
 from .record import record_every
 from .starts import resolve_starts
 
 
-def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, int, Estimate]:
+def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, int, Estimate, str | None]:
     """Raise :class:`ConfigError` (with its key path) if ``config`` cannot run as one run.
 
     ``function`` is the config's resolved problem. Returns the starts, the record
-    thinning in force and the memory estimate (within :data:`~optviz.load.budget.MEMORY_BUDGET`). A ``sweep`` block is not expanded here: :func:`optviz.load.plan_sweep`
+    thinning in force, the memory estimate (within :data:`~optviz.load.budget.MEMORY_BUDGET`; with an
+    ``internals`` part when the optimizers' internals are recorded) and, when they are not for lack of
+    memory, why (:func:`~optviz.load.budget.internals_choice`). A ``sweep`` block is not expanded here: :func:`optviz.load.plan_sweep`
     checks each of its cells with this function.
     """
     if config.domain is not None:
@@ -31,7 +33,7 @@ def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, in
     check_noise(config, function)
     rows = len(starts) * (config.noise.seeds if config.noise else 1)  # every start under every noise seed
     every = record_every(config, rows, function.dim)  # too much to record fails here, not as an OOM
-    memory = estimate(config, function.dim, rows, every)
+    memory, skipped = internals_choice(config, function.dim, rows, every)
     check_budget(memory)
     if "basin" in config.render.figures:
         check_basin(config, function)
@@ -42,7 +44,7 @@ def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, in
             check_coordinate_groups(spec, config, function)
         except ConfigError as error:
             raise error.with_context(path_prefix=f"optimizers[{index}]") from None
-    return starts, every, memory
+    return starts, every, memory, skipped
 
 
 def check_noise(config: Config, function: TestFunction) -> None:

@@ -28,6 +28,10 @@ class Loaded:
     record_every: int  # the thinning in force (record.every, or what fits the memory budget)
     tolerance: float  # the distance to a known minimum that counts as converged
     memory: Estimate  # what the run is expected to need, by part
+    # Record the optimizers' state, gradient and update (optviz.results.internals); when record.internals
+    # is left out and they do not fit, why not, in a sentence.
+    internals: bool = False
+    internals_skipped: str | None = None
     sweep: Sweep | None = None  # the expanded sweep block, if the config has one and it was planned
     noise: Noise | None = None  # gradient noise and minibatches (noise:), each start run under every noise seed
 
@@ -38,7 +42,8 @@ def resolve(config: Config) -> Loaded:
     A ``sweep`` block is left unplanned (see :func:`optviz.load.prepare`).
     """
     function = function_of(config)
-    starts, every, memory = check_config(config, function)
+    starts, every, memory, skipped = check_config(config, function)
     return Loaded(config=config, function=function, domain=plot_domain(config.domain, function), starts=starts,
                   record_every=every, tolerance=tolerance(config, function), memory=memory,
+                  internals="internals" in memory.parts, internals_skipped=skipped,
                   noise=Noise.of(config.noise) if config.noise else None)

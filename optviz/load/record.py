@@ -20,6 +20,12 @@ from ..errors import ConfigError
 from ..problems import TestFunction, plot_domain
 
 AUTO_RECORD_BYTES = 64 * 2**20
+# Optimizer internals (see optviz.results.internals) are recorded unless they would take more than this
+# (or push the run past the memory budget): a basin map of thousands of starts does not pay for them.
+AUTO_INTERNALS_BYTES = 16 * 2**20
+# Arrays of internals per optimizer, at most, for the estimate: the gradient, the update and up to three
+# state tensors (Adam with amsgrad keeps exp_avg, exp_avg_sq and max_exp_avg_sq).
+INTERNALS_ARRAYS = 5
 MAX_RECORD_BYTES = 4 * 2**30
 # Of the plotted domain's diagonal, when record.tolerance is left out.
 DEFAULT_TOLERANCE_FRACTION = 0.01
@@ -39,6 +45,13 @@ def record_bytes(config: Config, starts: int, dim: int, every: int) -> int:
     itemsize = 4 if config.dtype == "float32" else 8
     records = len(recorded_steps(config.steps, every))
     return starts * records * (dim + 3) * itemsize * len(config.optimizers)
+
+
+def internals_bytes(config: Config, starts: int, dim: int, every: int) -> int:
+    """Memory the optimizers' internals take at most: :data:`INTERNALS_ARRAYS` arrays of the positions' size each."""
+    itemsize = 4 if config.dtype == "float32" else 8
+    records = len(recorded_steps(config.steps, every))
+    return starts * records * dim * itemsize * INTERNALS_ARRAYS * len(config.optimizers)
 
 
 def record_every(config: Config, starts: int, dim: int) -> int:

@@ -14,6 +14,7 @@ from ..config import read_config
 from ..errors import ConfigError, RunError
 from ..load import check_animation, check_safe
 from ..render import check_display, live_animation, save_animation
+from ..render.animate import check_internals
 from ..render.plane import save_landscape_animation
 from ..results import RunResult
 from ..store.landscape import read_landscape
@@ -25,31 +26,37 @@ FORMATS = ("gif", "mp4")
 
 def animate_dir(run_dir: str | Path, *, out: str | Path | None = None, fmt: str | None = None,
                 frames: int | None = None, fps: float | None = None, trail: int | None = None,
-                view: str | None = None, quiver: bool | None = None,
+                view: str | None = None, quiver: bool | None = None, internals: bool | None = None,
                 progress: Callable[[int, int], None] | None = None, safe: bool = False) -> Path:
     """Animate an existing run directory without recomputing it (``safe``: refuse one whose config imports code).
 
     ``fmt`` ("gif" or "mp4") defaults to ``out``'s suffix, else gif; an ``out`` whose suffix
-    says otherwise is a :class:`ConfigError`. ``view`` ("2d" or "3d") and ``quiver`` default
-    to the run's ``render.animation``. ``progress(done, total)`` is called after each frame.
+    says otherwise is a :class:`ConfigError`. ``view`` ("2d" or "3d"), ``quiver`` and ``internals``
+    (arrows of each head's -gradient, momentum and update) default to the run's ``render.animation``. ``progress(done, total)`` is called after each frame.
     Asking for more frames than the run recorded steps gives one frame per step, with an
     :class:`OptvizWarning` saying so. Returns the animation's path.
     """
     path = _target(run_dir, out, fmt)
     if (Path(run_dir) / "curves.csv").is_file():  # a network run: its race is over the loss landscape
+        if internals:
+            raise ConfigError("--internals draws a test function run's recorded internals; a network run races "
+                              "over its loss landscape without them")
         return _animate_landscape(Path(run_dir), path, fmt=fmt, frames=frames, fps=fps, trail=trail, view=view,
                                   quiver=quiver, progress=progress, safe=safe)
     result = load_run(run_dir, safe=safe)
     view = view or result.config.render.animation.view
     quiver = result.config.render.animation.quiver if quiver is None else quiver
+    internals = result.config.render.animation.internals if internals is None else internals
     check_animation(result.function, view, quiver)
+    if internals:
+        check_internals(result, view)
     if path is None:
-        path = Path(run_dir) / animation_name(view, fmt or "gif", quiver)
+        path = Path(run_dir) / animation_name(view, fmt or "gif", quiver, internals)
     if not os.access(path.parent if path.parent.exists() else Path("."), os.W_OK):
         raise RunError(f"{path}: cannot write there")
     warn_frame_cap(result, frames)
     return save_animation(result, path, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver,
-                          progress=progress)
+                          internals=internals, progress=progress)
 
 
 def _animate_landscape(run_dir: Path, path: Path | None, *, fmt: str | None, frames: int | None, fps: float | None,
@@ -84,7 +91,8 @@ def _animate_landscape(run_dir: Path, path: Path | None, *, fmt: str | None, fra
 
 
 def show_dir(run_dir: str | Path, *, frames: int | None = None, fps: float | None = None, trail: int | None = None,
-             view: str | None = None, quiver: bool | None = None, safe: bool = False) -> None:
+             view: str | None = None, quiver: bool | None = None, internals: bool | None = None,
+             safe: bool = False) -> None:
     """Play the race of a stored run in a window until it is closed; a :class:`RunError` where
     there is no display to open one on."""
     check_display()
@@ -92,7 +100,8 @@ def show_dir(run_dir: str | Path, *, frames: int | None = None, fps: float | Non
     warn_frame_cap(result, frames)
     import matplotlib.pyplot as plt
 
-    animation = live_animation(result, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver, pyplot=True)
+    animation = live_animation(result, frames=frames, fps=fps, trail=trail, view=view, quiver=quiver,
+                               internals=internals, pyplot=True)
     plt.show()
     del animation  # kept alive until the window closes
 

@@ -23,7 +23,7 @@ from .replay import warn_not_replayable
 from .resume import Resumed
 
 FIGURES = {"loss": "save_loss", "path": "save_path", "surface": "save_surface", "diagnostics": "save_diagnostics",
-           "basin": "save_basin"}
+           "internals": "save_internals", "basin": "save_basin"}
 # A surface needs two variables: for a 1D function it is left out (path.png draws the curve).
 TWO_D_ONLY = {"surface"}
 
@@ -41,6 +41,8 @@ def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = 
     """
     fmt = fmt or result.config.render.format
     kinds = [kind for kind in kinds or result.config.render.figures if kind not in TWO_D_ONLY or result.dim == 2]
+    if not render.has_internals(result):  # not recorded: too big for the budget, or record.internals: false
+        kinds = [kind for kind in kinds if kind != "internals"]
     written = []
     for kind in kinds:
         name = f"{kind}.{fmt}"
@@ -51,10 +53,12 @@ def save_figures(result: RunResult, out_dir: Path, *, kinds: list[str] | None = 
     return written
 
 
-def animation_name(view: str, fmt: str, quiver: bool = False) -> str:
-    """``animation.gif``, ``animation-3d.gif`` for the race over the surface or ``animation-quiver.gif``
-    for the flat race over gradient arrows, so no view replaces another."""
-    return f"animation{'-3d' if view == '3d' else '-quiver' if quiver else ''}.{fmt}"
+def animation_name(view: str, fmt: str, quiver: bool = False, internals: bool = False) -> str:
+    """``animation.gif``, ``animation-3d.gif`` for the race over the surface, ``animation-quiver.gif``
+    for the flat race over gradient arrows or ``animation-internals.gif`` with the heads' internals,
+    so no view replaces another."""
+    suffix = "-3d" if view == "3d" else "-quiver" if quiver else ""
+    return f"animation{suffix}{'-internals' if internals and view != '3d' else ''}.{fmt}"
 
 
 def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, animate: bool | None = None, fmt: str | None = None,
@@ -104,7 +108,7 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
         files += save_figures(result, staging, fmt=fmt, progress=figure_progress)
         if animate if animate is not None else config.render.animation.enabled:
             animation = config.render.animation
-            name = animation_name(animation.view, animation.format, animation.quiver)
+            name = animation_name(animation.view, animation.format, animation.quiver, animation.internals)
             warn_frame_cap(result, None)
             files.append(render.save_animation(result, staging / name, progress=frame_progress).name)
         timing = {
@@ -114,6 +118,7 @@ def run_to_dir(config: Config | Loaded | LoadedNetwork, out_dir: str | Path, *, 
         }
         manifest = write_manifest(result, staging, files=files, timing=timing,
                                   warnings=[*([nonfinite.describe(result.function.name)] if nonfinite else []),
+                                            *([loaded.internals_skipped] if loaded.internals_skipped else []),
                                             *warn_not_replayable(config, out_dir / "config.yaml")],
                                   nonfinite=nonfinite.to_dict() if nonfinite else None,
                                   resumed_from=resume.manifest_entry() if resume else None)

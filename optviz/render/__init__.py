@@ -5,6 +5,7 @@ from .animate import build_scene, live_animation, save_animation
 from .backend import check_display
 from .basin import plot_basin, save_basin
 from .diagnostics import plot_diagnostics, save_diagnostics
+from .internals import has_internals, plot_internals, save_internals
 from .loss import plot_loss, save_loss
 from .network import (plot_accuracy, plot_curves, plot_training_diagnostics, save_accuracy, save_curves,
                       save_network_figures, save_training_diagnostics)
@@ -16,6 +17,7 @@ from .sweep import plot_sweep_best, plot_sweep_heatmap, plot_sweep_loss, save_sw
 from .tune import plot_tune, save_tune
 
 __all__ = ["build_scene", "check_display", "live_animation", "plot_basin", "save_basin", "plot_diagnostics", "plot_loss", "plot_path", "plot_surface",
+           "has_internals", "plot_internals", "save_internals",
            "save_animation", "save_diagnostics", "save_loss", "save_path", "save_surface",
            "plot_sweep_best", "plot_sweep_heatmap", "plot_sweep_loss", "plot_tune", "save_sweep_best", "save_sweep_heatmap",
            "save_sweep_loss", "save_tune", "plot_accuracy", "plot_curves", "plot_training_diagnostics", "save_accuracy",

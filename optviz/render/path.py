@@ -13,14 +13,17 @@ if TYPE_CHECKING:
 
     from ..results import RunResult
 
+from .arrows import ARROWS_NOTE, draw_arrows, legend_handles
 from .clip import edge_crossing
 from .landscape import draw_landscape
-from .style import colour, diverged_label, marker, new_figure, save_one_or_panels
+from .style import colour, diverged_label, marker, new_figure, save_figure, save_one_or_panels
 
 
 # More paths than this per optimizer turn into a smear and slow the figure down: a subset
 # spread over the starts is drawn and the title says how many.
 MAX_PATHS = 400
+# Starts per optimizer that get arrows of their internals (render.internals): more would hide the map.
+MAX_ARROW_STARTS = 8
 
 
 def plot_path(result: RunResult, axes: Axes | None = None, *, only: int | None = None,
@@ -42,10 +45,53 @@ def plot_path(result: RunResult, axes: Axes | None = None, *, only: int | None =
             _draw_many(axes, result.dim, trajectory, index, chosen)
             continue
         _draw_one(axes, result.dim, trajectory, index, diverged_label(trajectory))
+    arrows = _draw_internals(axes, result, chosen, only)
     axes.set_title(f"{result.function.name}: {_paths(result, chosen)} over {result.config.steps} steps")
     if legend:
         axes.legend(loc="best", fontsize="small", framealpha=0.85)
+        if arrows:  # under the plot, where the arrows cannot cover it
+            axes.figure.legend(handles=legend_handles(arrows["preconditioned"]), loc="outside lower center",
+                               ncols=4, fontsize="small", frameon=False, title=arrow_title(result),
+                               title_fontsize="small")
     return axes
+
+
+def arrow_title(result: RunResult) -> str:
+    """The arrows' legend title: at which steps they are drawn, and how their lengths are scaled."""
+    return f"At every step divisible by {result.config.render.internals.every}. {ARROWS_NOTE}"
+
+
+def arrows_wanted(result: RunResult) -> bool:
+    """Whether ``path.png`` draws arrows of the internals: asked for, 2D, and recorded by some optimizer."""
+    return (result.dim == 2 and result.config.render.internals is not None
+            and any(trajectory.internals is not None for trajectory in result))
+
+
+def _draw_internals(axes, result: RunResult, chosen: np.ndarray, only: int | None) -> dict | None:
+    """Arrows of -gradient, momentum and update at every ``render.internals.every``-th step of a 2D run
+    (for at most :data:`MAX_ARROW_STARTS` starts of each optimizer); None when there are none to draw."""
+    spec = result.config.render.internals
+    if spec is None or result.dim != 2:
+        return None
+    drawn = None
+    for index, trajectory in enumerate(result):
+        if (only is not None and index != only) or trajectory.internals is None:
+            continue
+        # The last record takes no step: it has no update to show.
+        records = np.flatnonzero(trajectory.steps[:-1] % spec.every == 0)
+        rows = chosen[:MAX_ARROW_STARTS]
+        draw_arrows(axes, trajectory.positions[rows], _rows(trajectory.internals, rows), records,
+                    ellipse_colour=colour(index))
+        drawn = drawn or {"preconditioned": False}
+        drawn["preconditioned"] |= trajectory.internals.preconditioned
+    return drawn
+
+
+def _rows(internals, rows: np.ndarray):
+    from ..results.internals import Internals
+
+    return Internals(gradient=internals.gradient[rows], update=internals.update[rows],
+                     state={name: values[rows] for name, values in internals.state.items()})
 
 
 def plot_path_panels(result: RunResult, figure: Figure | None = None):
@@ -77,7 +123,12 @@ def plot_path_panels(result: RunResult, figure: Figure | None = None):
     if any(trajectory.diverged.any() for trajectory in result):
         handles.append(Line2D([], [], marker="X", markeredgecolor="black", markersize=8, **neutral,
                               label="last point before diverging"))
-    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
+    arrows = arrows_wanted(result)
+    if arrows:
+        handles += legend_handles(any(trajectory.internals.preconditioned for trajectory in result
+                                      if trajectory.internals is not None))
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize="small",
+                  frameon=False, title=arrow_title(result) if arrows else None, title_fontsize="small")
     if result.noisy:
         figure.suptitle(f"{result.function.name}: {_paths(result, shown_starts(result))} per optimizer "
                         f"({result.rows_in_words()}) over {result.config.steps} steps\n{result.noise_in_words()}")
@@ -163,5 +214,8 @@ def _draw_one(axes, dim: int, trajectory, index: int, label: str) -> None:
 
 
 def save_path(result: RunResult, path: str | Path) -> Path:
-    """Write ``path.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several optimizers."""
+    """Write ``path.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several
+    optimizers, or for several optimizers with arrows of their internals (one map each stays readable)."""
+    if arrows_wanted(result) and len(result.trajectories) > 1:
+        return save_figure(plot_path_panels(result), path, note=result.config.render.note)
     return save_one_or_panels(result, path, plot_path, plot_path_panels)

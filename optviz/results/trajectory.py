@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config import Config
 from ..problems import TestFunction
+from .internals import Internals
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Trajectory:
     # What continuing the run takes (optviz run --resume): {"segments": [...]}, each segment a range of
     # rows with its positions and its optimizer's and scheduler's state_dict (see optviz.engine).
     final_state: dict[str, Any] | None = None
+    # The optimizer's state, gradient and update per start and record, when the run recorded them.
+    internals: Internals | None = None
 
     @property
     def final_position(self) -> np.ndarray:
@@ -261,9 +264,31 @@ def continued(earlier: RunResult, later: RunResult) -> RunResult:
         joined = {name: _joined(getattr(before, name), kept, getattr(after, name), axis=1)
                   for name in ("positions", "loss", "lr", "grad_norm")}
         group_lr = None if after.group_lr is None else _joined(before.group_lr, kept, after.group_lr, axis=2)
+        internals = (None if before.internals is None or after.internals is None
+                     else _joined_internals(before.internals, kept, after.internals, len(after.steps)))
         trajectories.append(dataclasses.replace(after, steps=np.concatenate([before.steps[kept], after.steps]),
-                                                group_lr=group_lr, **joined))
+                                                group_lr=group_lr, internals=internals, **joined))
     return dataclasses.replace(later, trajectories=trajectories)
+
+
+def _joined_internals(first: Internals, kept: np.ndarray, second: Internals, records: int) -> Internals:
+    """``first``'s kept records, then ``second``'s. When ``second`` has one record more than its
+    ``records`` steps, that first one is the step the run was resumed from, taken now: it replaces
+    ``first``'s last row, whose state and update were not known yet."""
+    lead = second.gradient.shape[1] - records
+
+    def join(before: np.ndarray | None, after: np.ndarray | None) -> np.ndarray:
+        before = np.full_like(first.gradient, np.nan) if before is None else before
+        after = np.full_like(second.gradient, np.nan) if after is None else after
+        before = np.compress(kept, before, axis=1)
+        if lead:
+            before = before.copy()
+            before[:, -1] = after[:, 0]
+        return np.concatenate([before, after[:, lead:]], axis=1)
+
+    names = list(dict.fromkeys([*first.state, *second.state]))
+    return Internals(gradient=join(first.gradient, second.gradient), update=join(first.update, second.update),
+                     state={name: join(first.state.get(name), second.state.get(name)) for name in names})
 
 
 def _joined(first: np.ndarray, kept: np.ndarray, second: np.ndarray, axis: int) -> np.ndarray:

@@ -3,7 +3,8 @@
     outputs/peaks/
       config.yaml         the resolved config (overrides applied)
       manifest.json       versions, config hash, per-optimizer outcome; timings under "timing"
-      trajectories.npz    every recorded array, exact (what `optviz animate` reads)
+      trajectories.npz    every recorded array, exact (what `optviz animate` reads); the optimizers'
+                          internals as gradient_<i>, update_<i> and state_<name>_<i> (optviz.results.internals)
       trajectories.csv    the same in long format, for spreadsheets (skipped when huge)
       summary.csv         one row per (optimizer, start)
       basin.npz           with the basin figure: outcome per start (see optviz.results.basin)
@@ -31,6 +32,7 @@ from ..load.record import tolerance
 from ..load.resolved import config_hash, config_yaml, not_replayable
 from ..problems import TestFunction, function_of, plot_domain
 from ..results import RunResult, Trajectory, finite_or_none
+from ..results.internals import Internals
 from ..results.basin import basin_summary
 from .basin import write_basin_npz
 from .csvfile import csv_field, finite_fields, float_fields, step_fields, write_csv, write_csv_columns
@@ -204,6 +206,11 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
             arrays[f"group_names_{index}"] = np.array(trajectory.group_names)
         if trajectory.error:  # so figures drawn later from the folder (optviz animate) still mark it failed
             arrays[f"error_{index}"] = np.array(trajectory.error)
+        if trajectory.internals is not None:
+            internals = trajectory.internals
+            arrays[f"gradient_{index}"] = internals.gradient
+            arrays[f"update_{index}"] = internals.update
+            arrays.update({f"state_{name}_{index}": values for name, values in internals.state.items()})
     return write_npz(path, arrays)
 
 
@@ -389,8 +396,17 @@ def read_trajectories_npz(path: Path, config: Config, function: TestFunction) ->
                                f"say (1, {len(names)}, {records}) or ({count}, {len(names)}, {records})")
             found.update(group_lr=np.broadcast_to(group_lr, (count, len(names), records)), group_names=names)
         clip = config.optimizers[index].clip_grad_norm if index < len(config.optimizers) else None
+        internals = None
+        if f"gradient_{index}" in arrays:
+            shape = (count, records, function.dim)
+            prefix, suffix = "state_", f"_{index}"
+            names = [name[len(prefix):-len(suffix)] for name in arrays
+                     if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix)]
+            internals = Internals(gradient=array(f"gradient_{index}", shape=shape),
+                                  update=array(f"update_{index}", shape=shape),
+                                  state={name: array(f"{prefix}{name}{suffix}", shape=shape) for name in names})
         trajectories.append(Trajectory(label=label, optimizer=optimizer, steps=steps, error=error,
-                                       clip_grad_norm=clip, **found))
+                                       clip_grad_norm=clip, internals=internals, **found))
     record_every = int(array("record_every", shape=())) if "record_every" in arrays else 1
     noisy = "noise_seed" in arrays
     start_index = array("start_index", shape=(count,)).astype(np.int64) if noisy else None
