@@ -629,16 +629,19 @@ def report_(folder: str, quiet: bool, safe: bool) -> None:
 @cli.command("list", context_settings=CONTEXT)
 @click.argument("what", type=click.Choice(["functions", "optimizers", "schedulers"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_(what: str, as_json: bool) -> None:
+@click.option("--all", "third_party", is_flag=True,
+              help="Optimizers: also every class of the installed optviz[optimizers] packages.")
+def list_(what: str, as_json: bool, third_party: bool) -> None:
     """List the test functions, optimizers or lr schedulers a config can name.
 
     \b
     Example:
       optviz list functions --json
+      optviz list optimizers --all     # with pytorch_optimizer:Lion, schedulefree:AdamWScheduleFree, ...
     """
     from .pipelines.catalog import catalog, format_catalog
 
-    entries = catalog(what)
+    entries = catalog(what, third_party=third_party)
     click.echo(json.dumps(entries, indent=2) if as_json else format_catalog(what, entries))
 
 
