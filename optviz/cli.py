@@ -205,6 +205,8 @@ def _report(manifest: dict[str, Any], target: Path) -> None:
                        f"{'-' if median is None else f'{median:.6g}'}  ({entry['diverged_starts']} diverged)")
         if "expected_final_loss" in entry:
             click.echo(f"    {_expected(entry['expected_final_loss'], manifest['noise'])}")
+        if entry.get("evaluations_per_step", 1) != 1:  # a closure that re-evaluates (LBFGS, SAM)
+            click.echo(f"    {entry['evaluations_per_step']:g} f and gradient evaluations per step")
         if entry["status"] == "failed":
             click.echo(f"    failed: {entry.get('error') or 'unknown error'}")
     click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")

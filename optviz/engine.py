@@ -70,9 +70,11 @@ from .config import Config, OptimizerSpec
 from .errors import ConfigError
 from .load import Loaded, prepare
 from .load.record import recorded_steps
-from .optimizers import ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, resolve_optimizer, resolve_optimizer_spec
+from .optimizers import (ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, create_graph_override, resolve_optimizer,
+                         resolve_optimizer_spec)
 from .problems import Noise, TestFunction, noise_rows
 from .results import RunResult, Trajectory
+from .third_party import failure_hint, package_of, step_needs
 
 Progress = Callable[[str, int, int], None]
 
@@ -82,6 +84,11 @@ CHUNK_ROWS = 65_536
 # Rows below which a second process is not worth forking (about a second's work for 500 steps).
 MIN_WORKER_ROWS = 16_384
 RECORD_KEYS = ("positions", "loss", "grad_norm", "diverged_step", "converged_step")
+# Records that are often one row for every start (broadcast), and one that only some optimizers have.
+SHARED_KEYS = ("lr", "evaluations")
+OPTIONAL_KEYS = ("gradient_point",)
+# Steps of two starts that must equal each start alone, bit for bit, before a third-party class batches.
+ELEMENTWISE_CHECK_STEPS = 5
 
 __all__ = ["BatchRoute", "CHUNK_ROWS", "MIN_WORKER_ROWS", "batch_key", "batch_layout", "default_workers",
            "engine_mode", "run", "run_batch", "run_optimizer", "stack_key", "tensor_lr_refusal"]
@@ -376,6 +383,8 @@ class _Plan:
     tolerance: float
     noise: Noise | None = None
     clip: float | None = None  # the optimizer's clip_grad_norm
+    create_graph: bool | None = None  # the optimizer's create_graph: true/false; None: as its class says
+    seed: int = 0  # torch's random numbers start from it in every loop (a Hessian estimate draws some)
 
 
 def _plan(loaded: Loaded, every: int) -> _Plan:
@@ -388,6 +397,7 @@ def _plan(loaded: Loaded, every: int) -> _Plan:
         minima=np.array([minimum.point for minimum in function.minima], dtype=np.float64).reshape(-1, function.dim),
         tolerance=loaded.tolerance,
         noise=loaded.noise,
+        seed=loaded.config.seed,
     )
 
 
@@ -400,12 +410,18 @@ def engine_mode() -> Iterator[None]:
     """
     import torch
 
+    import warnings
+
     threads = torch.get_num_threads()
     flushing = _flushing_subnormals()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     try:
-        yield
+        # The loops seed torch's generator; the caller's stream is theirs again after.
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            # A Hessian-based step needs the graph of the gradient, kept until the next zero_grad.
+            warnings.filterwarnings("ignore", message=r"Using backward\(\) with create_graph=True")
+            yield
     finally:
         torch.set_flush_denormal(flushing)
         torch.set_num_threads(threads)
@@ -442,7 +458,10 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     """
     cls, hyperparameters, scheduler = resolve_optimizer_spec(spec, config)
     layout = batch_layout(cls, scheduler)
-    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm)
+    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm, create_graph=create_graph_override(spec))
+    batching = None
+    if layout == "sequential" and package_of(cls) and len(starts) > 1 and scheduler is None:
+        layout, batching = _elementwise_check(cls, hyperparameters, function, starts, plan, keys)
     # A coupled update may loop or raise on NaN (a line search): such a start stops where it
     # diverged. Element-wise ones step on harmlessly, alone or batched, so both agree.
     stop = layout == "sequential"
@@ -459,12 +478,38 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
                           stop_at_divergence=stop, keys=None if keys is None else keys[index:index + 1])[0]
                  for index in range(len(starts))]
         record = {key: np.concatenate([part[key] for part in parts]) for key in RECORD_KEYS}
-        record["lr"] = _shared_lr(np.concatenate([part["lr"] for part in parts]))
+        record.update({key: _shared_lr(np.concatenate([part[key] for part in parts])) for key in SHARED_KEYS})
+        record.update({key: None if parts[0][key] is None else np.concatenate([part[key] for part in parts])
+                       for key in OPTIONAL_KEYS})
         record["error"] = next((part["error"] for part in parts if part["error"]), None)
     if not len(plan.minima):
         record["converged_step"] = None
     return Trajectory(label=spec.display_label, optimizer=cls.__name__, steps=plan.recorded,
-                      clip_grad_norm=spec.clip_grad_norm, **record)
+                      clip_grad_norm=spec.clip_grad_norm, batching=batching, **record)
+
+
+def _elementwise_check(cls, hyperparameters: dict, function, starts: np.ndarray, plan: _Plan,
+                       keys: np.ndarray | None) -> tuple[str, str]:
+    """The layout for a third-party class's starts, and why in words: "stacked" where
+    :data:`ELEMENTWISE_CHECK_STEPS` steps of the first and last start run as one batch equal
+    each of them run alone, bit for bit; "sequential" (one start at a time) otherwise."""
+    steps = min(ELEMENTWISE_CHECK_STEPS, plan.steps)
+    short = dataclasses.replace(plan, steps=steps, recorded=np.arange(steps + 1))
+    rows = [0, len(starts) - 1]
+    pair_keys = None if keys is None else keys[rows]
+    (batched,) = _descend(cls, hyperparameters, None, function, starts[rows], "stacked", short,
+                          stop_at_divergence=False, keys=pair_keys)
+    alone = [_descend(cls, hyperparameters, None, function, starts[row:row + 1], "vector", short,
+                      stop_at_divergence=False, keys=None if keys is None else pair_keys[index:index + 1])[0]
+             for index, row in enumerate(rows)]
+    names = ["positions", "loss", "grad_norm", "evaluations", *(key for key in OPTIONAL_KEYS if batched[key] is not None)]
+    same = batched["error"] is None and all(
+        _same_bits(batched[name][index], part[name][0]) for index, part in enumerate(alone) for name in names)
+    if same:
+        return "stacked", (f"batched: {steps} steps of two starts as one batch equal each start run alone, "
+                           "bit for bit")
+    return "sequential", (f"one start at a time: {steps} steps of two starts as one batch differ from each "
+                          "start run alone")
 
 
 def _shared_lr(lrs: np.ndarray) -> np.ndarray:
@@ -527,7 +572,7 @@ def _start_worker(job: _Job) -> None:
 
 def _worker_chunk(chunk: tuple[int, int]) -> dict[str, Any]:
     record = _worker_job.descend(*chunk)
-    return {**record, "lr": record["lr"][:1]}  # one row for all (see _assemble), not one per row pickled
+    return {**record, **{key: record[key][:1] for key in SHARED_KEYS}}  # one row for all (see _assemble)
 
 
 def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) -> dict[str, Any]:
@@ -537,19 +582,25 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
     """
     rows = chunks[-1][1]
     record: dict[str, Any] = {}
-    lrs, errors = [], []
+    shared: dict[str, list] = {key: [] for key in SHARED_KEYS}
+    errors = []
     for (begin, end), part in zip(chunks, parts):
-        for key in RECORD_KEYS:
+        for key in (*RECORD_KEYS, *OPTIONAL_KEYS):
+            if part[key] is None:
+                record[key] = None
+                continue
             if key not in record:
                 record[key] = np.empty((rows, *part[key].shape[1:]), dtype=part[key].dtype)
             record[key][begin:end] = part[key]
-        lrs.append(part["lr"][0])
+        for key in SHARED_KEYS:
+            shared[key].append(part[key][0])
         errors.append(part["error"])
-    lr = np.stack(lrs)
-    if np.array_equal(lr, lr[:1].repeat(len(lr), 0), equal_nan=True):
-        record["lr"] = np.broadcast_to(lr[0], (rows, lr.shape[1]))
-    else:
-        record["lr"] = np.repeat(lr, [end - begin for begin, end in chunks], axis=0)
+    for key, values in shared.items():
+        value = np.stack(values)
+        if np.array_equal(value, value[:1].repeat(len(value), 0), equal_nan=True):
+            record[key] = np.broadcast_to(value[0], (rows, value.shape[1]))
+        else:
+            record[key] = np.repeat(value, [end - begin for begin, end in chunks], axis=0)
     record["error"] = next((error for error in errors if error), None)
     return record
 
@@ -573,6 +624,7 @@ class _Batch:
         self.stacks = list(stacks) if stacks is not None else [1] * groups
         self.stacked = any(size > 1 for size in self.stacks)
         self.run_lrs: list[float] = []
+        self.create_graph = False  # backward keeps the gradient's graph, for a step that differentiates it
         if layout == "vector":
             self.params = [torch.tensor(starts[0], dtype=dtype, requires_grad=True)]
         elif layout == "stacked":
@@ -633,7 +685,7 @@ class _Batch:
     def lrs(self, param_groups: list[dict]) -> list[float]:
         """The lr in force for every run (the one group's, outside the ``groups`` layout)."""
         if not self.stacked:
-            return [float(group["lr"]) for group in param_groups]
+            return [float(group.get("lr", float("nan"))) for group in param_groups]  # NaN: a class without one (AliG)
         # Stacked batches have no scheduler, so each run's lr is the one it started with.
         return self.run_lrs
 
@@ -650,7 +702,7 @@ class _Batch:
             return loss
         optimizer.zero_grad()
         loss = function.fn(*self.coordinates(), torch)
-        torch.autograd.backward(loss, self.seed)
+        torch.autograd.backward(loss, self.seed, create_graph=self.create_graph)
         return loss
 
     def add_noise(self, noise, relative: bool) -> None:
@@ -744,12 +796,19 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     groups = hyperparameters if layout == "groups" else [hyperparameters]
     batch = _Batch(starts, layout, dtype, groups=len(groups), stacks=stacks)
     count, dim = batch.count, batch.dim
+    torch.manual_seed(plan.seed)  # for a step that draws random numbers (a Hessian estimate): as a lone run
+    needs = step_needs(cls, plan.create_graph)
+    batch.create_graph = needs.create_graph
     optimizer = cls(batch.param_groups(cls, hyperparameters), **groups[0])
     batch.stack_lrs(optimizer)
+    if needs.train_mode:  # schedule-free: steps in train mode, its evaluation point read in eval mode
+        optimizer.train()
     lr_scheduler = scheduler[0](optimizer, **scheduler[1]) if scheduler else None
     loss_driven = lr_scheduler is not None and type(lr_scheduler).__name__ == "ReduceLROnPlateau"
-    needs_closure = cls.__name__ == "LBFGS" or _step_requires_closure(cls)
     records = _Records(count, len(plan.recorded), dim, dtype, groups=len(groups))
+    # f and gradient evaluations so far (the engine's one per step, and every call of the closure).
+    evaluations, counted = [0], np.zeros(len(plan.recorded), dtype=np.int64)
+    gradient_points = torch.full((count, len(plan.recorded), dim), float("nan"), dtype=dtype) if needs.train_mode else None
     convergence = _Convergence(plan.minima, plan.tolerance, count, dtype)
     diverged_step = torch.full((count,), -1, dtype=torch.int64)
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
@@ -758,6 +817,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     stochastic = _Stochastic(plan.noise, function, keys, layout, dtype) if plan.noise is not None else None
 
     def evaluate():
+        evaluations[0] += 1
         loss = batch.evaluate(function, optimizer) if stochastic is None else stochastic.evaluate(batch, optimizer)
         if plan.clip is not None:
             with torch.no_grad():
@@ -772,8 +832,14 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
         loss = evaluate()
         with torch.no_grad():
             position, loss = batch.position(), loss.detach().reshape(count)
+            if needs.train_mode:  # recorded: the evaluation point x; the gradient was taken at y
+                gradient_point, position = position.clone(), _evaluation_point(optimizer, batch)
+                loss = function.fn(*position.unbind(0), torch).reshape(count)
             already_diverged = _mark_divergence(diverged_step, position, loss, step)
             if is_recorded[step]:
+                counted[records.slot] = evaluations[0]
+                if gradient_points is not None:
+                    gradient_points[:, records.slot] = gradient_point.T
                 records.write(position, loss, batch.gradient(), batch.lrs(optimizer.param_groups), already_diverged)
             convergence.update(step, position)
         if step == plan.steps:
@@ -782,13 +848,14 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
             convergence.stop()
             break
         try:
-            optimizer.step(closure) if needs_closure else optimizer.step()
+            optimizer.step(closure) if needs.closure else optimizer.step()
             if lr_scheduler is not None:
                 lr_scheduler.step(float(loss.sum())) if loss_driven else lr_scheduler.step()
         except Exception as failure:  # a user's optimizer may raise anything; keep what we have
             if batch.stacked:
                 raise _StackRefused(f"{type(failure).__name__}: {failure}") from failure
-            error = f"{type(failure).__name__} at step {step}: {failure}"
+            hint = failure_hint(f"{type(failure).__name__}: {failure}")
+            error = f"{hint + ': ' if hint else ''}{type(failure).__name__} at step {step}: {failure}"
             convergence.stop()
             break
     arrays = records.arrays()
@@ -798,6 +865,8 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     return [{
         "positions": arrays["positions"][part], "loss": arrays["loss"][part], "grad_norm": arrays["grad_norm"][part],
         "lr": np.broadcast_to(arrays["lr"][group], (per_group, len(plan.recorded))),
+        "evaluations": np.broadcast_to(counted, (per_group, len(plan.recorded))),
+        "gradient_point": None if gradient_points is None else gradient_points.numpy()[part],
         "diverged_step": diverged[part], "converged_step": converged[part], "error": error,
     } for group, part in ((group, slice(group * per_group, (group + 1) * per_group)) for group in range(len(groups)))]
 
@@ -944,8 +1013,19 @@ class _Convergence:
         return np.where((settled <= steps) & (diverged_step < 0), settled, -1)
 
 
-def _step_requires_closure(cls) -> bool:
-    import inspect
+def _evaluation_point(optimizer, batch: _Batch):
+    """A schedule-free optimizer's evaluation point x, (dim, count), read in eval mode.
 
-    parameter = inspect.signature(cls.step).parameters.get("closure")
-    return parameter is not None and parameter.default is inspect.Parameter.empty
+    The parameters hold the gradient point y in train mode; ``eval()`` moves them to x and
+    ``train()`` back, which rounds, so y is put back as it was: the steps are those of a loop
+    that never called ``eval()``.
+    """
+    import torch
+
+    kept = [param.detach().clone() for param in batch.params]
+    optimizer.eval()
+    point = batch.position().clone()
+    optimizer.train()
+    for param, value in zip(batch.params, kept):
+        param.detach().copy_(value)
+    return point

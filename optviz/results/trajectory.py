@@ -37,6 +37,15 @@ class Trajectory:
     converged_step: np.ndarray | None = None
     error: str | None = None  # why the run stopped early, if the optimizer raised
     clip_grad_norm: float | None = None  # the norm its gradients were clipped to, if the config asked
+    # (starts, records): f and gradient evaluations made up to each record, the step's own included
+    # (one a step, more where a closure re-evaluates: LBFGS, SAM). None where not recorded.
+    evaluations: np.ndarray | None = None
+    # (starts, records, dim): a schedule-free optimizer's gradient point y, where ``positions`` holds
+    # its evaluation point x (what a user's model would use); None for any other optimizer.
+    gradient_point: np.ndarray | None = None
+    # How a third-party class's starts ran: batched (its check said the update is element-wise)
+    # or one at a time, in words; None for torch's own classes and a user's.
+    batching: str | None = None
 
     @property
     def final_position(self) -> np.ndarray:
