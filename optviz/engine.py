@@ -855,7 +855,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
             if batch.stacked:
                 raise _StackRefused(f"{type(failure).__name__}: {failure}") from failure
             hint = failure_hint(f"{type(failure).__name__}: {failure}")
-            error = f"{hint + ': ' if hint else ''}{type(failure).__name__} at step {step}: {failure}"
+            error = f"{hint + '; ' if hint else ''}{type(failure).__name__} at step {step}: {failure}"
             convergence.stop()
             break
     arrays = records.arrays()

@@ -107,7 +107,7 @@ def _step_requires_closure(cls: type) -> bool:
 _FAILURE_HINTS = (
     (re.compile(r"closure", re.IGNORECASE), "needs a closure"),
     (re.compile(r"create_graph|does not require grad|does not have a grad_fn", re.IGNORECASE),
-     "needs create_graph (add create_graph: true to the optimizer)"),
+     "needs create_graph (add create_graph: true)"),
     (re.compile(r"train mode|train\(\)|eval mode", re.IGNORECASE), "call train()"),
 )
 

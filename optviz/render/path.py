@@ -77,6 +77,8 @@ def plot_path_panels(result: RunResult, figure: Figure | None = None):
     if any(trajectory.diverged.any() for trajectory in result):
         handles.append(Line2D([], [], marker="X", markeredgecolor="black", markersize=8, **neutral,
                               label="last point before diverging"))
+    if result.dim == 2 and any(trajectory.gradient_point is not None for trajectory in result):
+        handles.append(Line2D([], [], color="0.3", linestyle=":", label="gradient point y (schedule-free)"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
     if result.noisy:
         figure.suptitle(f"{result.function.name}: {_paths(result, shown_starts(result))} per optimizer "
@@ -153,7 +155,7 @@ def _draw_one(axes, dim: int, trajectory, index: int, label: str) -> None:
     style = dict(color=colour(index), zorder=3)
     axes.plot(xs, ys, marker=marker(index), markersize=4.5, linewidth=1.5,
               markevery=max(1, len(xs) // 40) if dim == 2 else 1, alpha=0.9, label=label, **style)
-    _draw_gradient_points(axes, dim, trajectory, index, np.array([0]), np.array([last]), alpha=0.6)
+    _draw_gradient_points(axes, dim, trajectory, index, np.array([0]), np.array([last]), alpha=0.75)
     axes.plot(xs[0], ys[0], marker="o", markersize=9, markerfacecolor="white", markeredgewidth=1.8,
               linestyle="none", label="_start", **style)
     diverged = trajectory.diverged_step[0] >= 0 or not finite.all()
