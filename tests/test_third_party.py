@@ -8,6 +8,7 @@ with a loop written by hand for that class.
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from pathlib import Path
 
@@ -188,3 +189,42 @@ def test_list_optimizers_all_names_each_class_with_its_package():
     assert "pytorch_optimizer:Adam" not in entries  # torch's own class, re-exported
     table = CliRunner().invoke(cli, ["list", "optimizers", "--all"]).output
     assert any(line.startswith("pytorch_optimizer:SAM") and "[needs closure]" in line for line in table.splitlines())
+
+
+def test_a_network_trains_with_sam_and_its_closure_as_a_plain_loop_does(tmp_path):
+    pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
+    from optviz.load import load_dict
+    from optviz.pipelines.run import run_to_dir
+    from optviz.problems.models import mlp
+    from optviz.training import one_thread
+
+    config = {"problem": {"data": "moons", "model": {"name": "mlp", "hidden": [8]}, "batch_size": 16, "epochs": 2},
+              "seed": 4, "render": {"figures": []},
+              "optimizers": [{"name": "SAM", "base_optimizer": "SGD", "lr": 0.05, "rho": 0.05}]}
+    out = tmp_path / "out"
+    run_to_dir(load_dict(config), out)
+    model = mlp((2,), 2, hidden=[8])
+    model.load_state_dict(torch.load(out / "init-seed4.pt"))
+    data = np.load(out / "data-seed4.npz")
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"])), 16,
+        shuffle=True, generator=torch.Generator().manual_seed(4))
+    optimizer = pytorch_optimizer.SAM(model.parameters(), torch.optim.SGD, lr=0.05, rho=0.05)
+    losses = []
+    with one_thread():
+        for _ in range(2):
+            for x, y in loader:
+                def closure():
+                    optimizer.zero_grad()
+                    again = torch.nn.functional.cross_entropy(model(x), y)
+                    again.backward()
+                    return again
+
+                optimizer.zero_grad()
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                losses.append(loss.item())
+                loss.backward()
+                optimizer.step(closure)
+    with open(out / "curves.csv", newline="") as handle:
+        recorded = [float(row["train_loss"]) for row in csv.DictReader(handle)]
+    assert recorded == losses
