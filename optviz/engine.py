@@ -492,13 +492,19 @@ def _elementwise_check(cls, hyperparameters: dict, function, starts: np.ndarray,
                        keys: np.ndarray | None) -> tuple[str, str]:
     """The layout for a third-party class's starts, and why in words: "stacked" where
     :data:`ELEMENTWISE_CHECK_STEPS` steps of the first and last start run as one batch equal
-    each of them run alone, bit for bit; "sequential" (one start at a time) otherwise."""
+    each of them run alone, bit for bit, and draw no random numbers (a Hessian estimate's probes:
+    their values would depend on the batch's shape); "sequential" (one start at a time) otherwise."""
+    import torch
+
     steps = min(ELEMENTWISE_CHECK_STEPS, plan.steps)
     short = dataclasses.replace(plan, steps=steps, recorded=np.arange(steps + 1))
     rows = [0, len(starts) - 1]
     pair_keys = None if keys is None else keys[rows]
+    seeded = torch.manual_seed(plan.seed).get_state()
     (batched,) = _descend(cls, hyperparameters, None, function, starts[rows], "stacked", short,
                           stop_at_divergence=False, keys=pair_keys)
+    if not torch.equal(torch.random.get_rng_state(), seeded):  # its draws would depend on the batch's shape
+        return "sequential", "one start at a time: its step draws random numbers"
     alone = [_descend(cls, hyperparameters, None, function, starts[row:row + 1], "vector", short,
                       stop_at_divergence=False, keys=None if keys is None else pair_keys[index:index + 1])[0]
              for index, row in enumerate(rows)]

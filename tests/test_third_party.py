@@ -106,6 +106,7 @@ def test_a_hessian_class_gets_create_graph_and_the_runs_seed(tmp_path):
     pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
     arrays, entry, _ = run_cli(tmp_path, {"name": "AdaHessian", "lr": 0.1}, seed=7)
     assert entry["status"] == "ok"
+    assert entry["batching"] == "one start at a time: its step draws random numbers"
     for index, start in enumerate(STARTS):  # Hutchinson's random probes: each start from the config's seed
         positions, _, _ = plain_loop(lambda params: pytorch_optimizer.AdaHessian(params, lr=0.1), start,
                                      create_graph=True, seed=7)
@@ -228,3 +229,10 @@ def test_a_network_trains_with_sam_and_its_closure_as_a_plain_loop_does(tmp_path
     with open(out / "curves.csv", newline="") as handle:
         recorded = [float(row["train_loss"]) for row in csv.DictReader(handle)]
     assert recorded == losses
+
+
+def test_a_class_whose_step_draws_random_numbers_never_batches(tmp_path):
+    pytest.importorskip("pytorch_optimizer")
+    # SophiaH's probes come every 10 steps: the first 5 of a batch can equal lone runs, the 11th cannot.
+    _, entry, _ = run_cli(tmp_path, {"name": "SophiaH", "lr": 0.05})
+    assert entry["batching"] == "one start at a time: its step draws random numbers"
