@@ -24,7 +24,16 @@ Many starts run at once, each on its own trajectory, in one of three layouts:
   matrix would factor its moments across starts.
 - ``sequential``: LBFGS (its line search couples every element of a tensor), a
   user's class optviz cannot vouch for, and ReduceLROnPlateau (which reads the
-  loss, so its lr differs per start) run each start in its own loop.
+  loss, so its lr differs per start) run each start in its own loop. So does a class
+  of the ``optviz[optimizers]`` packages, unless a short check vouches that its update
+  is element-wise (:func:`_elementwise_check`): then it is ``stacked``.
+
+Each class is stepped as its authors document (:func:`optviz.third_party.step_needs`):
+with a closure that re-evaluates f and its gradient (counted in ``evaluations``), with
+``create_graph=True`` on backward for a Hessian-based step, and, schedule-free, in train
+mode, its evaluation point read in eval mode at every step (``positions``; the gradient
+point is ``gradient_point``). torch's generator is seeded with the config's ``seed`` at
+the start of every loop, for a step that draws random numbers.
 
 A sweep's runs of one element-wise optimizer that differ only in its hyperparameters
 (:func:`run_batch`) share a fourth layout, ``groups``: ONE optimizer with one param
