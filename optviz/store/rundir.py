@@ -202,8 +202,8 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
             array = getattr(trajectory, name)
             if name == "lr" and trajectory.shared_lr:
                 array = array[:1]  # one row for all starts; load_run broadcasts it back
-            if name == "evaluations" and array is not None and (len(array) <= 1 or array.strides[0] == 0):
-                array = array[:1]
+            if name == "evaluations" and array is not None and (array == array[:1]).all():
+                array = array[:1]  # by value: a broadcast row that crossed processes (a Dask task) is copied
             if array is not None:
                 arrays[f"{name}_{index}"] = np.ascontiguousarray(array)
         if trajectory.error:  # so figures drawn later from the folder (optviz animate) still mark it failed
