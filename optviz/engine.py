@@ -70,6 +70,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -419,8 +420,6 @@ def engine_mode() -> Iterator[None]:
     """
     import torch
 
-    import warnings
-
     threads = torch.get_num_threads()
     flushing = _flushing_subnormals()
     torch.set_num_threads(1)
@@ -523,6 +522,8 @@ def _elementwise_check(cls, hyperparameters: dict, function, starts: np.ndarray,
     if same:
         return "stacked", (f"batched: {steps} steps of two starts as one batch equal each start run alone, "
                            "bit for bit")
+    if batched["error"]:
+        return "sequential", f"one start at a time: two starts as one batch failed ({batched['error']})"
     return "sequential", (f"one start at a time: {steps} steps of two starts as one batch differ from each "
                           "start run alone")
 

@@ -17,7 +17,7 @@ from typing import Any
 from .config import Config, OptimizerSpec, object_name
 from .errors import ConfigError, quote
 from .imports import check_replayable, closest, is_import_path, load_import_path
-from .third_party import StepNeeds, candidates, step_needs, third_party_catalog
+from .third_party import candidates, third_party_catalog
 from .torch_source import CHECKS, SourceSignature, source_signature, value_error
 
 BUILTIN_OPTIMIZERS = (
@@ -356,11 +356,6 @@ def create_graph_override(spec: OptimizerSpec) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ConfigError(f"must be true or false, got {_describe(value)}", path="create_graph")
     return value
-
-
-def spec_needs(cls: type, spec: OptimizerSpec) -> StepNeeds:
-    """What ``cls``'s step needs (:func:`optviz.third_party.step_needs`), with the config's ``create_graph``."""
-    return step_needs(cls, create_graph_override(spec))
 
 
 def _check_hyperparameters(cls: type, given: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
