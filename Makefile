@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # The venv is rebuilt whenever the package metadata or the pins change.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,dask]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,dask,optimizers]'
 	touch $(STAMP)
 
 install: $(STAMP)

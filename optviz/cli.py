@@ -217,6 +217,8 @@ def _report(manifest: dict[str, Any], target: Path) -> None:
                        f"{'-' if median is None else f'{median:.6g}'}  ({entry['diverged_starts']} diverged)")
         if "expected_final_loss" in entry:
             click.echo(f"    {_expected(entry['expected_final_loss'], manifest['noise'])}")
+        if entry.get("evaluations_per_step", 1) != 1:  # a closure that re-evaluates (LBFGS, SAM)
+            click.echo(f"    {entry['evaluations_per_step']:g} f and gradient evaluations per step")
         if entry["status"] == "failed":
             click.echo(f"    failed: {entry.get('error') or 'unknown error'}")
     click.echo(f"Wrote {target}/: {', '.join(manifest['files'])}")
@@ -708,16 +710,19 @@ def momentum(more_betas: tuple[float, ...], betas: tuple[float, ...], steps: int
 @cli.command("list", context_settings=CONTEXT)
 @click.argument("what", type=click.Choice(["functions", "optimizers", "schedulers"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_(what: str, as_json: bool) -> None:
+@click.option("--all", "third_party", is_flag=True,
+              help="Optimizers: also every class of the installed optviz[optimizers] packages.")
+def list_(what: str, as_json: bool, third_party: bool) -> None:
     """List the test functions, optimizers or lr schedulers a config can name.
 
     \b
     Example:
       optviz list functions --json
+      optviz list optimizers --all     # with pytorch_optimizer:Lion, schedulefree:AdamWScheduleFree, ...
     """
     from .pipelines.catalog import catalog, format_catalog
 
-    entries = catalog(what)
+    entries = catalog(what, third_party=third_party)
     click.echo(json.dumps(entries, indent=2) if as_json else format_catalog(what, entries))
 
 

@@ -24,7 +24,16 @@ Many starts run at once, each on its own trajectory, in one of three layouts:
   matrix would factor its moments across starts.
 - ``sequential``: LBFGS (its line search couples every element of a tensor), a
   user's class optviz cannot vouch for, and ReduceLROnPlateau (which reads the
-  loss, so its lr differs per start) run each start in its own loop.
+  loss, so its lr differs per start) run each start in its own loop. So does a class
+  of the ``optviz[optimizers]`` packages, unless a short check vouches that its update
+  is element-wise (:func:`_elementwise_check`): then it is ``stacked``.
+
+Each class is stepped as its authors document (:func:`optviz.third_party.step_needs`):
+with a closure that re-evaluates f and its gradient (counted in ``evaluations``), with
+``create_graph=True`` on backward for a Hessian-based step, and, schedule-free, in train
+mode, its evaluation point read in eval mode at every step (``positions``; the gradient
+point is ``gradient_point``). torch's generator is seeded with the config's ``seed`` at
+the start of every loop, for a step that draws random numbers.
 
 A sweep's runs of one element-wise optimizer that differ only in its hyperparameters
 (:func:`run_batch`) share a fourth layout, ``groups``: ONE optimizer with one param
@@ -61,6 +70,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -70,11 +80,12 @@ from .config import Config, OptimizerSpec
 from .errors import ConfigError
 from .load import Loaded, prepare
 from .load.record import recorded_steps
-from .optimizers import (ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, coordinate_groups, resolve_optimizer,
-                         resolve_optimizer_spec)
+from .optimizers import (ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, coordinate_groups, create_graph_override,
+                         resolve_optimizer, resolve_optimizer_spec)
 from .problems import Noise, TestFunction, noise_rows
 from .results import RunResult, Trajectory
 from .results.internals import Internals
+from .third_party import failure_hint, package_of, step_needs
 
 Progress = Callable[[str, int, int], None]
 
@@ -84,6 +95,11 @@ CHUNK_ROWS = 65_536
 # Rows below which a second process is not worth forking (about a second's work for 500 steps).
 MIN_WORKER_ROWS = 16_384
 RECORD_KEYS = ("positions", "loss", "grad_norm", "diverged_step", "converged_step")
+# Records that are often one row for every start (broadcast), and one that only some optimizers have.
+SHARED_KEYS = ("lr", "evaluations")
+OPTIONAL_KEYS = ("gradient_point",)
+# Steps of two starts that must equal each start alone, bit for bit, before a third-party class batches.
+ELEMENTWISE_CHECK_STEPS = 5
 
 __all__ = ["BatchRoute", "CHUNK_ROWS", "Resume", "MIN_WORKER_ROWS", "batch_key", "batch_layout", "default_workers",
            "engine_mode", "run", "run_batch", "run_optimizer", "stack_key", "tensor_lr_refusal"]
@@ -398,6 +414,8 @@ class _Plan:
     groups: tuple = ()
     first_step: int = 0  # a resumed run's: the step it continues from (Resume.steps)
     internals: bool = False  # record the optimizer's state, gradient and update (see _Internals)
+    create_graph: bool | None = None  # the optimizer's create_graph: true/false; None: as its class says
+    seed: int = 0  # torch's random numbers start from it in every loop (a Hessian estimate draws some)
 
 
 def _plan(loaded: Loaded, every: int) -> _Plan:
@@ -411,6 +429,7 @@ def _plan(loaded: Loaded, every: int) -> _Plan:
         tolerance=loaded.tolerance,
         noise=loaded.noise,
         internals=loaded.internals,
+        seed=loaded.config.seed,
     )
 
 
@@ -428,7 +447,11 @@ def engine_mode() -> Iterator[None]:
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     try:
-        yield
+        # The loops seed torch's generator; the caller's stream is theirs again after.
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            # A Hessian-based step needs the graph of the gradient, kept until the next zero_grad.
+            warnings.filterwarnings("ignore", message=r"Using backward\(\) with create_graph=True")
+            yield
     finally:
         torch.set_flush_denormal(flushing)
         torch.set_num_threads(threads)
@@ -471,7 +494,10 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     layout = batch_layout(cls, scheduler)
     if groups and layout == "separate":  # a tensor per start and group: each start alone, as a plain loop has it
         layout = "sequential"
-    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm, groups=groups)
+    plan = dataclasses.replace(plan, clip=spec.clip_grad_norm, groups=groups, create_graph=create_graph_override(spec))
+    batching = None
+    if layout == "sequential" and package_of(cls) and len(starts) > 1 and scheduler is None and not groups:
+        layout, batching = _elementwise_check(cls, hyperparameters, function, starts, plan, keys)
     # A coupled update may loop or raise on NaN (a line search): such a start stops where it
     # diverged. Element-wise ones step on harmlessly, alone or batched, so both agree.
     stop = layout == "sequential"
@@ -491,7 +517,9 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
                           state=segments.get(index))[0]
                  for index in range(len(starts))]
         record = {key: np.concatenate([part[key] for part in parts]) for key in RECORD_KEYS}
-        record["lr"] = _shared_lr(np.concatenate([part["lr"] for part in parts]))
+        record.update({key: _shared_lr(np.concatenate([part[key] for part in parts])) for key in SHARED_KEYS})
+        record.update({key: None if parts[0][key] is None else np.concatenate([part[key] for part in parts])
+                       for key in OPTIONAL_KEYS})
         record["group_lr"] = _shared_lr(np.concatenate([part["group_lr"] for part in parts])) if groups else None
         record["error"] = next((part["error"] for part in parts if part["error"]), None)
         record["final_state"] = {"segments": [{"rows": [index, index + 1], **part["state"]}
@@ -501,13 +529,47 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     if not len(plan.minima):
         record["converged_step"] = None
     return Trajectory(label=spec.display_label, optimizer=cls.__name__, steps=plan.recorded,
-                      clip_grad_norm=spec.clip_grad_norm, group_names=_group_names(groups, function.dim), **record)
+                      clip_grad_norm=spec.clip_grad_norm, group_names=_group_names(groups, function.dim),
+                      batching=batching, **record)
 
 
 def _group_names(groups: tuple, dim: int) -> list[str] | None:
     """Each coordinate group by its axes, ``x`` or ``x, y``; None for one group."""
     axes = ("x", "y") if dim == 2 else ("x",)
     return [", ".join(axes[coordinate] for coordinate in dims) for dims, _ in groups] or None
+
+
+def _elementwise_check(cls, hyperparameters: dict, function, starts: np.ndarray, plan: _Plan,
+                       keys: np.ndarray | None) -> tuple[str, str]:
+    """The layout for a third-party class's starts, and why in words: "stacked" where
+    :data:`ELEMENTWISE_CHECK_STEPS` steps of the first and last start run as one batch equal
+    each of them run alone, bit for bit, and draw no random numbers (a Hessian estimate's probes:
+    their values would depend on the batch's shape); "sequential" (one start at a time) otherwise."""
+    import torch
+
+    steps = min(ELEMENTWISE_CHECK_STEPS, plan.steps)
+    # From the starts, as the run's first part made it (a resumed run must split its rows the same way).
+    short = dataclasses.replace(plan, steps=steps, recorded=np.arange(steps + 1), first_step=0, internals=False)
+    rows = [0, len(starts) - 1]
+    pair_keys = None if keys is None else keys[rows]
+    seeded = torch.manual_seed(plan.seed).get_state()
+    (batched,) = _descend(cls, hyperparameters, None, function, starts[rows], "stacked", short,
+                          stop_at_divergence=False, keys=pair_keys)
+    if not torch.equal(torch.random.get_rng_state(), seeded):  # its draws would depend on the batch's shape
+        return "sequential", "one start at a time: its step draws random numbers"
+    alone = [_descend(cls, hyperparameters, None, function, starts[row:row + 1], "vector", short,
+                      stop_at_divergence=False, keys=None if keys is None else pair_keys[index:index + 1])[0]
+             for index, row in enumerate(rows)]
+    names = ["positions", "loss", "grad_norm", "evaluations", *(key for key in OPTIONAL_KEYS if batched[key] is not None)]
+    same = batched["error"] is None and all(
+        _same_bits(batched[name][index], part[name][0]) for index, part in enumerate(alone) for name in names)
+    if same:
+        return "stacked", (f"batched: {steps} steps of two starts as one batch equal each start run alone, "
+                           "bit for bit")
+    if batched["error"]:
+        return "sequential", f"one start at a time: two starts as one batch failed ({batched['error']})"
+    return "sequential", (f"one start at a time: {steps} steps of two starts as one batch differ from each "
+                          "start run alone")
 
 
 def _shared_lr(lrs: np.ndarray) -> np.ndarray:
@@ -578,7 +640,7 @@ def _worker_chunk(chunk: tuple[int, int]) -> dict[str, Any]:
     state = io.BytesIO()
     torch.save(record["state"], state)  # as bytes: tensors pickled whole, not through shared memory
     # One row of lr for all (see _assemble), not one per row pickled.
-    return {**record, "lr": record["lr"][:1], "state": state.getvalue()}
+    return {**record, **{key: record[key][:1] for key in SHARED_KEYS}, "state": state.getvalue()}
 
 
 def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) -> dict[str, Any]:
@@ -592,13 +654,18 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
 
     import torch
 
-    lrs, group_lrs, errors, segments, internals = [], [], [], [], []
+    group_lrs, errors, segments, internals = [], [], [], []
+    shared: dict[str, list] = {key: [] for key in SHARED_KEYS}
     for (begin, end), part in zip(chunks, parts):
-        for key in RECORD_KEYS:
+        for key in (*RECORD_KEYS, *OPTIONAL_KEYS):
+            if part[key] is None:
+                record[key] = None
+                continue
             if key not in record:
                 record[key] = np.empty((rows, *part[key].shape[1:]), dtype=part[key].dtype)
             record[key][begin:end] = part[key]
-        lrs.append(part["lr"][0])
+        for key in SHARED_KEYS:
+            shared[key].append(part[key][0])
         group_lrs.append(None if part["group_lr"] is None else part["group_lr"][0])
         errors.append(part["error"])
         state = part["state"]
@@ -607,7 +674,8 @@ def _assemble(parts: Iterator[dict[str, Any]], chunks: list[tuple[int, int]]) ->
         if "internals" in part:
             internals.append(part["internals"])
     sizes = [end - begin for begin, end in chunks]
-    record["lr"] = _per_row(lrs, sizes)
+    for key, values in shared.items():
+        record[key] = _per_row(values, sizes)
     record["group_lr"] = None if group_lrs[0] is None else _per_row(group_lrs, sizes)
     record["error"] = next((error for error in errors if error), None)
     record["final_state"] = {"segments": segments}
@@ -662,6 +730,7 @@ class _Batch:
         self.stacks = list(stacks) if stacks is not None else [1] * groups
         self.stacked = any(size > 1 for size in self.stacks)
         self.run_lrs: list[float] = []
+        self.create_graph = False  # backward keeps the gradient's graph, for a step that differentiates it
         if self.split:
             rows = starts[0] if layout == "vector" else starts.T
             self.params = [torch.tensor(rows[dims], dtype=dtype).contiguous().requires_grad_(True) for dims in self.split]
@@ -727,7 +796,7 @@ class _Batch:
     def lrs(self, param_groups: list[dict]) -> list[float]:
         """The lr in force for every run (the one group's, outside the ``groups`` layout)."""
         if not self.stacked:
-            return [float(group["lr"]) for group in param_groups]
+            return [float(group.get("lr", float("nan"))) for group in param_groups]  # NaN: a class without one (AliG)
         # Stacked batches have no scheduler, so each run's lr is the one it started with.
         return self.run_lrs
 
@@ -744,7 +813,7 @@ class _Batch:
             return loss
         optimizer.zero_grad()
         loss = function.fn(*self.coordinates(), torch)
-        torch.autograd.backward(loss, self.seed)
+        torch.autograd.backward(loss, self.seed, create_graph=self.create_graph)
         return loss
 
     def add_noise(self, noise, relative: bool) -> None:
@@ -879,17 +948,24 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     groups = hyperparameters if layout == "groups" else [hyperparameters]
     batch = _Batch(starts, layout, dtype, groups=len(groups), stacks=stacks, split=plan.groups)
     count, dim = batch.count, batch.dim
+    torch.manual_seed(plan.seed)  # for a step that draws random numbers (a Hessian estimate): as a lone run
+    needs = step_needs(cls, plan.create_graph)
+    batch.create_graph = needs.create_graph
     optimizer = cls(batch.param_groups(cls, hyperparameters), **groups[0])
     batch.stack_lrs(optimizer)
+    if needs.train_mode:  # schedule-free: steps in train mode, its evaluation point read in eval mode
+        optimizer.train()
     lr_scheduler = scheduler[0](optimizer, **scheduler[1]) if scheduler else None
     loss_driven = lr_scheduler is not None and type(lr_scheduler).__name__ == "ReduceLROnPlateau"
-    needs_closure = cls.__name__ == "LBFGS" or _step_requires_closure(cls)
     records = _Records(count, len(plan.recorded), dim, dtype,
                        groups=len(groups) if layout == "groups" else len(optimizer.param_groups))
     # A resumed run whose first step is on the recording grid also records that step's internals
     # (as its first row): the stored run's last row lacks the step it had not taken yet.
     lead_step = plan.first_step if plan.internals and plan.first_step > 0 and plan.first_step % plan.every == 0 else -1
     internals = _Internals(count, len(plan.recorded) + (lead_step >= 0), dim, dtype) if plan.internals else None
+    # f and gradient evaluations so far (the engine's one per step, and every call of the closure).
+    evaluations, counted = [0], np.zeros(len(plan.recorded), dtype=np.int64)
+    gradient_points = torch.full((count, len(plan.recorded), dim), float("nan"), dtype=dtype) if needs.train_mode else None
     convergence = _Convergence(plan.minima, plan.tolerance, count, dtype)
     diverged_step = torch.full((count,), -1, dtype=torch.int64)
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
@@ -900,6 +976,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     stochastic = _Stochastic(plan.noise, function, keys, layout, dtype) if plan.noise is not None else None
 
     def evaluate():
+        evaluations[0] += 1
         loss = batch.evaluate(function, optimizer) if stochastic is None else stochastic.evaluate(batch, optimizer)
         if plan.clip is not None:
             with torch.no_grad():
@@ -914,8 +991,14 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
         loss = evaluate()
         with torch.no_grad():
             position, loss = batch.position(), loss.detach().reshape(count)
+            if needs.train_mode:  # recorded: the evaluation point x; the gradient was taken at y
+                gradient_point, position = position.clone(), _evaluation_point(optimizer, batch)
+                loss = function.fn(*position.unbind(0), torch).reshape(count)
             already_diverged = _mark_divergence(diverged_step, position, loss, step)
             if is_recorded[step]:
+                counted[records.slot] = evaluations[0]
+                if gradient_points is not None:
+                    gradient_points[:, records.slot] = gradient_point.T
                 records.write(position, loss, batch.gradient(), batch.lrs(optimizer.param_groups), already_diverged)
             if internals is not None and (is_recorded[step] or step == lead_step):
                 internals.before_step(batch, already_diverged)
@@ -926,7 +1009,7 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
             convergence.stop()
             break
         try:
-            optimizer.step(closure) if needs_closure else optimizer.step()
+            optimizer.step(closure) if needs.closure else optimizer.step()
             if internals is not None and (is_recorded[step] or step == lead_step):
                 internals.after_step(batch, optimizer)
             if lr_scheduler is not None:
@@ -934,7 +1017,8 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
         except Exception as failure:  # a user's optimizer may raise anything; keep what we have
             if batch.stacked:
                 raise _StackRefused(f"{type(failure).__name__}: {failure}") from failure
-            error = f"{type(failure).__name__} at step {step}: {failure}"
+            hint = failure_hint(f"{type(failure).__name__}: {failure}")
+            error = f"{hint + '; ' if hint else ''}{type(failure).__name__} at step {step}: {failure}"
             convergence.stop()
             break
     arrays = records.arrays()
@@ -949,6 +1033,8 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
         "positions": arrays["positions"][part], "loss": arrays["loss"][part], "grad_norm": arrays["grad_norm"][part],
         "lr": np.broadcast_to(arrays["lr"][group], (per_group, len(plan.recorded))),
         "group_lr": arrays["lr"][None] if plan.groups else None,  # (1, param groups, records): one row for all
+        "evaluations": np.broadcast_to(counted, (per_group, len(plan.recorded))),
+        "gradient_point": None if gradient_points is None else gradient_points.numpy()[part],
         "diverged_step": diverged[part], "converged_step": converged[part], "error": error,
         **({} if final is None else {"state": final}),
         **({"internals": internals.part(part)} if internals is not None else {}),
@@ -1158,8 +1244,19 @@ class _Convergence:
         return np.where((settled <= steps) & (diverged_step < 0), settled, -1)
 
 
-def _step_requires_closure(cls) -> bool:
-    import inspect
+def _evaluation_point(optimizer, batch: _Batch):
+    """A schedule-free optimizer's evaluation point x, (dim, count), read in eval mode.
 
-    parameter = inspect.signature(cls.step).parameters.get("closure")
-    return parameter is not None and parameter.default is inspect.Parameter.empty
+    The parameters hold the gradient point y in train mode; ``eval()`` moves them to x and
+    ``train()`` back, which rounds, so y is put back as it was: the steps are those of a loop
+    that never called ``eval()``.
+    """
+    import torch
+
+    kept = [param.detach().clone() for param in batch.params]
+    optimizer.eval()
+    point = batch.position().clone()
+    optimizer.train()
+    for param, value in zip(batch.params, kept):
+        param.detach().copy_(value)
+    return point

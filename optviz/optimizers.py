@@ -17,6 +17,7 @@ from typing import Any
 from .config import Config, OptimizerSpec, object_name
 from .errors import ConfigError, quote
 from .imports import check_replayable, closest, is_import_path, load_import_path
+from .third_party import candidates, third_party_catalog
 from .torch_source import CHECKS, SourceSignature, source_signature, value_error
 
 BUILTIN_OPTIMIZERS = (
@@ -48,12 +49,19 @@ IMPLEMENTATION_KEYWORDS = frozenset({"foreach", "fused", "differentiable", "capt
 OPTIMIZER_LEVEL_KEYWORDS = IMPLEMENTATION_KEYWORDS | {"initial_accumulator_value"}
 
 
+# Keys of a config's optimizer that say how to step it rather than how to build it: the engine reads them.
+STEP_KEYWORDS = ("create_graph",)
+
 # (optimizer class, checked hyperparameters, (scheduler class, checked arguments) or None)
 ResolvedOptimizer = tuple[type, dict[str, Any], 'tuple[type, dict[str, Any]] | None']
 
 
 def resolve_optimizer(name: str | type, *, base_dir: Path | None = None) -> type:
-    """Return the optimizer class for a torch.optim name (any case), an import path or the class itself."""
+    """Return the optimizer class for a torch.optim name (any case), an import path or the class itself.
+
+    A name torch.optim does not have is looked up in the packages of the ``optviz[optimizers]``
+    extra (:mod:`optviz.third_party`): it resolves where exactly one has it.
+    """
     import torch
 
     if isinstance(name, type):  # from Python: the class itself
@@ -68,9 +76,15 @@ def resolve_optimizer(name: str | type, *, base_dir: Path | None = None) -> type
         return cls
     by_lower = {builtin.lower(): builtin for builtin in (*BUILTIN_OPTIMIZERS, *MATRIX_OPTIMIZERS)
                 if hasattr(torch.optim, builtin)}
-    if name.lower() not in by_lower:
-        raise ConfigError(f"unknown optimizer {quote(name)}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
-    return getattr(torch.optim, by_lower[name.lower()])
+    if name.lower() in by_lower:  # a torch.optim name stays torch's, whatever else has it
+        return getattr(torch.optim, by_lower[name.lower()])
+    found = candidates(name)
+    if len(found) == 1:
+        return found[0][1]
+    if found:
+        raise ConfigError(f"optimizer {quote(name)} is in {len(found)} packages; name one: "
+                          f"{', '.join(path for path, _ in found)}")
+    raise ConfigError(f"unknown optimizer {quote(name)}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
 
 
 def canonical_optimizer_name(name: str) -> str:
@@ -201,7 +215,9 @@ def check_without_torch(spec: OptimizerSpec) -> bool:
     signature = source_signature(canonical) if canonical in CHECKS else None
     if signature is None:
         return False
-    hyperparameters = check_arguments(signature, spec.hyperparameters, kind="hyperparameter")
+    create_graph_override(spec)
+    given = {key: value for key, value in spec.hyperparameters.items() if key not in STEP_KEYWORDS}
+    hyperparameters = check_arguments(signature, given, kind="hyperparameter")
     message = value_error(canonical, hyperparameters)
     if message is not None:
         raise ConfigError(f"{canonical} rejects these hyperparameters: {message}")
@@ -262,17 +278,32 @@ def _unbuilt(optimizer_cls: type) -> type:
     return type(optimizer_cls.__name__, (optimizer_cls, _Stop), {"__module__": __name__})
 
 
-def optimizer_catalog() -> list[dict[str, Any]]:
-    """Every built-in optimizer with its documented hyperparameters and defaults (JSON-ready)."""
+def optimizer_catalog(*, third_party: bool = False) -> list[dict[str, Any]]:
+    """Every built-in optimizer with its documented hyperparameters and defaults (JSON-ready).
+
+    With ``third_party``, also every optimizer class of the installed packages of the
+    ``optviz[optimizers]`` extra, with its ``package``, ``import_path`` and what its step ``needs``.
+    """
     import torch
 
     catalog = []
     for name in BUILTIN_OPTIMIZERS:
         cls = getattr(torch.optim, name)
-        defaults = {key: _jsonable(value) for key, value in constructor_defaults(cls).items()
-                    if key not in IMPLEMENTATION_KEYWORDS}
-        catalog.append({"name": name, "elementwise": name in ELEMENTWISE_OPTIMIZERS, "hyperparameters": defaults})
+        catalog.append({"name": name, "package": "torch.optim", "elementwise": name in ELEMENTWISE_OPTIMIZERS,
+                        "hyperparameters": _documented_defaults(cls)})
+    if third_party:
+        for entry in third_party_catalog():
+            cls = entry.pop("cls")
+            catalog.append({**entry, "hyperparameters": _documented_defaults(cls)})
     return catalog
+
+
+def _documented_defaults(cls: type) -> dict[str, Any]:
+    try:
+        defaults = constructor_defaults(cls)
+    except (TypeError, ValueError):  # a signature inspect cannot read
+        return {}
+    return {key: _jsonable(value) for key, value in defaults.items() if key not in IMPLEMENTATION_KEYWORDS}
 
 
 def scheduler_catalog() -> list[dict[str, Any]]:
@@ -303,7 +334,9 @@ def resolve_optimizer_spec(spec: OptimizerSpec, config: Config) -> ResolvedOptim
         cls = resolve_optimizer(spec.name, base_dir=config.base_dir)
     except ConfigError as error:
         raise error.with_context(path_prefix="name") from None
-    hyperparameters = check_arguments(cls, spec.hyperparameters, kind="hyperparameter")
+    create_graph_override(spec)
+    given = {key: value for key, value in spec.hyperparameters.items() if key not in STEP_KEYWORDS}
+    hyperparameters = _check_hyperparameters(cls, given, config.base_dir)
     if spec.scheduler is None:
         return cls, hyperparameters, None
     try:
@@ -315,6 +348,33 @@ def resolve_optimizer_spec(spec: OptimizerSpec, config: Config) -> ResolvedOptim
     except ConfigError as error:
         raise error.with_context(path_prefix="scheduler") from None
     return cls, hyperparameters, (scheduler_cls, arguments)
+
+
+def create_graph_override(spec: OptimizerSpec) -> bool | None:
+    """The config's ``create_graph: true``/``false`` for this optimizer; None where it leaves it to the class."""
+    value = spec.hyperparameters.get("create_graph")
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"must be true or false, got {_describe(value)}", path="create_graph")
+    return value
+
+
+def _check_hyperparameters(cls: type, given: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """Checked hyperparameters; a wrapper's ``base_optimizer`` named as text resolves to its class, and the
+    keys the wrapper does not take are checked as the base optimizer's (``{name: SAM, base_optimizer: SGD,
+    lr: 0.01, rho: 0.05}``)."""
+    base = given.get("base_optimizer")
+    own = constructor_defaults(cls)
+    if "base_optimizer" not in own or not isinstance(base, (str, type)):
+        return check_arguments(cls, given, kind="hyperparameter")
+    try:
+        base_cls = resolve_optimizer(base, base_dir=base_dir)
+    except ConfigError as error:
+        raise error.with_context(path_prefix="base_optimizer") from None
+    checked = check_arguments(cls, {key: value for key, value in given.items() if key in own and key != "base_optimizer"},
+                              kind="hyperparameter", fixed=("base_optimizer",))
+    checked.update(check_arguments(base_cls, {key: value for key, value in given.items() if key not in own},
+                                   kind="hyperparameter"))
+    return {**checked, "base_optimizer": base_cls}
 
 
 def scheduler_arguments(scheduler_cls: type, given: dict[str, Any], steps: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -31,9 +32,11 @@ import numpy as np
 from .config import object_name
 from .load.network import LoadedNetwork, param_groups
 from .load.record import recorded_steps
+from .optimizers import create_graph_override
 from .problems.data import Dataset
 from .problems.models import group_parameters, pick_parameters
 from .results.network import NetworkResult, TrainingRun
+from .third_party import StepNeeds, step_needs
 
 Progress = Callable[[str, int, int], None]
 # Rows per forward pass when a whole split is evaluated.
@@ -121,9 +124,14 @@ def train_one(loaded: LoadedNetwork, label: str, name: str, parts: list, seed: i
         evaluation = _Evaluation(model, loss_fn, dataset, device, config.problem.epochs)
         records = _Records(model, loaded.iterations, loaded.record_every, flat)
         started = time.perf_counter()
-        clip = next((given.clip_grad_norm for given in config.optimizers if given.display_label == label), None)
-        trace = _train(model, loader, loss_fn, optimizers, schedulers, evaluation, records, spec.epochs, device,
-                       loaded.iterations, flat, clip)
+        given = next((given for given in config.optimizers if given.display_label == label), None)
+        clip = given.clip_grad_norm if given is not None else None
+        override = create_graph_override(given) if given is not None else None
+        needs = [step_needs(cls, override) for (cls, _, _), *_ in parts]
+        with warnings.catch_warnings():  # a Hessian-based step needs the gradient's graph: torch warns of a cycle
+            warnings.filterwarnings("ignore", message=r"Using backward\(\) with create_graph=True")
+            trace = _train(model, loader, loss_fn, optimizers, schedulers, evaluation, records, spec.epochs, device,
+                           loaded.iterations, flat, clip, needs)
         seconds = time.perf_counter() - started
     stats, count, diverged, error = trace
     epochs_of = np.repeat(np.arange(1, spec.epochs + 1), len(loader))[:count]
@@ -159,11 +167,16 @@ def _build(model: Any, parts: list) -> tuple[list, list]:
 
 def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedulers: list,
            evaluation: "_Evaluation", records: "_Records", epochs: int, device: Any,
-           iterations: int, flat: "_Flat | None", clip: float | None = None) -> tuple[np.ndarray, int, int, str | None]:
+           iterations: int, flat: "_Flat | None", clip: float | None = None,
+           needs: list[StepNeeds] | None = None) -> tuple[np.ndarray, int, int, str | None]:
     """The loop; returns (per-iteration stats (done, 4), iterations done, diverged iteration or -1, error).
 
     With ``clip``, the gradient is clipped to that norm over all parameters before each step
     (``torch.nn.utils.clip_grad_norm_``), and the recorded gradient norm is the clipped one.
+    ``needs`` says what each optimizer's step needs (:func:`~optviz.third_party.step_needs`): a
+    closure re-evaluates the batch's loss (SAM), ``create_graph`` keeps the gradient's graph
+    (AdaHessian), and a schedule-free optimizer is in train mode for its steps and in eval mode for
+    the end-of-epoch evaluation, as its authors' own loop does.
     """
     import torch
 
@@ -182,6 +195,9 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
     chunks: list[Any] = []
     first = optimizers[0]
     on_device = device.type != "cpu"
+    needs = needs or [StepNeeds() for _ in optimizers]
+    create_graph = any(need.create_graph for need in needs)
+    schedule_free = [optimizer for optimizer, need in zip(optimizers, needs) if need.train_mode]
 
     count = len(parameters)
 
@@ -204,6 +220,8 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
     iteration = 0
     for epoch in range(epochs):
         model.train()
+        for optimizer in schedule_free:
+            optimizer.train()
         for x, y in loader:
             if on_device:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -217,7 +235,7 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
             if not math.isfinite(value):
                 return stats(), iteration + 1, iteration, None
             try:
-                loss.backward()
+                loss.backward(create_graph=create_graph)
                 if clip is not None:
                     torch.nn.utils.clip_grad_norm_(parameters, clip)
                 with torch.no_grad():
@@ -229,8 +247,9 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
                     else:
                         flat = None
                         torch._foreach_copy_(before, parameters)
-                for optimizer in optimizers:
-                    optimizer.step()
+                for optimizer, need in zip(optimizers, needs):
+                    optimizer.step(_closure(model, loss_fn, x, y, optimizers, create_graph)) if need.closure \
+                        else optimizer.step()
                 with torch.no_grad():
                     if flat is not None and flat.intact():
                         before_flat.sub_(flat.buffer)
@@ -246,12 +265,25 @@ def _train(model: Any, loader: Any, loss_fn: Callable, optimizers: list, schedul
                 if every_step:
                     scheduler.step(value) if plateau else scheduler.step()
             iteration += 1
+        for optimizer in schedule_free:
+            optimizer.eval()
         valid_loss = evaluation.epoch(epoch)
         for scheduler, plateau, every_step in schedulers:
             if not every_step:
                 scheduler.step(valid_loss) if plateau else scheduler.step()
     records.take(iteration)
     return stats(), iteration, -1, None
+
+
+def _closure(model: Any, loss_fn: Callable, x: Any, y: Any, optimizers: list, create_graph: bool) -> Callable:
+    """The batch's loss and gradient again, at the parameters as they are when the step calls it."""
+    def closure():
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward(create_graph=create_graph)
+        return loss
+    return closure
 
 
 class _Evaluation:

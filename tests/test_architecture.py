@@ -18,7 +18,7 @@ LAYERS = [
     ["optviz.version", "optviz.errors", "optviz.imports", "optviz.atomic", "optviz.progress"],
     ["optviz.config"],
     ["optviz.problems"],
-    ["optviz.torch_source"],
+    ["optviz.torch_source", "optviz.third_party"],
     ["optviz.optimizers"],
     ["optviz.load"],
     ["optviz.results"],

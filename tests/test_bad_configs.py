@@ -2,12 +2,15 @@
 
 A case is one YAML file. Its first line is ``# error: <message>``, the text optviz
 must print after ``Error: <file>: ``; an optional ``# args: ...`` line adds
-command-line arguments (``--set``, ``--safe``). The Python files beside them are
-modules that some cases import. Adding a case is adding one file.
+command-line arguments (``--set``, ``--safe``), and an optional ``# needs: ...`` line
+names the packages of the ``optviz[optimizers]`` extra the case needs (skipped
+without them). The Python files beside them are modules that some cases import.
+Adding a case is adding one file.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 import subprocess
 import sys
@@ -40,6 +43,15 @@ class Case:
     path: Path
     message: str
     args: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+
+    @property
+    def installed(self) -> bool:
+        return all(importlib.util.find_spec(package) is not None for package in self.needs)
+
+    def skip_unless_installed(self) -> None:
+        for package in self.needs:
+            pytest.importorskip(package)
 
     @property
     def line(self) -> str:
@@ -49,8 +61,9 @@ class Case:
 def read_case(path: Path) -> Case:
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines and lines[0].startswith("# error: "), f"{path.name}: the first line must be '# error: <message>'"
-    args = lines[1].removeprefix("# args: ") if len(lines) > 1 and lines[1].startswith("# args: ") else ""
-    return Case(path, lines[0].removeprefix("# error: "), tuple(shlex.split(args)))
+    args = next((line.removeprefix("# args: ") for line in lines[1:3] if line.startswith("# args: ")), "")
+    needs = next((line.removeprefix("# needs: ") for line in lines[1:3] if line.startswith("# needs: ")), "")
+    return Case(path, lines[0].removeprefix("# error: "), tuple(shlex.split(args)), tuple(needs.split()))
 
 
 CASES = [read_case(path) for path in sorted(CORPUS.glob("*.yaml"))]
@@ -75,6 +88,7 @@ def test_the_corpus_covers_every_required_failure():
 @pytest.mark.parametrize("earlier_run", [False, True], ids=["no-out-dir", "earlier-run-kept"])
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.path.stem)
 def test_run_prints_one_line_exits_2_and_touches_nothing(case, earlier_run, tmp_path):
+    case.skip_unless_installed()
     out = tmp_path / "out"
     if earlier_run:
         out.mkdir()
@@ -99,6 +113,7 @@ def test_run_prints_one_line_exits_2_and_touches_nothing(case, earlier_run, tmp_
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.path.stem)
 def test_validate_prints_the_same_line(case):
+    case.skip_unless_installed()
     result = CliRunner().invoke(cli, ["validate", str(case.path), *case.args])
     assert result.exit_code == 2
     assert result.stderr == case.line + "\n"
@@ -115,7 +130,7 @@ def test_an_empty_file_says_so(content, tmp_path):
 
 def test_a_real_process_prints_only_the_lines():
     """The installed command, not CliRunner: stderr holds exactly the error lines, no traceback."""
-    plain = [case for case in CASES if not case.args]
+    plain = [case for case in CASES if not case.args and case.installed]
     completed = subprocess.run([sys.executable, "-m", "optviz", "validate", "-q", *(str(case.path) for case in plain)],
                                capture_output=True, text=True, timeout=300)
     assert completed.returncode == 2

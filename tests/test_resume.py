@@ -44,7 +44,13 @@ def same(first, second) -> None:
      "noise": {"kind": "gaussian", "scale": 0.5, "seeds": 2},
      "optimizers": [ADAM_STEPLR, {"name": "LBFGS", "lr": 0.5, "max_iter": 2}, {"name": "Adafactor", "lr": 0.05},
                     {"name": "SGD", "lr": 0.002, "momentum": 0.9, "param_groups": [{"dims": [1], "lr": 0.001}]}]},
-], ids=["Adam-StepLR-one-start", "batched-noisy-thinned"])
+    pytest.param({"function": "rosenbrock", "start": {"random": 3, "seed": 5}, "record": {"every": 4},
+                  "optimizers": [ADAM_STEPLR, {"name": "SAM", "base_optimizer": "SGD", "lr": 0.0005, "rho": 0.02},
+                                 {"name": "AdamWScheduleFree", "lr": 0.05}, {"name": "pytorch_optimizer:Lion", "lr": 0.01}]},
+                 marks=pytest.mark.skipif(not all(__import__("importlib").util.find_spec(package)
+                                                  for package in ("pytorch_optimizer", "schedulefree")),
+                                          reason="needs optviz[optimizers]"), id="third-party-closure-schedule-free"),
+], ids=["Adam-StepLR-one-start", "batched-noisy-thinned", "third-party-closure-schedule-free"])
 def test_60_and_40_steps_are_one_run_of_100_bit_for_bit(data, tmp_path):
     config = write(tmp_path, {**data, "render": {"figures": ["loss"]}})
     first, resumed, whole = tmp_path / "first", tmp_path / "resumed", tmp_path / "whole"

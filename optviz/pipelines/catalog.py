@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 
-def catalog(what: str) -> list[dict[str, Any]]:
-    """JSON-ready entries for ``functions``, ``optimizers`` or ``schedulers``."""
+def catalog(what: str, *, third_party: bool = False) -> list[dict[str, Any]]:
+    """JSON-ready entries for ``functions``, ``optimizers`` or ``schedulers``; with ``third_party``, the
+    optimizers include every class of the installed packages of the ``optviz[optimizers]`` extra."""
     if what == "functions":
         from ..problems import function_names, get_function
 
         return [get_function(name).to_dict() for name in function_names()]
     from ..optimizers import optimizer_catalog, scheduler_catalog
 
-    return optimizer_catalog() if what == "optimizers" else scheduler_catalog()
+    return optimizer_catalog(third_party=third_party) if what == "optimizers" else scheduler_catalog()
 
 
 def format_catalog(what: str, entries: list[dict[str, Any]]) -> str:
@@ -28,9 +29,11 @@ def format_catalog(what: str, entries: list[dict[str, Any]]) -> str:
             lines.append(f"{entry['name']:<18} {entry['dim']}D  {domain:<28} min {minima}")
             lines.append(f"{'':<22}{entry['formula']}")
     elif what == "optimizers":
+        width = max(10, *(len(entry.get("import_path", entry["name"])) for entry in entries))
         for entry in entries:
             defaults = ", ".join(f"{key}={value}" for key, value in entry["hyperparameters"].items())
-            lines.append(f"{entry['name']:<10} {defaults}")
+            needs = f"[needs {', '.join(entry['needs'])}] " if entry.get("needs") else ""
+            lines.append(f"{entry.get('import_path', entry['name']):<{width}} {needs}{defaults}")
     else:
         for entry in entries:
             arguments = ", ".join(

@@ -123,6 +123,8 @@ def plot_path_panels(result: RunResult, figure: Figure | None = None):
     if any(trajectory.diverged.any() for trajectory in result):
         handles.append(Line2D([], [], marker="X", markeredgecolor="black", markersize=8, **neutral,
                               label="last point before diverging"))
+    if result.dim == 2 and any(trajectory.gradient_point is not None for trajectory in result):
+        handles.append(Line2D([], [], color="0.3", linestyle=":", label="gradient point y (schedule-free)"))
     arrows = arrows_wanted(result)
     if arrows:
         handles += legend_handles(any(trajectory.internals.preconditioned for trajectory in result
@@ -172,6 +174,7 @@ def _draw_many(axes, dim: int, trajectory, index: int, chosen: np.ndarray) -> No
     alpha = float(np.clip(2.0 / np.sqrt(len(chosen)), 0.08, 0.6))
     axes.add_collection(LineCollection(segments, colors=colour(index), linewidths=1.0, alpha=alpha, zorder=3,
                                        label=diverged_label(trajectory)))
+    _draw_gradient_points(axes, dim, trajectory, index, chosen, last, alpha=alpha / 2)
     starts = np.array([segment[0] for segment in segments])
     # A path that ends off the plot (a diverged one) is marked where it crossed the edge.
     ends = np.array([edge_crossing(segment[:, 0], segment[:, 1], axes.get_xlim(), axes.get_ylim()) or segment[-1]
@@ -203,6 +206,7 @@ def _draw_one(axes, dim: int, trajectory, index: int, label: str) -> None:
     style = dict(color=colour(index), zorder=3)
     axes.plot(xs, ys, marker=marker(index), markersize=4.5, linewidth=1.5,
               markevery=max(1, len(xs) // 40) if dim == 2 else 1, alpha=0.9, label=label, **style)
+    _draw_gradient_points(axes, dim, trajectory, index, np.array([0]), np.array([last]), alpha=0.75)
     axes.plot(xs[0], ys[0], marker="o", markersize=9, markerfacecolor="white", markeredgewidth=1.8,
               linestyle="none", label="_start", **style)
     diverged = trajectory.diverged_step[0] >= 0 or not finite.all()
@@ -211,6 +215,19 @@ def _draw_one(axes, dim: int, trajectory, index: int, label: str) -> None:
     end_x, end_y = crossing if crossing is not None else (xs[-1], ys[-1])
     axes.plot(end_x, end_y, marker="X" if diverged else marker(index), markersize=12,
               markeredgecolor="black", linestyle="none", label="_end", clip_on=crossing is None, **style)
+
+
+def _draw_gradient_points(axes, dim: int, trajectory, index: int, chosen: np.ndarray, last: np.ndarray, *,
+                          alpha: float) -> None:
+    """A schedule-free optimizer's gradient points y as a faint dotted trail beside its path, which
+    is the evaluation point x a user's model would use (2D; a 1D curve has no room for it)."""
+    from matplotlib.collections import LineCollection
+
+    if trajectory.gradient_point is None or dim != 2:
+        return
+    trails = [trajectory.gradient_point[start, : end + 1] for start, end in zip(chosen, last)]
+    axes.add_collection(LineCollection(trails, colors=colour(index), linewidths=1.0, linestyles=":", alpha=alpha,
+                                       zorder=2, label=f"{trajectory.label}: gradient point y"))
 
 
 def save_path(result: RunResult, path: str | Path) -> Path:

@@ -48,6 +48,15 @@ class Trajectory:
     final_state: dict[str, Any] | None = None
     # The optimizer's state, gradient and update per start and record, when the run recorded them.
     internals: Internals | None = None
+    # (starts, records): f and gradient evaluations made up to each record, the step's own included
+    # (one a step, more where a closure re-evaluates: LBFGS, SAM). None where not recorded.
+    evaluations: np.ndarray | None = None
+    # (starts, records, dim): a schedule-free optimizer's gradient point y, where ``positions`` holds
+    # its evaluation point x (what a user's model would use); None for any other optimizer.
+    gradient_point: np.ndarray | None = None
+    # How a third-party class's starts ran: batched (its check said the update is element-wise)
+    # or one at a time, in words; None for torch's own classes and a user's.
+    batching: str | None = None
 
     @property
     def final_position(self) -> np.ndarray:
@@ -266,8 +275,16 @@ def continued(earlier: RunResult, later: RunResult) -> RunResult:
         group_lr = None if after.group_lr is None else _joined(before.group_lr, kept, after.group_lr, axis=2)
         internals = (None if before.internals is None or after.internals is None
                      else _joined_internals(before.internals, kept, after.internals, len(after.steps)))
+        gradient_point = (None if before.gradient_point is None or after.gradient_point is None
+                          else _joined(before.gradient_point, kept, after.gradient_point, axis=1))
+        evaluations = None
+        if before.evaluations is not None and after.evaluations is not None:
+            # Counted from the resumed step's evaluation, which the stored run counted already.
+            evaluations = _joined(before.evaluations, kept, after.evaluations + (before.evaluations[:, -1:] - 1),
+                                  axis=1)
         trajectories.append(dataclasses.replace(after, steps=np.concatenate([before.steps[kept], after.steps]),
-                                                group_lr=group_lr, internals=internals, **joined))
+                                                group_lr=group_lr, internals=internals, gradient_point=gradient_point,
+                                                evaluations=evaluations, **joined))
     return dataclasses.replace(later, trajectories=trajectories)
 
 

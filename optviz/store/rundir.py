@@ -44,8 +44,10 @@ CSV_ROW_LIMIT = 200_000
 # summary.csv is turned into text this many rows at a time (a few MB of strings each).
 SUMMARY_BLOCK_ROWS = 32_768
 ARRAYS = ("positions", "loss", "lr", "grad_norm", "diverged_step")
-# Stored only when the run has them: converged_step needs known minima.
-OPTIONAL_ARRAYS = ("converged_step",)
+# Stored only when the run has them: converged_step needs known minima; evaluations (f and gradient
+# evaluations up to each record, one row when every start shares them) and gradient_point (a
+# schedule-free optimizer's gradient point y; positions holds its evaluation point x) come from the engine.
+OPTIONAL_ARRAYS = ("converged_step", "evaluations", "gradient_point")
 
 
 def versions() -> dict[str, str]:
@@ -142,6 +144,12 @@ def _run_entry(result: RunResult, trajectory: Trajectory) -> dict[str, Any]:
             })
     if result.noisy and not trajectory.error:
         entry["expected_final_loss"] = expected_final_loss(result, trajectory)
+    if trajectory.evaluations is not None and trajectory.steps[-1] > 0 and not trajectory.error:
+        # The last record's evaluation is its own, for the record: the steps made the others.
+        made = (trajectory.evaluations[:, -1] - 1) / trajectory.steps[-1]
+        entry["evaluations_per_step"] = round(float(made.mean()), 4)
+    if trajectory.batching:
+        entry["batching"] = trajectory.batching
     if trajectory.error:
         entry["error"] = trajectory.error
     return entry
@@ -197,6 +205,8 @@ def write_trajectories_npz(result: RunResult, path: Path) -> Path:
             array = getattr(trajectory, name)
             if name == "lr" and trajectory.shared_lr:
                 array = array[:1]  # one row for all starts; load_run broadcasts it back
+            if name == "evaluations" and array is not None and (array == array[:1]).all():
+                array = array[:1]  # by value: a broadcast row that crossed processes (a Dask task) is copied
             if array is not None:
                 arrays[f"{name}_{index}"] = np.ascontiguousarray(array)
         if trajectory.group_lr is not None:  # param groups: each group's lr, one row when every start shares it
@@ -376,7 +386,8 @@ def read_trajectories_npz(path: Path, config: Config, function: TestFunction) ->
     if not count or not records:
         raise RunError(f"{path}: holds no records ({count} starts, {records} steps)")
     shapes = {"positions": (count, records, function.dim), "loss": (count, records), "grad_norm": (count, records),
-              "diverged_step": (count,), "converged_step": (count,)}
+              "diverged_step": (count,), "converged_step": (count,), "evaluations": (None, records),
+              "gradient_point": (count, records, function.dim)}
     trajectories = []
     for index, (label, optimizer) in enumerate(zip(labels, optimizers)):
         lr = array(f"lr_{index}", shape=(None, records))
@@ -387,6 +398,8 @@ def read_trajectories_npz(path: Path, config: Config, function: TestFunction) ->
         found.update({name: array(f"{name}_{index}", shape=shapes[name]) for name in OPTIONAL_ARRAYS
                       if f"{name}_{index}" in arrays})
         found["lr"] = np.broadcast_to(lr, (count, records))  # stored once when shared
+        if "evaluations" in found:
+            found["evaluations"] = np.broadcast_to(found["evaluations"], (count, records))
         error = str(array(f"error_{index}", text=True, shape=())) if f"error_{index}" in arrays else None
         if f"group_lr_{index}" in arrays:
             names = array(f"group_names_{index}", text=True, ndim=1).tolist()
