@@ -31,6 +31,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise RunError(f"{path}: cannot write: {error.strerror or error}") from None
     try:
         yield temporary
+        check_interrupted()
         os.replace(temporary, path)
     except OSError as error:  # a full disk, a file too large, a folder where the file goes
         temporary.unlink(missing_ok=True)
@@ -86,6 +87,7 @@ def staged_directory(directory: str | Path, *, last: tuple[str, ...] = ()) -> It
         yield staging
         order = {name: position for position, name in enumerate(last)}
         files = sorted(staging.iterdir(), key=lambda path: (order.get(path.name, -1), path.name))
+        check_interrupted()
         with interrupts_deferred():
             for path in files:
                 os.replace(path, directory / path.name)
@@ -95,6 +97,35 @@ def staged_directory(directory: str | Path, *, last: tuple[str, ...] = ()) -> It
 
 # The signals that end a command: each is held back while a folder or file is put in place.
 ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+# Ending signals received so far. The exception a signal handler raises is lost when it lands
+# in a ``__del__`` or a weakref callback (Python prints "Exception ignored" and goes on), so
+# every commit point raises it again from here before it puts anything in place.
+_received: list[int] = []
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP, raised where the command is, so its clean-up runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def interrupt(signum: int) -> None:
+    """Note an ending signal and raise :class:`Interrupted` (from a signal handler)."""
+    _received.append(signum)
+    raise Interrupted(signum)
+
+
+def check_interrupted() -> None:
+    """Raise :class:`Interrupted` again if an ending signal was received (its first raise may have been lost)."""
+    if _received:
+        raise Interrupted(_received[0])
+
+
+def forget_interrupts() -> None:
+    """Start a command with no signal received."""
+    _received.clear()
 # Files and folders that mark a folder as optviz's own, so a rerun may replace it.
 OWN_MARKERS = ("manifest.json", "sweep.json", "sweep.yaml", "tuned.yaml", "cells")
 
@@ -119,6 +150,7 @@ def published_directory(directory: str | Path, *, carry: tuple[str, ...] = ()) -
         raise RunError(f"{directory}: cannot write there: {error.strerror or error}") from None
     try:
         yield staging
+        check_interrupted()
         try:
             with interrupts_deferred():
                 _swap_in(staging, directory, carry)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
-from .atomic import ENDING_SIGNALS
+from .atomic import ENDING_SIGNALS, check_interrupted, forget_interrupts, interrupt
 from .version import __version__
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -35,6 +35,7 @@ def reported() -> Iterator[None]:
 
     try:
         yield
+        check_interrupted()  # a signal whose exception was lost on the way (see optviz.atomic)
     except ConfigError as error:
         raise ConfigProblem(str(error)) from None
     except OptvizError as error:
@@ -47,25 +48,18 @@ def reported() -> Iterator[None]:
         sys.exit(128 + getattr(interrupt, "signum", signal.SIGINT))
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGINT, SIGTERM or SIGHUP, raised where the command is, so its clean-up runs as for Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 def _interrupt(signum: int, frame: object) -> None:
     # The first signal ends the command; further ones are ignored while its clean-up runs,
     # so a second Ctrl-C cannot break into a finally block with a traceback.
     for number in ENDING_SIGNALS:
         signal.signal(number, signal.SIG_IGN)
-    raise Interrupted(signum)
+    interrupt(signum)
 
 
 def _handle_ending_signals() -> None:
     """Make SIGTERM and SIGHUP end a command as Ctrl-C does; a signal the process was started
     ignoring (``nohup``, a background job's SIGINT) stays ignored."""
+    forget_interrupts()
     for number in ENDING_SIGNALS:
         if signal.getsignal(number) != signal.SIG_IGN:
             signal.signal(number, _interrupt)

@@ -620,3 +620,36 @@ def test_numpy_runtime_warnings_never_reach_the_user(tmp_path):
     result = invoke("run", config, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one, on purpose
+def test_an_interrupt_whose_exception_was_swallowed_still_stops_the_commit(tmp_path):
+    """A signal landing in a __del__ or weakref callback loses its exception ("Exception ignored");
+    the next commit point raises it again, so the earlier folder and file stay as they were."""
+    import weakref
+
+    from optviz import atomic
+
+    class Dying:
+        pass
+
+    def callback(_reference):  # where the handler's exception is lost, as Python drops it here
+        atomic.interrupt(signal.SIGINT)
+
+    earlier = tmp_path / "run"
+    earlier.mkdir()
+    (earlier / "manifest.json").write_text("{}")
+    try:
+        thing = Dying()
+        reference = weakref.ref(thing, callback)
+        del thing  # the callback's Interrupted is printed and ignored, not raised here
+        assert reference() is None
+        with pytest.raises(atomic.Interrupted):
+            with atomic.published_directory(earlier) as staging:
+                (staging / "manifest.json").write_text('{"new": true}')
+        with pytest.raises(atomic.Interrupted):
+            write_text(tmp_path / "file.txt", "new")
+    finally:
+        atomic.forget_interrupts()
+    assert (earlier / "manifest.json").read_text() == "{}" and not (tmp_path / "file.txt").exists()
+    assert [path.name for path in tmp_path.iterdir()] == ["run"]  # no staging folder left behind

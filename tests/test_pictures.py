@@ -76,7 +76,7 @@ def test_every_figure_kind_is_drawn(results, name, tmp_path):
         expected.remove("surface.png")  # a 1D function's curve is path.png
     assert written == expected
     for file_name in written:
-        assert_png(tmp_path / file_name, figure_pixels((4, 3), 60, scale(file_name)))
+        assert_png(tmp_path / file_name, scaled_pixels(file_name, 60))
 
 
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
@@ -86,7 +86,7 @@ def test_new_figures_in_vector_formats(results, fmt, tmp_path):
     assert written == [f"surface.{fmt}", f"diagnostics.{fmt}"]
     panels = ("loss", "distance to the nearest known minimum", "learning rate in force", "gradient norm")
     for name, texts in zip(written, (legend_labels(result), legend_labels(result) + panels)):
-        inches = (4 * scale(name), 3 * scale(name))
+        inches = (4 * scale(name)[0], 3 * scale(name)[1])
         if fmt == "svg":
             assert_svg(tmp_path / name, inches, texts=texts)
         else:
@@ -110,9 +110,20 @@ def test_each_optimizer_keeps_its_colour_and_marker_in_every_figure(results):
                [(label.split(" (")[0], colour, marker) for label, colour, marker in first]
 
 
-def scale(file_name: str) -> float:
-    """How much larger than render.size a figure is drawn: the four diagnostics panels get more room."""
-    return 1.5 if file_name.startswith("diagnostics.") else 1.0
+def scale(file_name: str) -> tuple[float, float]:
+    """How much larger than render.size a figure is drawn, (width, height): the four diagnostics
+    panels and the six internals panels get more room."""
+    from optviz.render.internals import SCALE
+
+    if file_name.startswith("diagnostics."):
+        return 1.5, 1.5
+    return SCALE if file_name.startswith("internals.") else (1.0, 1.0)
+
+
+def scaled_pixels(file_name: str, dpi: float) -> tuple[int, int]:
+    """The pixels of ``file_name`` drawn from a 4 x 3 inch render.size at ``dpi``."""
+    width, height = scale(file_name)
+    return figure_pixels((4 * width, 3 * height), dpi)
 
 
 def _legend_styles(legend) -> list[tuple[str, str, str]]:
@@ -344,7 +355,7 @@ def test_run_writes_every_figure_by_default(results, run_dirs, name, figures):
     assert [file_name for file_name in manifest["files"] if file_name.endswith(".png")] == figures
     assert [run["label"] for run in manifest["runs"]] == result.labels
     for file_name in figures:
-        assert_png(run_dir / file_name, figure_pixels((4, 3), 60, scale(file_name)))
+        assert_png(run_dir / file_name, scaled_pixels(file_name, 60))
     # Every optimizer's line is painted in its own colour.
     for file_name, plot in (("loss.png", optviz.plot_loss), ("path.png", optviz.plot_path)):
         styles = _legend_styles(plot(result, Figure().add_subplot()).get_legend())
@@ -365,7 +376,7 @@ def test_run_dpi_and_format_flags(tmp_path):
                if name.endswith((".png", ".svg"))]
     assert figures == ["diagnostics.svg", "internals.svg", "loss.svg", "path.svg", "surface.svg"]
     for name in figures:
-        assert_svg(tmp_path / "svg" / name, (4 * scale(name), 3 * scale(name)))
+        assert_svg(tmp_path / "svg" / name, (4 * scale(name)[0], 3 * scale(name)[1]))
 
 
 @pytest.mark.parametrize("flags, name, frames", [

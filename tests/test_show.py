@@ -54,7 +54,7 @@ def test_show_prints_the_seed_s_table(lesson):
     assert [int(row[0]) for row in rows] == list(range(20))
     for row, (x, grad, loss) in zip(rows, _seed_table(0.2, 20)):  # the same numbers, bit for bit
         assert (np.float32(row[1]), np.float32(row[2]), np.float32(row[3])) == (x, grad, loss)
-    assert lines[22:] == ["(grad: f's gradient at the stored point, recomputed; the run stores only its norm)"]
+    assert lines[22:] == ["(grad: as stored, gradient_<i> in trajectories.npz)"]
     assert rows[1][1:] == ["-1.2", "-9.6", "5.76"]  # lr 0.2 overshoots the minimum: x changes sign
 
 
@@ -103,7 +103,8 @@ def test_thinned_and_many_start_runs(tmp_path):
 
 def test_a_noisy_run_shows_the_stored_norm(tmp_path):
     optviz.run_to_dir(optviz.load_config(CONFIGS / "noisy_quadratic.yaml", [
-        "render.figures=[]", "steps=5", "noise.seeds=1", "optimizers=[{name: SGD, lr: 0.02}]"]), tmp_path)
+        "render.figures=[]", "steps=5", "noise.seeds=1", "optimizers=[{name: SGD, lr: 0.02}]",
+        "record.internals=false"]), tmp_path)  # no gradient vectors stored, and noise rules out recomputing them
     result = invoke("show", tmp_path, "--steps", ":3")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[1].split() == ["step", "x", "y", "|grad|", "loss"]
@@ -131,3 +132,12 @@ def test_a_folder_that_is_not_a_run(tmp_path):
     result = invoke("show", tmp_path / "missing")
     assert (result.exit_code, result.output) == (
         1, f"Error: {tmp_path / 'missing'}: not a run directory (no config.yaml); make one with `optviz run CONFIG`\n")
+
+
+def test_a_run_without_stored_gradients_shows_them_recomputed(tmp_path):
+    optviz.run_to_dir(optviz.load_config(CONFIGS / "quadratic.yaml", ["render.figures=[]", "steps=3",
+                                                                       "record.internals=false"]), tmp_path)
+    result = invoke("show", tmp_path, "--steps", "0:2")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == ("(grad: f's gradient at the stored point, recomputed; "
+                                              "the run stores only its norm)")

@@ -71,11 +71,13 @@ def update_cosine(internals: Internals) -> np.ndarray:
     where either vector is zero or missing.
     """
     update, downhill = internals.update, -internals.gradient
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a diverged start's 1e300s
         cosine = (update * downhill).sum(-1) / (norm(update) * norm(downhill))
     return np.where(np.isfinite(cosine), np.clip(cosine, -1.0, 1.0), np.nan)
 
 
 def norm(vectors: np.ndarray) -> np.ndarray:
-    """The Euclidean norm over the last axis: ``(starts, records, dim)`` to ``(starts, records)``."""
-    return np.sqrt(np.square(vectors).sum(-1))
+    """The Euclidean norm over the last axis: ``(starts, records, dim)`` to ``(starts, records)``; inf
+    where a diverged start's squares overflow."""
+    with np.errstate(over="ignore"):
+        return np.sqrt(np.square(vectors).sum(-1))
