@@ -51,8 +51,9 @@ from .results.network import NetworkResult, TrainingRun
 # Memory one chunk of vectors may take (parameters and activations of every vector in it). Small on
 # purpose: the activations of a chunk stay in cache (moons' MLP: 64-point chunks are 2x faster than 800).
 GRID_BYTES = 16 * 1024 * 1024
-# Activations of one chunk on the stacked route, sized to stay in a core's cache.
-CACHE_BYTES = 4 * 1024 * 1024
+# Activations of one chunk on the stacked route: enough vectors that each op's overhead is small, few
+# enough that the two workers' chunks stay near the cache (moons' MLP: about 100 vectors).
+CACHE_BYTES = 16 * 1024 * 1024
 # Multiply-adds (vectors x rows x parameters) above which the cost is announced first.
 COST_BUDGET = 2e10
 # Multiply-adds per second assumed for that announcement (a modest CPU).
@@ -115,6 +116,8 @@ class LossEvaluator:
         # The rows with a row of ones under them: the first layer's bias rides in its product.
         self.rows_ones = torch.cat([self.rows_t, torch.ones(1, self.rows_t.shape[1], dtype=self.rows_t.dtype)])
         self._local = threading.local()  # each worker's activation buffers
+        # For two classes: +1 where the target is class 0, -1 where it is class 1 (see stacked_losses).
+        self._other_sign = (1 - 2 * self.y).to(self.dtype) if self.y.dim() == 1 else None
         self.chunk = max(1, budget // self._bytes_per_vector())
         if self.plan is not None:
             self.chunk = min(self.chunk, max(1, CACHE_BYTES // self._activation_bytes()))
@@ -197,6 +200,11 @@ class LossEvaluator:
         functional = torch.nn.functional
         k = len(outputs)
         if self.loss_fn is functional.cross_entropy and self.y.dim() == 1:
+            if outputs.shape[1] == 2:
+                # Two classes: -log softmax of the target is softplus(other logit - target logit),
+                # one element-wise pass over (k, rows) instead of a softmax over (k, 2, rows).
+                margin = torch.sub(outputs[:, 1], outputs[:, 0]).mul_(self._other_sign)
+                return functional.softplus(margin).mean(1)
             # What cross_entropy computes (log_softmax, then the target's entry), without its
             # slow per-row nll_loss over a (k, classes, rows) stack.
             picked = functional.log_softmax(outputs, dim=1).gather(1, self.y.expand(k, 1, -1))
