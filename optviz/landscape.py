@@ -48,9 +48,10 @@ from .problems.data import Dataset
 from .results.landscape import Interpolation, Landscape, Plane, PlanePath
 from .results.network import NetworkResult, TrainingRun
 
-# Memory one chunk of vectors may take (parameters and activations of every vector in it). Small on
-# purpose: the activations of a chunk stay in cache (moons' MLP: 64-point chunks are 2x faster than 800).
-GRID_BYTES = 16 * 1024 * 1024
+# Memory one chunk of vectors may take (parameters and activations of every vector in it, counted
+# twice for vmap's temporaries); each worker thread holds one. Small on purpose: moons' MLP runs
+# 100-vector chunks about 2x faster than 800.
+GRID_BYTES = 32 * 1024 * 1024
 # Activations of one chunk on the stacked route: enough vectors that each op's overhead is small, few
 # enough that the two workers' chunks stay near the cache (moons' MLP: about 100 vectors).
 CACHE_BYTES = 16 * 1024 * 1024
@@ -124,6 +125,7 @@ class LossEvaluator:
         # Chunks of the stacked route are shared out to threads that each run torch on one core:
         # no barrier at every small op, which costs most on a shared machine.
         self.workers = torch.get_num_threads() if self.plan is not None else 1
+        self._pool: ThreadPoolExecutor | None = None  # its idle threads end when the evaluator is collected
 
     def _bytes_per_vector(self) -> int:
         """Parameters plus every module's output over the whole split (twice: vmap keeps temporaries)."""
@@ -240,9 +242,10 @@ class LossEvaluator:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(self.workers) as pool:
-                for _ in pool.map(evaluate, starts):
-                    pass
+            if self._pool is None:  # kept: its threads keep their activation buffers from call to call
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="optviz-grid")
+            for _ in self._pool.map(evaluate, starts):
+                pass
         finally:
             torch.set_num_threads(threads)
         return values
