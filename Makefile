@@ -17,7 +17,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/optviz run configs/peaks.yaml --report
 	@echo
-	@echo "Figures are in outputs/peaks/ (loss.png, path.png, surface.png, diagnostics.png, animation.gif)."
+	@echo "Figures are in outputs/peaks/ (loss.png, path.png, surface.png, diagnostics.png, internals.png, animation.gif)."
 	@echo "Open the report in a browser (it works offline): $(CURDIR)/outputs/peaks/report.html"
 
 # Two workers: the engine computes on one thread, so a 2-core machine runs two tests at once;
