@@ -622,9 +622,17 @@ _worker_job: _Job | None = None  # set once in each forked worker, which ends wi
 
 
 def _start_worker(job: _Job) -> None:
-    """A worker's set-up: its job, and the engine's one thread with subnormals flushed (for its lifetime)."""
+    """A worker's set-up: its job, the engine's one thread with subnormals flushed (for its lifetime), and
+    the signals' default ways: the parent alone ends the command (Ctrl-C reaches the whole process group)
+    and then ends the pool with SIGTERM, which must end a worker quietly, not with the command's handler."""
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     global _worker_job
     _worker_job = job
     torch.set_num_threads(1)

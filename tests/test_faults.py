@@ -653,3 +653,43 @@ def test_an_interrupt_whose_exception_was_swallowed_still_stops_the_commit(tmp_p
         atomic.forget_interrupts()
     assert (earlier / "manifest.json").read_text() == "{}" and not (tmp_path / "file.txt").exists()
     assert [path.name for path in tmp_path.iterdir()] == ["run"]  # no staging folder left behind
+
+
+def _children(pid: int) -> list[str]:
+    """The process ids whose parent is ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if fields[1] == str(pid):
+            found.append(stat.parent.name)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+def test_ctrl_c_to_a_basin_with_workers_ends_every_process_without_a_traceback(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group: the forked workers must leave the ending
+    to the parent (which terminates the pool), not each print the command's interrupt as a traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "optviz", "basin", str(CONFIGS / "peaks_basin.yaml"), "--set", "start.grid=[512,512]",
+         "--workers", "2", "--out", str(tmp_path / "basin")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300  # a hang guard, not a speed check
+        while len(_children(process.pid)) < 2:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the basin never had its two workers running: {process.poll()}")
+            time.sleep(0.05)
+        workers = _children(process.pid)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1] == "Interrupted." and not (tmp_path / "basin").exists()
+    time.sleep(0.5)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
