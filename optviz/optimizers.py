@@ -407,7 +407,8 @@ def group_hyperparameters(spec: OptimizerSpec, config: Config) -> list[dict[str,
                 cls, hyperparameters, _ = resolve_optimizer_spec(merged, config)
                 instantiate_check(cls, hyperparameters)
             cls = resolve_optimizer(spec.name, base_dir=config.base_dir)
-            checked = check_arguments(cls, {**spec.hyperparameters, **own}, kind="hyperparameter")
+            given = {key: value for key, value in {**spec.hyperparameters, **own}.items() if key not in STEP_KEYWORDS}
+            checked = check_arguments(cls, given, kind="hyperparameter")
         except ConfigError as error:
             raise error.with_context(path_prefix=f"param_groups[{index}]") from None
         groups.append({key: checked[key] for key in own})

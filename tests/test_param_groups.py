@@ -196,3 +196,10 @@ def test_recorded_internals_of_coordinate_groups_are_the_loop_s_optimizer_state(
     for name, rows in states.items():
         # Row k of the record is the state after the step from x_k; the last row has no step.
         assert trajectory.internals.state[name][:, :-1].tobytes() == np.stack(rows, 1).tobytes(), name
+
+
+def test_a_group_is_checked_without_the_step_s_own_keywords():
+    """create_graph is for the step (third_party.step_needs), not the constructor: a group merged with it passes."""
+    loaded = load_dict({"function": "ill_conditioned", "start": [1.0, 1.0], "steps": 3, "optimizers": [
+        {"name": "Adam", "create_graph": False, "param_groups": [{"dims": [1], "lr": 0.01}]}]})
+    assert run(loaded.config).trajectories[0].error is None

@@ -87,8 +87,10 @@ def _text(matrix: np.ndarray) -> str:
 
 
 def _is_matrix(value: object) -> bool:
+    """Rows of numbers, all as long as the first (a ragged list would not make an array)."""
     return isinstance(value, (list, tuple)) and all(
-        isinstance(row, (list, tuple)) and all(isinstance(entry, (int, float)) for entry in row) for row in value)
+        isinstance(row, (list, tuple)) and len(row) == len(value[0]) and all(isinstance(entry, (int, float))
+                                                                             for entry in row) for row in value)
 
 
 def _minimum(function: TestFunction, hessian: np.ndarray, centre: np.ndarray, steps: np.ndarray) -> Minimum:
