@@ -156,20 +156,19 @@ def run(config_path: str, overrides: tuple[str, ...], out_dir: str | None, anima
       optviz run configs/momentum.yaml --set steps=300 --set optimizers.SGD.lr=0.05 --out /tmp/m --json
       optviz run configs/rosenbrock.yaml --resume outputs/rosenbrock --steps 200   # 200 more steps
     """
+    if (resume_dir is None) != (more_steps is None):
+        raise ConfigProblem("--resume DIR and --steps N go together: N more steps of the run in DIR; a run's own "
+                            "steps are set with --set steps=N")
     with reported(), warned(quiet):
         from .engine import check_single_run
-        from .errors import ConfigError
         from .pipelines.resume import prepare_resume
         from .pipelines.run import default_out_dir, run_to_dir
         from .progress import ProgressBar
 
-        if (resume_dir is None) != (more_steps is None):
-            raise ConfigError("--resume DIR and --steps N go together: N more steps of the run in DIR; a run's own "
-                              "steps are set with --set steps=N")
         # Through the config, so config.yaml records the dpi the figures were drawn at.
         config = _load(config_path, overrides + ((f"render.dpi={dpi}",) if dpi else ()), safe)
         check_single_run(config.config, source=config_path)
-        resume = prepare_resume(config, resume_dir, more_steps) if resume_dir else None
+        resume = prepare_resume(config, resume_dir, more_steps, safe=safe) if resume_dir else None
         target = Path(out_dir) if out_dir else Path(resume_dir) if resume_dir else default_out_dir(config_path)
         with ProgressBar.for_terminal(quiet=quiet) as bar:
             manifest = run_to_dir(config, target, animate=animate, fmt=fmt, progress=bar.runs,

@@ -144,3 +144,16 @@ def test_a_network_run_is_refused(tmp_path):
     result = invoke("run", config, "--resume", tmp_path, "--steps", 5)
     assert (result.exit_code, result.stderr) == (2, "Error: --resume continues a test function's run; a network's "
                                                     "(problem:) cannot be resumed yet\n")
+
+
+def test_safe_reads_the_stored_run_s_config_as_safely_as_the_given_one(tmp_path):
+    config = write(tmp_path, {"function": "rosenbrock", "start": [-1.5, 2.0], "optimizers": [{"name": "SGD", "lr": 0.001}],
+                              "render": {"figures": ["loss"]}})
+    first = tmp_path / "first"
+    assert invoke("run", config, "--set", "steps=5", "--out", first, "-q").exit_code == 0
+    stored = first / "config.yaml"
+    stored.write_text(stored.read_text().replace("name: SGD", "name: 'torch.optim:SGD'"))
+    result = invoke("run", config, "--resume", first, "--steps", 3, "--safe")
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("imports Python code, which --safe refuses; run without --safe only if you "
+                                          "trust this config")

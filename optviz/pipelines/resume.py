@@ -32,16 +32,18 @@ class Resumed:
         return {"run": str(self.source), "steps": self.resume.steps}
 
 
-def prepare_resume(config: Config | Loaded | LoadedNetwork, run_dir: str | Path, steps: int) -> Resumed:
+def prepare_resume(config: Config | Loaded | LoadedNetwork, run_dir: str | Path, steps: int, *,
+                   safe: bool = False) -> Resumed:
     """Check that ``run_dir`` holds a run of ``config`` (all but its steps and render settings) that can
-    continue, and plan ``steps`` more; raises :class:`ConfigError` or :class:`RunError` in one line."""
+    continue, and plan ``steps`` more; raises :class:`ConfigError` or :class:`RunError` in one line.
+    With ``safe``, the stored config is read as ``--safe`` reads any (no import paths)."""
     run_dir = Path(run_dir)
     config = config.config if isinstance(config, (Loaded, LoadedNetwork)) else config
     if config.problem is not None:
         raise ConfigError("--resume continues a test function's run; a network's (problem:) cannot be resumed yet")
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run folder to resume")
-    earlier = load_run(run_dir)
+    earlier = load_run(run_dir, safe=safe)
     difference = first_difference(_compared(earlier.config), _compared(config))
     if difference:
         raise ConfigError(f"{run_dir} was run from another config: {difference}; resume it with the config it was run "
