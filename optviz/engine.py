@@ -76,6 +76,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from .atomic import ENDING_SIGNALS
 from .config import Config, OptimizerSpec
 from .errors import ConfigError
 from .load import Loaded, prepare
@@ -629,10 +630,8 @@ def _start_worker(job: _Job) -> None:
 
     import torch
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    for number in ENDING_SIGNALS:
+        signal.signal(number, signal.SIG_IGN if number == signal.SIGINT else signal.SIG_DFL)
     global _worker_job
     _worker_job = job
     torch.set_num_threads(1)
@@ -1003,13 +1002,14 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
                 gradient_point, position = position.clone(), _evaluation_point(optimizer, batch)
                 loss = function.fn(*position.unbind(0), torch).reshape(count)
             already_diverged = _mark_divergence(diverged_step, position, loss, step)
+            gradient = batch.gradient() if is_recorded[step] or step == lead_step else None
             if is_recorded[step]:
                 counted[records.slot] = evaluations[0]
                 if gradient_points is not None:
                     gradient_points[:, records.slot] = gradient_point.T
-                records.write(position, loss, batch.gradient(), batch.lrs(optimizer.param_groups), already_diverged)
-            if internals is not None and (is_recorded[step] or step == lead_step):
-                internals.before_step(batch, already_diverged)
+                records.write(position, loss, gradient, batch.lrs(optimizer.param_groups), already_diverged)
+            if internals is not None and gradient is not None:
+                internals.before_step(batch, gradient, already_diverged)
             convergence.update(step, position)
         if step == plan.steps:
             break
@@ -1179,10 +1179,10 @@ class _Internals:
         self.slot = -1
         self.before = self.hidden = None
 
-    def before_step(self, batch: "_Batch", hidden) -> None:
-        """A recorded step: the gradient at x_k, and x_k to measure the update from."""
+    def before_step(self, batch: "_Batch", gradient, hidden) -> None:
+        """A recorded step: the gradient at x_k (``batch.gradient()``), and x_k to measure the update from."""
         self.slot += 1
-        self.gradient[:, self.slot] = batch.gradient().T
+        self.gradient[:, self.slot] = gradient.T
         self.before, self.hidden = batch.position().clone(), hidden
         if hidden is not None:
             self.gradient[hidden, self.slot] = float("nan")

@@ -119,17 +119,15 @@ class LossEvaluator:
         self._local = threading.local()  # each worker's activation buffers
         # For two classes: +1 where the target is class 0, -1 where it is class 1 (see stacked_losses).
         self._other_sign = (1 - 2 * self.y).to(self.dtype) if self.y.dim() == 1 else None
-        self.chunk = max(1, budget // self._bytes_per_vector())
+        activations = self._activation_bytes()  # one forward pass of a row, with hooks
+        # Parameters plus every module's output over the whole split (twice: vmap keeps temporaries).
+        self.chunk = max(1, budget // (self.count * self.x.element_size() + 2 * activations))
         if self.plan is not None:
-            self.chunk = min(self.chunk, max(1, CACHE_BYTES // self._activation_bytes()))
+            self.chunk = min(self.chunk, max(1, CACHE_BYTES // activations))
         # Chunks of the stacked route are shared out to threads that each run torch on one core:
         # no barrier at every small op, which costs most on a shared machine.
         self.workers = torch.get_num_threads() if self.plan is not None else 1
         self._pool: ThreadPoolExecutor | None = None  # its idle threads end when the evaluator is collected
-
-    def _bytes_per_vector(self) -> int:
-        """Parameters plus every module's output over the whole split (twice: vmap keeps temporaries)."""
-        return (self.count + 2 * self._activation_bytes() // self.x.element_size()) * self.x.element_size()
 
     def _activation_bytes(self) -> int:
         """Every module's output over the whole split, for one vector."""

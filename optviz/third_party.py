@@ -50,11 +50,6 @@ def package_classes(package: str) -> tuple[tuple[str, type], ...]:
     return tuple(found)
 
 
-def installed_packages() -> list[str]:
-    """The packages of :data:`PACKAGES` that import here."""
-    return [package for package in PACKAGES if package_classes(package)]
-
-
 def candidates(name: str) -> list[tuple[str, type]]:
     """``(package:Class, class)`` of each class called ``name`` (any case) in the installed packages.
 
@@ -88,6 +83,7 @@ class StepNeeds:
                                           ("train()/eval()", self.train_mode)) if needed]
 
 
+@functools.lru_cache(maxsize=None)  # read from the class: the same for every start and chunk of a run
 def step_needs(cls: type, create_graph: bool | None = None) -> StepNeeds:
     """What ``cls``'s step needs, read from the class (see the module's docstring); ``create_graph``
     (a config's ``create_graph: true``/``false``) overrides what the class says."""

@@ -15,11 +15,7 @@ import numpy as np
 from ..problems import TestFunction
 from ..results import RunResult
 from ..results.steps import StepRange, StepTable, step_tables
-from ..store.npz import read_npz
 from ..store.rundir import load_run
-
-# Where a run may hold each optimizer's gradient vectors, (rows, records, dim), by its index.
-GRADIENT_KEYS = ("gradient_{index}", "gradients_{index}", "grad_{index}")
 
 
 def show_run(run_dir: str | Path, steps: str | StepRange = "0:20", *, label: str | None = None, start: int = 0,
@@ -27,26 +23,19 @@ def show_run(run_dir: str | Path, steps: str | StepRange = "0:20", *, label: str
     """The tables of the run in ``run_dir`` (one per optimizer, or the one labelled ``label``) at ``start``."""
     steps = StepRange.parse(steps) if isinstance(steps, str) else steps
     result = load_run(run_dir, safe=safe)
-    gradients, source = stored_gradients(Path(run_dir) / "trajectories.npz", result)
+    gradients, source = stored_gradients(result)
     if not gradients and not result.noisy:
         gradients = recomputed_gradients(result.function, result, label)
         source = "(grad: f's gradient at the stored point, recomputed; the run stores only its norm)"
     return step_tables(result, steps, label=label, start=start, gradients=gradients or None, gradient_source=source)
 
 
-def stored_gradients(path: Path, result: RunResult) -> tuple[dict[int, np.ndarray], str]:
-    """Each optimizer's stored gradient vectors by index, and a note naming the key; empty if none is stored."""
-    arrays = read_npz(path)
-    shape = (len(result.starts), len(result.trajectories[0].steps), result.dim)
-    found = {}
-    for pattern in GRADIENT_KEYS:
-        for index in range(len(result.trajectories)):
-            key = pattern.format(index=index)
-            if key in arrays and arrays[key].shape == shape:
-                found[index] = arrays[key]
-        if found:
-            return found, f"(grad: as stored, {pattern.format(index='<i>')} in trajectories.npz)"
-    return {}, ""
+def stored_gradients(result: RunResult) -> tuple[dict[int, np.ndarray], str]:
+    """Each optimizer's stored gradient vectors by index (its recorded internals), and a note naming
+    where they are; empty if none is stored."""
+    found = {index: trajectory.internals.gradient for index, trajectory in enumerate(result.trajectories)
+             if trajectory.internals is not None}
+    return (found, "(grad: as stored, gradient_<i> in trajectories.npz)") if found else ({}, "")
 
 
 def recomputed_gradients(function: TestFunction, result: RunResult, label: str | None) -> dict[int, np.ndarray]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..load.checks import check_animation
-from .arrows import KINDS, arrow_lengths, arrow_style, side, vectors
+from .arrows import KINDS, LONGEST, MAX_ARROW_STARTS, arrow_lengths, arrow_style, side, vectors
 from .clip import frozen_coordinates, pin_to_edge
 from .landscape import draw_gradient_field, draw_landscape
 from .style import add_note, colour, diverged_label, halo, literal_text, marker, new_figure
@@ -112,9 +112,6 @@ def build_scene(result: RunResult, *, frames: int | None = None, trail: int | No
                  heads=heads, trails=trails, counter=counter, arrows=[quiver for quiver, *_ in arrows])
 
 
-# Starts per optimizer whose heads carry arrows of their internals: more would hide the race.
-MAX_ARROW_STARTS = 8
-
 
 def check_internals(result: RunResult, view: str) -> None:
     """Refuse arrows of the internals where they cannot be drawn: a 3D or 1D race, a run that recorded none."""
@@ -129,7 +126,7 @@ def check_internals(result: RunResult, view: str) -> None:
 
 def _arrows(axes, result: RunResult, rows: np.ndarray) -> list[tuple]:
     """One Quiver per optimizer and kind of arrow, with its head positions and scaled vectors per record."""
-    longest = 0.08 * side(axes)
+    longest = LONGEST * side(axes)
     arrows = []
     order = [kind for kind, *_ in KINDS]
     for trajectory in result:

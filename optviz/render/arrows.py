@@ -37,6 +37,9 @@ KINDS = (
     ("update", "update taken", "white", "black"),
 )
 LONGEST = 0.08  # of the plot's smaller side
+# Starts per optimizer whose internals get arrows (on path.png and riding with the animation's heads):
+# more would hide the map.
+MAX_ARROW_STARTS = 8
 DECADES = 3.0
 ELLIPSE = 0.05  # the largest semi-axis, of the plot's smaller side
 

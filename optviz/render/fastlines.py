@@ -142,7 +142,7 @@ _style = operator.attrgetter(
     "_color", "_alpha", "_linewidth", "_linestyle", "_dash_pattern", "_unscaled_dash_pattern", "_gapcolor",
     "_dashcapstyle", "_dashjoinstyle", "_solidcapstyle", "_solidjoinstyle", "_antialiased", "_snap", "_url",
     "_marker", "_markersize", "_markeredgewidth", "_markeredgecolor", "_markerfacecolor", "_markerfacecoloralt",
-    "_clipon", "clipbox", "_clippath", "_transform", "_visible", "_alpha",
+    "_clipon", "clipbox", "_clippath", "_transform", "_visible",
 )
 
 

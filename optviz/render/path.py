@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from ..results import RunResult
 
-from .arrows import ARROWS_NOTE, draw_arrows, legend_handles
+from .arrows import ARROWS_NOTE, MAX_ARROW_STARTS, draw_arrows, legend_handles
 from .clip import edge_crossing
 from .landscape import draw_landscape
 from .style import colour, diverged_label, marker, new_figure, save_figure, save_one_or_panels
@@ -22,8 +22,6 @@ from .style import colour, diverged_label, marker, new_figure, save_figure, save
 # More paths than this per optimizer turn into a smear and slow the figure down: a subset
 # spread over the starts is drawn and the title says how many.
 MAX_PATHS = 400
-# Starts per optimizer that get arrows of their internals (render.internals): more would hide the map.
-MAX_ARROW_STARTS = 8
 
 
 def plot_path(result: RunResult, axes: Axes | None = None, *, only: int | None = None,
