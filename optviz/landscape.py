@@ -277,7 +277,17 @@ def compute_landscape(loaded: LoadedNetwork, result: NetworkResult, initial: dic
     ``initial`` holds each seed's initial ``state_dict`` (as :func:`optviz.training.train` fills it).
     A :class:`RunError` when the parameter vectors were not recorded.
     """
-    spec = spec or loaded.config.render.landscape or LandscapeSpec()
+    from threadpoolctl import threadpool_limits
+
+    # numpy's BLAS threads spin for a while after each product, taking a core from the grid's
+    # workers (the grid ran 1.5x to 2x slower after the plane's products here); the plane's
+    # products are small, and one thread does them as fast.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _compute_landscape(loaded, result, initial, spec or loaded.config.render.landscape or LandscapeSpec())
+
+
+def _compute_landscape(loaded: LoadedNetwork, result: NetworkResult, initial: dict[int, dict[str, Any]],
+                       spec: LandscapeSpec) -> Landscape:
     seed = spec.seed if spec.seed is not None else result.seeds[0]
     if seed not in result.seeds:
         raise ConfigError(f"no run has seed {seed}; seeds: {', '.join(map(str, result.seeds))}",
