@@ -371,7 +371,7 @@ def warned(quiet: bool) -> Iterator[None]:
 @json_option("the manifest, with its basin entry,")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Processes that share the starts; the results are the same bit for bit "
-                   "[default: one per CPU, at most one per 16,384 starts].")
+                   "(engine: fused: torch threads) [default: one per CPU, at most one per 16,384 starts].")
 @quiet_option("")
 @safe_option
 @report_option

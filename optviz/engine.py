@@ -62,6 +62,15 @@ produce subnormal intermediates, which x86 CPUs process about a hundred times
 slower; flushing them changes nothing above that magnitude. Torch's worker threads
 would keep their own setting, so one thread is also what keeps results independent
 of the machine.
+
+``engine: fused`` (opt-in, for huge basin maps; :func:`_fused`) is the one exception to all
+of the above: f of the whole ``(dim, starts)`` tensor, its gradient (AOTAutograd), the
+convergence bookkeeping and torch.optim's own ``step`` each go through ``torch.compile``,
+and the starts run as one batch on as many torch threads as the exact engine would fork
+workers. It is the same arithmetic fused into fewer loops, so the last bits differ from
+the exact engine's, and depend on the CPU, the torch version and the number of threads
+(torch's worker threads keep subnormals). ``benchmarks/bench_fused.py`` checks that not one
+basin label of the example configs changes.
 """
 
 from __future__ import annotations
@@ -78,7 +87,7 @@ import numpy as np
 
 from .atomic import ENDING_SIGNALS
 from .config import Config, OptimizerSpec
-from .errors import ConfigError
+from .errors import ConfigError, RunError
 from .load import Loaded, prepare
 from .load.record import recorded_steps
 from .optimizers import (ELEMENTWISE_OPTIMIZERS, OPTIMIZER_LEVEL_KEYWORDS, coordinate_groups, create_graph_override,
@@ -129,7 +138,8 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
 
     Batched starts run ``chunk_rows`` rows at a time (None: :data:`CHUNK_ROWS`), and with
     ``workers`` > 1 the chunks are shared out to that many processes (:func:`run_optimizer`);
-    None picks :func:`default_workers`. Neither changes a bit of the result.
+    None picks :func:`default_workers`. Neither changes a bit of the result. With ``engine:
+    fused`` (:func:`compiler_settings`) the starts run as one batch on ``workers`` torch threads.
 
     With ``resume``, every optimizer continues from its state after ``resume.steps`` steps to
     ``config.steps``, on the stored rows split as they were; the result holds the records of
@@ -155,7 +165,7 @@ def run(config: Config | Loaded, *, record_every: int | None = None, progress: P
                        noise_seed=noise_seed)
     chunk_rows = chunk_rows or CHUNK_ROWS
     workers = default_workers(len(starts)) if workers is None else workers
-    with engine_mode():
+    with engine_mode(), compiler_settings(config.engine, workers):
         for spec in config.optimizers:
             if progress:
                 progress(spec.display_label, len(result.trajectories), len(config.optimizers))
@@ -417,6 +427,7 @@ class _Plan:
     internals: bool = False  # record the optimizer's state, gradient and update (see _Internals)
     create_graph: bool | None = None  # the optimizer's create_graph: true/false; None: as its class says
     seed: int = 0  # torch's random numbers start from it in every loop (a Hessian estimate draws some)
+    engine: str = "exact"  # fused: f, its gradient and the step through torch.compile (see _fused)
 
 
 def _plan(loaded: Loaded, every: int) -> _Plan:
@@ -431,6 +442,7 @@ def _plan(loaded: Loaded, every: int) -> _Plan:
         noise=loaded.noise,
         internals=loaded.internals,
         seed=loaded.config.seed,
+        engine=loaded.config.engine,
     )
 
 
@@ -503,6 +515,8 @@ def run_optimizer(spec: OptimizerSpec, config: Config, function: TestFunction, s
     # diverged. Element-wise ones step on harmlessly, alone or batched, so both agree.
     stop = layout == "sequential"
     segments = {segment["rows"][0]: segment for segment in state["segments"]} if state is not None else {}
+    if plan.engine == "fused":  # one batch, compiled once: a chunk or a worker of its own would compile again
+        chunk_rows, workers = max(len(starts), 1), 1
     if len(starts) > 1 and not stop:
         job = _Job(cls, hyperparameters, scheduler, function, starts, layout, plan, keys, segments)
         if workers > 1:  # at least a chunk for each worker
@@ -738,6 +752,8 @@ class _Batch:
         self.stacked = any(size > 1 for size in self.stacks)
         self.run_lrs: list[float] = []
         self.create_graph = False  # backward keeps the gradient's graph, for a step that differentiates it
+        # f of the whole (dim, count) parameter at once, for the fused engine (see _fused); None: function.fn.
+        self.whole: Callable[[Any], Any] | None = None
         if self.split:
             rows = starts[0] if layout == "vector" else starts.T
             self.params = [torch.tensor(rows[dims], dtype=dtype).contiguous().requires_grad_(True) for dims in self.split]
@@ -819,7 +835,7 @@ class _Batch:
             self.grad.copy_(gradient)
             return loss
         optimizer.zero_grad()
-        loss = function.fn(*self.coordinates(), torch)
+        loss = function.fn(*self.coordinates(), torch) if self.whole is None else self.whole(self.params[0])
         torch.autograd.backward(loss, self.seed, create_graph=self.create_graph)
         return loss
 
@@ -974,6 +990,9 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
     evaluations, counted = [0], np.zeros(len(plan.recorded), dtype=np.int64)
     gradient_points = torch.full((count, len(plan.recorded), dim), float("nan"), dtype=dtype) if needs.train_mode else None
     convergence = _Convergence(plan.minima, plan.tolerance, count, dtype)
+    step_of = optimizer.step
+    if plan.engine == "fused":
+        step_of = _fused(function, batch, optimizer, convergence)
     diverged_step = torch.full((count,), -1, dtype=torch.int64)
     is_recorded = np.zeros(plan.steps + 1, dtype=bool)
     is_recorded[plan.recorded] = True
@@ -1017,11 +1036,13 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
             convergence.stop()
             break
         try:
-            optimizer.step(closure) if needs.closure else optimizer.step()
+            step_of(closure) if needs.closure else step_of()
             if internals is not None and (is_recorded[step] or step == lead_step):
                 internals.after_step(batch, optimizer)
             if lr_scheduler is not None:
                 lr_scheduler.step(float(loss.sum())) if loss_driven else lr_scheduler.step()
+        except RunError:  # the fused engine could not compile: not the optimizer's doing
+            raise
         except Exception as failure:  # a user's optimizer may raise anything; keep what we have
             if batch.stacked:
                 raise _StackRefused(f"{type(failure).__name__}: {failure}") from failure
@@ -1047,6 +1068,69 @@ def _descend(cls, hyperparameters: dict | list[dict], scheduler, function, start
         **({} if final is None else {"state": final}),
         **({"internals": internals.part(part)} if internals is not None else {}),
     } for group, part in ((group, slice(group * per_group, (group + 1) * per_group)) for group in range(len(groups)))]
+
+
+# Compiled steps kept per code object: one per optimizer of a run, and a process may run many.
+RECOMPILE_LIMIT = 256
+
+
+def _fused(function: TestFunction, batch: "_Batch", optimizer, convergence: "_Convergence") -> Callable[[], Any]:
+    """``engine: fused``: f of the batch's whole parameter (its gradient compiled with it, by
+    AOTAutograd), the convergence bookkeeping of every step, and the optimizer's own ``step``,
+    each through ``torch.compile``; returns the compiled step. The same arithmetic as the exact
+    engine, fused into fewer loops, so values differ in the last bits (benchmarks/bench_fused.py
+    measures how often a basin label differs). A failure to compile is a :class:`RunError`,
+    never a silent fallback to the exact engine.
+    """
+    import torch
+
+    whole = torch.compile(lambda parameter: function.fn(*parameter.unbind(0), torch), dynamic=False)
+    update = torch.compile(convergence.update)
+    step = torch.compile(optimizer.step, dynamic=False)
+    batch.whole = functools.partial(_compiling, whole)
+    convergence.update = functools.partial(_compiling, update)
+    return functools.partial(_compiling, step)
+
+
+def _compiling(compiled: Callable[..., Any], *arguments: Any) -> Any:
+    """Call a compiled function; a compiler failure (no C++ compiler, an op inductor lacks) as a RunError."""
+    import torch._dynamo
+
+    try:
+        return compiled(*arguments)
+    except torch._dynamo.exc.TorchDynamoException as failure:
+        if isinstance(failure.__cause__ or failure.__context__, KeyboardInterrupt):  # Ctrl-C while compiling
+            raise (failure.__cause__ or failure.__context__) from None
+        first = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
+        raise RunError(f"engine: fused could not compile with torch.compile ({type(failure).__name__}: {first}); "
+                       "it needs a working C++ compiler; run with engine: exact") from None
+
+
+@contextlib.contextmanager
+def compiler_settings(engine: str, threads: int) -> Iterator[None]:
+    """For ``engine: fused``, settings for the block, the caller's after it: ``threads`` torch
+    threads (the compiled loops share out their elements, where the exact engine forks as many
+    processes), a step compiled per optimizer (a process may run many: a limit that fails loudly
+    rather than falling back to uncompiled code) and torch.compile's notes on what it leaves out
+    of a graph (the step's profiler label) kept from the user. Nothing for the exact engine."""
+    if engine != "fused":
+        yield
+        return
+    import logging
+
+    import torch._dynamo
+
+    notes = logging.getLogger("torch._dynamo")
+    level = notes.level
+    notes.setLevel(logging.ERROR)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True):
+            yield
+    finally:
+        notes.setLevel(level)
+        torch.set_num_threads(previous)
 
 
 def _restore(state: dict[str, Any], batch: "_Batch", optimizer, lr_scheduler, diverged_step, convergence) -> None:

@@ -74,7 +74,7 @@ def test_set_overrides_address_optimizers_by_label():
 
 
 @pytest.mark.parametrize("override,message", [
-    ("foo.bar=3", "x.yaml: --set foo.bar=3: no key 'foo'; valid keys: function, domain, start, steps, seed, dtype, optimizers, record, render, sweep, problem, seeds, device, noise"),
+    ("foo.bar=3", "x.yaml: --set foo.bar=3: no key 'foo'; valid keys: function, domain, start, steps, seed, dtype, optimizers, record, render, sweep, problem, seeds, device, engine, noise"),
     ("optimizers.Nope.lr=3", "x.yaml: --set optimizers.Nope.lr=3: no optimizer labelled 'Nope'; labels: SGD"),
     ("steps", "x.yaml: --set steps: expected dotted.key=value"),
     ("optimizers.5.lr=1", "x.yaml: --set optimizers.5.lr=1: index 5 out of range (1 items)"),

@@ -383,6 +383,9 @@ class Config(_Model):
     problem: ProblemSpec | None = None
     seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1, max_length=1000)
     device: Literal["cpu", "cuda"] = "cpu"
+    # exact: torch.optim's own steps, bit for bit as a plain loop. fused: f, its gradient and the
+    # step through torch.compile, for huge basin maps; not bit-exact (see README, "The fused engine").
+    engine: Literal["exact", "fused"] = "exact"
     # Gradient noise and minibatches for a test function (a network's noise is its minibatches).
     noise: NoiseSpec | None = None
     # Where relative import paths (path/to/opt.py:Class) are looked up: the config's folder.
@@ -447,10 +450,11 @@ class Config(_Model):
 
         data = _put_back(self.model_dump(mode="json", exclude_none=True, by_alias=True, fallback=keep), objects)
         data["render"]["size"] = list(self.render.size)
-        if data.get("device") == "cpu":
-            # The default is left out, so configs, their hashes and sweep-cell keys read as before
-            # networks (and devices) existed.
-            del data["device"]
+        for key, default in (("device", "cpu"), ("engine", "exact")):
+            if data.get(key) == default:
+                # The default is left out, so configs, their hashes and sweep-cell keys read as before
+                # networks (and devices, and engines) existed.
+                del data[key]
         return data
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -11,7 +11,8 @@ import numpy as np
 from ..config import Config, FunctionSpec, OptimizerSpec
 from ..errors import ConfigError, quote
 from ..imports import is_import_path
-from ..optimizers import check_without_torch, group_hyperparameters, instantiate_check, resolve_optimizer_spec
+from ..optimizers import (ELEMENTWISE_OPTIMIZERS, canonical_optimizer_name, check_without_torch, group_hyperparameters,
+                          instantiate_check, resolve_optimizer_spec)
 from ..problems import TestFunction, check_box, function_names, get_function
 from .budget import Estimate, check_budget, internals_choice
 from .record import record_every
@@ -38,6 +39,7 @@ def check_config(config: Config, function: TestFunction) -> tuple[np.ndarray, in
     if "basin" in config.render.figures:
         check_basin(config, function)
     check_animation(function, config.render.animation.view, config.render.animation.quiver)
+    check_engine(config)
     for index, spec in enumerate(config.optimizers):
         try:
             check_optimizer(spec, config)
@@ -64,6 +66,32 @@ def check_noise(config: Config, function: TestFunction) -> None:
     if noise.seeds > 1 and "basin" in config.render.figures:
         raise ConfigError(f"a basin map colours each start once, so it takes one noise seed, got seeds: {noise.seeds}; "
                           "drop basin from render.figures to see the fans of paths", path="noise.seeds")
+
+
+def check_engine(config: Config) -> None:
+    """Refuse what ``engine: fused`` cannot run: it compiles one step of one batch of starts, with
+    constant hyperparameters, for torch.optim's element-wise optimizers."""
+    if config.engine != "fused":
+        return
+    if config.sweep is not None:
+        raise ConfigError("the fused engine runs one map at a time, not a sweep's cells; use engine: exact to sweep",
+                          path="engine")
+    if config.noise is not None:
+        raise ConfigError("the fused engine has no gradient noise or minibatches; use engine: exact for noise",
+                          path="engine")
+    for index, spec in enumerate(config.optimizers):
+        path = f"optimizers[{index}]"
+        name = canonical_optimizer_name(spec.name) if isinstance(spec.name, str) else getattr(spec.name, "__name__", "")
+        if not isinstance(spec.name, str) or name not in ELEMENTWISE_OPTIMIZERS:
+            fused = ", ".join(sorted(ELEMENTWISE_OPTIMIZERS))
+            raise ConfigError(f"engine: fused compiles torch.optim's element-wise optimizers ({fused}); "
+                              f"{quote(name or spec.name)} runs on engine: exact", path=f"{path}.name")
+        if spec.scheduler is not None:
+            raise ConfigError("engine: fused keeps the lr constant (a scheduler would recompile the step at every "
+                              "change); use engine: exact with a scheduler", path=f"{path}.scheduler")
+        if spec.param_groups:
+            raise ConfigError("engine: fused runs one param group; use engine: exact for param_groups",
+                              path=f"{path}.param_groups")
 
 
 def check_basin(config: Config, function: TestFunction) -> None:

@@ -83,6 +83,9 @@ def prepare_network(config: Config) -> LoadedNetwork:
     if config.noise is not None:
         raise ConfigError("noise is for test functions; a network's gradients are noisy through its minibatches "
                           "(problem.batch_size) and its seeds", path="noise")
+    if config.engine == "fused":
+        raise ConfigError("the fused engine is for basin maps of test functions; a network trains on engine: exact",
+                          path="engine")
     problem = network_problem(config)
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("cuda was asked for and is not available here; use device: cpu", path="device")
