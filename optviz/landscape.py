@@ -226,13 +226,17 @@ class LossEvaluator:
 
         def evaluate(start: int) -> None:
             with torch.no_grad():
-                chunk = torch.from_numpy(np.ascontiguousarray(vectors[start:start + self.chunk])).to(self.dtype)
+                chunk = torch.from_numpy(np.ascontiguousarray(vectors[start:start + size])).to(self.dtype)
                 parameters = self.parameters_of(chunk)
                 value = (batched(parameters) if self.plan is None
                          else self.stacked_losses(self.stacked_outputs(parameters, len(chunk))))
                 values[start:start + len(chunk)] = value.double().numpy()
 
-        starts = range(0, len(vectors), self.chunk)
+        size = self.chunk
+        if self.workers > 1:  # a whole number of chunks for each worker, so that none finishes alone
+            count = -(-len(vectors) // size)
+            size = -(-len(vectors) // (-(-count // self.workers) * self.workers))
+        starts = range(0, len(vectors), size)
         if self.workers < 2 or len(starts) < 2:
             for start in starts:
                 evaluate(start)
