@@ -97,3 +97,9 @@ def test_without_a_compiler_the_run_ends_in_one_error_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("Error: engine: fused could not compile"), done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "trajectories.npz").exists()
+
+
+def test_every_figure_of_a_fused_run_says_it_is_not_bit_exact():
+    assert config_from_dict(MAP).figure_note is None
+    fused = config_from_dict({**MAP, "engine": "fused", "render": {"note": "lrs tuned"}})
+    assert fused.figure_note == "lrs tuned · engine: fused (torch.compile): not bit for bit torch.optim's own loop"

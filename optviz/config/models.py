@@ -411,6 +411,13 @@ class Config(_Model):
         return self
 
     @property
+    def figure_note(self) -> str | None:
+        """What every figure of the run writes along its bottom: ``render.note``, and on the fused
+        engine that its numbers are not torch.optim's own, bit for bit."""
+        fused = "engine: fused (torch.compile): not bit for bit torch.optim's own loop" if self.engine == "fused" else None
+        return " · ".join(part for part in (self.render.note, fused) if part) or None
+
+    @property
     def run_seeds(self) -> list[int]:
         """``seeds``, or ``[seed]`` when only ``seed`` is given."""
         return list(self.seeds) if self.seeds else [self.seed]

@@ -72,7 +72,7 @@ def build_scene(result: RunResult, *, frames: int | None = None, trail: int | No
     if view == "3d":
         return _surface_scene(result, frames, trail, pyplot)
     figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot)
-    add_note(figure, render.note)
+    add_note(figure, result.config.figure_note)
     domain = result.domain
     draw_landscape(axes, result.function, domain, resolution=render.resolution)
     if quiver:
@@ -146,7 +146,7 @@ def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scen
     """The race over the 3D surface: paths lifted onto it, heads at f(position)."""
     render = result.config.render
     figure, axes = new_figure(render.size, render.dpi, pyplot=pyplot, projection="3d")
-    add_note(figure, render.note)
+    add_note(figure, result.config.figure_note)
     domain = result.domain
     draw_surface(axes, result.function, domain, resolution=render.resolution)
     heads, trails, coordinates = [], [], []

@@ -80,7 +80,7 @@ def plot_basin(result: RunResult, figure: Figure | None = None):
 
 def save_basin(result: RunResult, path: str | Path) -> Path:
     """Write ``basin.png`` (or .svg/.pdf by suffix) for ``result``."""
-    return save_figure(plot_basin(result), path, note=result.config.render.note)
+    return save_figure(plot_basin(result), path, note=result.config.figure_note)
 
 
 def _title(result, shape) -> str:

@@ -185,4 +185,4 @@ def save_diagnostics(result: RunResult, path: str | Path) -> Path:
     render = result.config.render
     figure = blank_figure(tuple(side * SCALE for side in render.size), render.dpi)
     plot_diagnostics(result, figure)
-    return save_figure(figure, path, note=result.config.render.note)
+    return save_figure(figure, path, note=result.config.figure_note)

@@ -148,4 +148,4 @@ def save_internals(result: RunResult, path: str | Path) -> Path:
     render = result.config.render
     figure = blank_figure((render.size[0] * SCALE[0], render.size[1] * SCALE[1]), render.dpi)
     plot_internals(result, figure)
-    return save_figure(figure, path, note=render.note)
+    return save_figure(figure, path, note=result.config.figure_note)

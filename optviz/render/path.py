@@ -232,5 +232,5 @@ def save_path(result: RunResult, path: str | Path) -> Path:
     """Write ``path.png`` (or .svg/.pdf by suffix) for ``result``: small multiples for many starts of several
     optimizers, or for several optimizers with arrows of their internals (one map each stays readable)."""
     if arrows_wanted(result) and len(result.trajectories) > 1:
-        return save_figure(plot_path_panels(result), path, note=result.config.render.note)
+        return save_figure(plot_path_panels(result), path, note=result.config.figure_note)
     return save_one_or_panels(result, path, plot_path, plot_path_panels)

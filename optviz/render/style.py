@@ -167,7 +167,7 @@ def save_one_or_panels(result: RunResult, path: str | Path, plot: Callable[[RunR
                        plot_panels: Callable[[RunResult], Figure]) -> Path:
     """Write ``plot(result, axes)`` on one Axes, or ``plot_panels(result)``'s small multiples when
     several optimizers each have many starts (their faint paths would hide each other)."""
-    note = result.config.render.note
+    note = result.config.figure_note
     if len(result.trajectories) > 1 and len(result.starts) > 1:
         return save_figure(plot_panels(result), path, note=note)
     figure, axes = new_figure(result.config.render.size, result.config.render.dpi)

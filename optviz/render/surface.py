@@ -232,4 +232,4 @@ def save_surface(result: RunResult, path: str | Path) -> Path:
     render = result.config.render
     figure, axes = new_figure(render.size, render.dpi, projection="3d")
     plot_surface(result, axes)
-    return save_figure(figure, path, note=result.config.render.note)
+    return save_figure(figure, path, note=result.config.figure_note)
