@@ -223,14 +223,15 @@ def batch_key(config: Config) -> str | None:
     scheduler and its arguments, :data:`~optviz.optimizers.OPTIMIZER_LEVEL_KEYWORDS`) equal.
     None for a config that runs alone.
     """
-    if len(config.optimizers) != 1 or config.optimizers[0].param_groups:
+    if len(config.optimizers) != 1:
         return None
     return _batch_key(config, resolve_optimizer_spec(config.optimizers[0], config))
 
 
 def _batch_key(config: Config, resolved: tuple) -> str | None:
     cls, hyperparameters, scheduler = resolved
-    if batch_layout(cls, scheduler) != "stacked":
+    # Param groups of its own, or a compiled step (engine: fused): such a config runs alone.
+    if config.optimizers[0].param_groups or config.engine != "exact" or batch_layout(cls, scheduler) != "stacked":
         return None
     data = config.to_dict()
     for apart in ("render", "sweep", "optimizers"):  # drawing does not change the numbers; labels neither

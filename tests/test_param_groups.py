@@ -203,3 +203,12 @@ def test_a_group_is_checked_without_the_step_s_own_keywords():
     loaded = load_dict({"function": "ill_conditioned", "start": [1.0, 1.0], "steps": 3, "optimizers": [
         {"name": "Adam", "create_graph": False, "param_groups": [{"dims": [1], "lr": 0.01}]}]})
     assert run(loaded.config).trajectories[0].error is None
+
+
+def test_run_batch_refuses_configs_with_param_groups_rather_than_dropping_them():
+    from optviz.engine import run_batch
+
+    data = {"function": "himmelblau", "start": [[1.0, 1.0]], "steps": 5,
+            "optimizers": [{"name": "SGD", "lr": 0.01, "param_groups": [{"dims": [0], "lr": 0.1}]}]}
+    with pytest.raises(ValueError, match="equal, non-None batch_key"):
+        run_batch([config_from_dict(data), config_from_dict(data)])
