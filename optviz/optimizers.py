@@ -17,7 +17,7 @@ from typing import Any
 from .config import Config, OptimizerSpec, object_name
 from .errors import ConfigError, quote
 from .imports import check_replayable, closest, is_import_path, load_import_path
-from .third_party import candidates, third_party_catalog
+from .third_party import candidates, mentioned, third_party_catalog
 from .torch_source import CHECKS, SourceSignature, source_signature, value_error
 
 BUILTIN_OPTIMIZERS = (
@@ -62,6 +62,10 @@ def resolve_optimizer(name: str | type, *, base_dir: Path | None = None) -> type
     A name torch.optim does not have is looked up in the packages of the ``optviz[optimizers]``
     extra (:mod:`optviz.third_party`): it resolves where exactly one has it.
     """
+    known = {builtin.lower(): builtin for builtin in (*BUILTIN_OPTIMIZERS, *MATRIX_OPTIMIZERS)}
+    if isinstance(name, str) and not is_import_path(name) and name.lower() not in known and not mentioned(name):
+        # Neither torch.optim's nor spelled in any package of the extra: refused without importing torch.
+        raise ConfigError(f"unknown optimizer {quote(name)}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
     import torch
 
     if isinstance(name, type):  # from Python: the class itself
@@ -74,8 +78,7 @@ def resolve_optimizer(name: str | type, *, base_dir: Path | None = None) -> type
         if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
             raise ConfigError(f"{quote(name)} is not a torch.optim.Optimizer subclass")
         return cls
-    by_lower = {builtin.lower(): builtin for builtin in (*BUILTIN_OPTIMIZERS, *MATRIX_OPTIMIZERS)
-                if hasattr(torch.optim, builtin)}
+    by_lower = {lower: builtin for lower, builtin in known.items() if hasattr(torch.optim, builtin)}
     if name.lower() in by_lower:  # a torch.optim name stays torch's, whatever else has it
         return getattr(torch.optim, by_lower[name.lower()])
     found = candidates(name)

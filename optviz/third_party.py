@@ -3,7 +3,8 @@
 The packages are found by importing them (an absent one has no classes); their classes are
 every ``torch.optim.Optimizer`` subclass a package exports at its top level, less torch's own
 re-exported. A config names one as ``package:Class`` or, where exactly one package has it, by
-its short name (:func:`candidates`).
+its short name (:func:`candidates`); a package whose source never spells that name is not
+imported to learn so (:func:`mentions`: a typo is refused before torch is imported).
 
 What a step needs is read from the class itself (:func:`step_needs`), as its authors document it:
 
@@ -21,9 +22,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 # The optviz[optimizers] extra, in the order listings show them.
 PACKAGES = ("pytorch_optimizer", "schedulefree", "lion_pytorch", "prodigyopt", "heavyball")
@@ -57,10 +60,40 @@ def candidates(name: str) -> list[tuple[str, type]]:
     """
     found: list[tuple[str, type]] = []
     for package in PACKAGES:
+        if not mentions(package, name):
+            continue
         for attr, cls in package_classes(package):
             if attr.lower() == name.lower() and all(cls is not other for _, other in found):
                 found.append((f"{package}:{attr}", cls))
     return found
+
+
+def mentioned(name: str) -> bool:
+    """Whether any package of :data:`PACKAGES` spells ``name`` in its source (:func:`mentions`)."""
+    return any(mentions(package, name) for package in PACKAGES)
+
+
+def mentions(package: str, name: str) -> bool:
+    """Whether a source file of ``package`` has ``name`` as a word, in any case; True where the
+    files cannot be read.
+
+    A class the package exports under that name is written there (defined, imported or assigned
+    by name), so where no file has it, importing the package (seconds, for some) would find
+    nothing. An absent package mentions nothing.
+    """
+    try:
+        spec = importlib.util.find_spec(package)  # finds a top-level package without importing it
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    places = list(spec.submodule_search_locations or [])
+    files = [file for place in places for file in Path(place).rglob("*.py")] if places else [Path(spec.origin or "")]
+    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", re.IGNORECASE)
+    try:
+        return any(word.search(file.read_text(encoding="utf-8", errors="replace")) for file in files)
+    except OSError:
+        return True
 
 
 def package_of(cls: type) -> str | None:

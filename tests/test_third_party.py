@@ -236,3 +236,33 @@ def test_a_class_whose_step_draws_random_numbers_never_batches(tmp_path):
     # SophiaH's probes come every 10 steps: the first 5 of a batch can equal lone runs, the 11th cannot.
     _, entry, _ = run_cli(tmp_path, {"name": "SophiaH", "lr": 0.05})
     assert entry["batching"] == "one start at a time: its step draws random numbers"
+
+
+def test_a_misspelt_optimizer_is_refused_before_torch_or_any_package_is_imported():
+    """Importing the extra's packages to look for 'Adma' took about six seconds; none of them spells it."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\n"
+             "from optviz.errors import ConfigError\n"
+             "from optviz.optimizers import resolve_optimizer\n"
+             "try:\n"
+             "    resolve_optimizer('Adma')\n"
+             "except ConfigError as error:\n"
+             "    print(error)\n"
+             "print(sorted(name for name in ('torch', 'pytorch_optimizer', 'heavyball', 'schedulefree') "
+             "if name in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    message, imported = done.stdout.strip().splitlines()
+    assert message.startswith("unknown optimizer 'Adma'; did you mean Adamax, Adam")
+    assert imported == "[]"
+
+
+def test_a_package_is_searched_only_when_its_source_spells_the_name():
+    pytest.importorskip("pytorch_optimizer")
+    from optviz.third_party import mentions
+
+    assert mentions("pytorch_optimizer", "adabelief")  # any case, as names are matched
+    assert not mentions("pytorch_optimizer", "Adma")
+    assert not mentions("no_such_package_here", "Adam")
