@@ -65,7 +65,7 @@ def resolve_optimizer(name: str | type, *, base_dir: Path | None = None) -> type
     known = {builtin.lower(): builtin for builtin in (*BUILTIN_OPTIMIZERS, *MATRIX_OPTIMIZERS)}
     if isinstance(name, str) and not is_import_path(name) and name.lower() not in known and not mentioned(name):
         # Neither torch.optim's nor spelled in any package of the extra: refused without importing torch.
-        raise ConfigError(f"unknown optimizer {quote(name)}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
+        raise _unknown_optimizer(name)
     import torch
 
     if isinstance(name, type):  # from Python: the class itself
@@ -87,7 +87,11 @@ def resolve_optimizer(name: str | type, *, base_dir: Path | None = None) -> type
     if found:
         raise ConfigError(f"optimizer {quote(name)} is in {len(found)} packages; name one: "
                           f"{', '.join(path for path, _ in found)}")
-    raise ConfigError(f"unknown optimizer {quote(name)}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
+    raise _unknown_optimizer(name)
+
+
+def _unknown_optimizer(name: str) -> ConfigError:
+    return ConfigError(f"unknown optimizer {quote(name)}; {closest(name, list(BUILTIN_OPTIMIZERS))}")
 
 
 def canonical_optimizer_name(name: str) -> str:

@@ -73,6 +73,7 @@ def mentioned(name: str) -> bool:
     return any(mentions(package, name) for package in PACKAGES)
 
 
+@functools.lru_cache(maxsize=None)  # mentioned() and candidates() ask alike for one name
 def mentions(package: str, name: str) -> bool:
     """Whether a source file of ``package`` has ``name`` as a word, in any case; True where the
     files cannot be read.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import Config, FunctionSpec, OptimizerSpec
+from ..config import Config, FunctionSpec, OptimizerSpec, object_name
 from ..errors import ConfigError, quote
 from ..imports import is_import_path
 from ..optimizers import (ELEMENTWISE_OPTIMIZERS, canonical_optimizer_name, check_without_torch, group_hyperparameters,
@@ -81,11 +81,12 @@ def check_engine(config: Config) -> None:
                           path="engine")
     for index, spec in enumerate(config.optimizers):
         path = f"optimizers[{index}]"
-        name = canonical_optimizer_name(spec.name) if isinstance(spec.name, str) else getattr(spec.name, "__name__", "")
-        if not isinstance(spec.name, str) or name not in ELEMENTWISE_OPTIMIZERS:
+        # A class given from Python is not torch's, whatever its name.
+        if not isinstance(spec.name, str) or canonical_optimizer_name(spec.name) not in ELEMENTWISE_OPTIMIZERS:
             fused = ", ".join(sorted(ELEMENTWISE_OPTIMIZERS))
+            written = spec.name if isinstance(spec.name, str) else object_name(spec.name)
             raise ConfigError(f"engine: fused compiles torch.optim's element-wise optimizers ({fused}); "
-                              f"{quote(name or spec.name)} runs on engine: exact", path=f"{path}.name")
+                              f"{quote(written)} runs on engine: exact", path=f"{path}.name")
         if spec.scheduler is not None:
             raise ConfigError("engine: fused keeps the lr constant (a scheduler would recompile the step at every "
                               "change); use engine: exact with a scheduler", path=f"{path}.scheduler")
