@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import functools
+import string
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -395,15 +396,20 @@ def test_text_from_cached_glyphs_is_agg_text_pixel_for_pixel(text, style):
         assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg)
 
 
+@pytest.mark.parametrize("style", ["normal", "italic"])
 @pytest.mark.parametrize("family", ["sans-serif", "serif", "monospace"])
-def test_text_measured_pair_by_pair_is_agg_measure(family):
+def test_text_measured_from_glyphs_and_pairs_is_agg_measure(family, style):
     canvas = FigureCanvasAgg(Figure(dpi=100))
     agg = canvas.get_renderer()
     glyphs = GlyphRenderer(agg)
     strings = [f"step {step} / {total}" for step in range(0, 1000, 37) for total in (100, 999)]
-    strings += ["AVAWAY To. Wa", "loss = 1.25e-03", "jpq|", "ab", " a", "a ", "x  y"]
+    strings += ["AVAWAY To. Wa", "loss = 1.25e-03", "jpq|", "ab", " a", "a ", "x  y", " ", "' ", "^", "_", "j",
+                "fj", "T.", "\"Ta\" * (f')", "g", "Ωμ²±°"]
+    printable = string.printable[:95]
+    random = np.random.default_rng(7)
+    strings += ["".join(random.choice(list(printable), size=random.integers(1, 12))) for _ in range(200)]
     for size in (7, 11, 14.5):
-        prop = FontProperties(family=family, size=size)
+        prop = FontProperties(family=family, style=style, size=size)
         for text in strings:
             assert glyphs.get_text_width_height_descent(text, prop, False) == \
                 agg.get_text_width_height_descent(text, prop, False), text

@@ -83,27 +83,37 @@ class LineReplay:
 
     def draw(self, line: Line2D) -> None:
         """Draw ``line`` as ``line.draw(renderer)`` would."""
-        data = None if id(line) in self._refused else _replayable_data(line)
-        if data is None:
+        key = id(line)
+        if key in self._refused:
             line.draw(self._renderer)
             return
         style = _style(line)
-        recorded = self._recorded.get(id(line))
+        recorded = self._recorded.get(key)
         if recorded is not None and _same(recorded[0], style):
-            self._replay(recorded[1], Path(data))
-            line.stale = False
+            data = _replayable_data(line)
+            if data is not None:
+                self._replay(recorded[1], Path(data))
+                line.stale = False
+                return
+        # A new line or a new style: check everything, draw it the ordinary way and record its calls.
+        data = _replayable_data(line) if _replayable_kind(line) else None
+        if data is None:
+            self._recorded.pop(key, None)
+            line.draw(self._renderer)
             return
         recorder = _Recorder(self._renderer)
         try:
             line.draw(recorder)
         except _NotReplayable:
             # Nothing was drawn by the refused call; draw the line the ordinary way from now on.
-            self._refused.add(id(line))
-            self._recorded.pop(id(line), None)
+            self._refused.add(key)
+            self._recorded.pop(key, None)
             line.draw(self._renderer)
             return
         if len(data):  # an empty line makes no calls, which would replay as nothing for ever
-            self._recorded[id(line)] = (style, recorder.calls)
+            self._recorded[key] = (style, recorder.calls)
+        else:
+            self._recorded.pop(key, None)
 
     def _replay(self, calls: list[tuple[str, tuple[Any, ...]]], path: Path) -> None:
         renderer = self._renderer
@@ -118,20 +128,26 @@ class LineReplay:
         renderer.close_group("line2d")
 
 
+def _replayable_kind(line: Line2D) -> bool:
+    """Whether the way ``line`` is drawn, data aside, is one a replay repeats exactly. All it
+    reads is part of :data:`_style`, so it is asked again only when the style changes."""
+    return (type(line) is Line2D and line.get_visible() and line.get_drawstyle() == "default"
+            and line.get_markevery() is None and not line.get_path_effects() and line.get_sketch_params() is None
+            and line.get_transform().is_affine and line.get_gid() is None)
+
+
 def _replayable_data(line: Line2D) -> np.ndarray | None:
-    """The line's points as ``(n, 2)`` floats when a replay draws it exactly, else None."""
-    if (type(line) is not Line2D or not line.get_visible() or line.get_drawstyle() != "default"
-            or line.get_markevery() is not None or line.get_path_effects() or line.get_sketch_params() is not None
-            or not line.get_transform().is_affine or line.get_gid() is not None):
-        return None
+    """The line's points as ``(n, 2)`` floats when they are plain numbers a replay draws exactly,
+    else None."""
     x, y = line.get_xdata(orig=True), line.get_ydata(orig=True)
-    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)) or np.ma.isMaskedArray(x) \
-            or np.ma.isMaskedArray(y) or x.dtype.kind not in "fiu" or y.dtype.kind not in "fiu":
-        return None
-    if x.ndim != 1 or x.shape != y.shape or len(x) > _SUBSLICE_POINTS:
+    if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype.kind not in "fiu" \
+            or y.dtype.kind not in "fiu" or x.ndim != 1 or x.shape != y.shape or len(x) > _SUBSLICE_POINTS:
         return None
     # What Line2D.recache builds: the points as one float array, the path's vertices.
-    return np.column_stack([x, y]).astype(float)
+    points = np.empty((len(x), 2))
+    points[:, 0] = x
+    points[:, 1] = y
+    return points
 
 
 # What the renderer calls of ``Line2D.draw`` depend on, besides the data: its style, read in one
@@ -142,9 +158,9 @@ _style = operator.attrgetter(
     "_color", "_alpha", "_linewidth", "_linestyle", "_dash_pattern", "_unscaled_dash_pattern", "_gapcolor",
     "_dashcapstyle", "_dashjoinstyle", "_solidcapstyle", "_solidjoinstyle", "_antialiased", "_snap", "_url",
     "_marker", "_markersize", "_markeredgewidth", "_markeredgecolor", "_markerfacecolor", "_markerfacecoloralt",
-    "_clipon", "clipbox", "_clippath", "_transform", "_visible",
+    "_clipon", "clipbox", "_clippath", "_transform", "_visible", "_drawstyle", "_markevery", "_path_effects",
+    "_sketch", "_gid",
 )
-
 
 
 def _same(first: tuple[Any, ...], second: tuple[Any, ...]) -> bool:
