@@ -27,6 +27,7 @@ from images import FrameGrabber
 from optviz.render import frames
 from optviz.errors import ConfigError, RunError
 from optviz.render.frames import live_animation, render_frames, save_animation
+from optviz.render import glyphs
 from optviz.render.glyphs import GlyphRenderer
 
 STEPS = 12
@@ -170,6 +171,49 @@ def test_blitted_frames_match_full_redraws(scene):
     assert not np.array_equal(blitted[0], blitted[-1])
     for step in (0, 1, 5, STEPS - 1):
         assert_same_picture(blitted[step], full_redraw(fig, update, step))
+
+
+def edge_scene() -> Scene:
+    """Big markers hopping across the corners of the Axes, half outside its limits, and a label
+    that is not clipped, moving beside the Axes."""
+    fig = Figure(figsize=(3, 2), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set(xlim=(0, 1), ylim=(0, 1), title="corners")
+    corners = np.array([[0, 0], [1, 1], [0, 1], [1, 0], [0.5, 1.02], [-0.02, 0.5]])
+    head, = ax.plot([], [], "s", ms=18, mec="k", mew=2)
+    trail, = ax.plot([], [], lw=6)
+    label = ax.text(1.02, 0.5, "", transform=ax.transAxes, clip_on=False)
+
+    def hop(step: int) -> list[Artist]:
+        point = corners[step % len(corners)]
+        head.set_data([point[0]], [point[1]])
+        trail.set_data(corners[: step % len(corners) + 1, 0], corners[: step % len(corners) + 1, 1])
+        label.set_text(f"corner {step}")
+        label.set_y(0.2 + 0.1 * (step % 5))
+        return [head, trail, label]
+
+    return fig, hop
+
+
+@pytest.mark.parametrize("unclipped", [False, True], ids=["clipped", "one unclipped"])
+@pytest.mark.parametrize("scene", [contour_scene, two_panel_scene, edge_scene], ids=["contour", "two axes", "edges"])
+def test_restoring_only_the_moving_artists_area_changes_no_pixel(scene, unclipped, monkeypatch):
+    """After the first frame only the clip boxes of the moving artists are restored and compared:
+    every frame is the one a whole restore gives, bit for bit, in the GIF too."""
+    fig, update = scene()
+    moving = update(0)
+    for artist in moving:
+        artist.set_clip_on(True)
+    moving[-1].set_clip_on(not unclipped)
+    narrowed = list(render_frames(fig, update, 12))
+    whole = (slice(None), slice(None))
+    with monkeypatch.context() as patched:
+        patched.setattr(frames, "_drawing_area", lambda moving, shape: whole)
+        everywhere = list(render_frames(fig, update, 12))
+    assert (frames._drawing_area(moving, narrowed[0].shape[:2]) == whole) == unclipped
+    for frame, reference in zip(narrowed, everywhere, strict=True):
+        assert np.array_equal(frame, reference)
 
 
 def test_blitted_frames_match_funcanimation_frames(tmp_path):
@@ -368,15 +412,16 @@ def test_docstring_example_runs():
     assert doctest.testmod(frames).failed == 0
 
 
-@pytest.mark.parametrize("text", ["step 0 / 100", "step 97 / 100", "AVAWAY To. Wa", "loss = 1.25e-03", "jpq|",
-                                  " step 1 ", "1", "$x^2$", "", "step 3\nloss 0.5"],
-                         ids=["counter", "counter 97", "kerning", "number", "descenders", "spaces", "one", "math", "empty",
-                              "two lines"])
+@pytest.mark.parametrize("text", ["step 0 / 100", "step 97 / 100", "AVAWAY To. Wa", "loss = 1.25e-03", "jpq|ffj/W",
+                                  "fhgjJ fy [f]", " step 1 ", "1", "$x^2$", "", "step 3\nloss 0.5"],
+                         ids=["counter", "counter 97", "kerning", "number", "descenders", "touching ink", "spaces",
+                              "one", "math", "empty", "two lines"])
 @pytest.mark.parametrize("style", [
     dict(color="w", fontsize=11),
     dict(fontsize="medium", bbox=dict(boxstyle="round", facecolor="white", alpha=0.8)),
     dict(fontsize=9, rotation=30, family="serif"),
-], ids=["plain", "boxed", "rotated serif"])
+    dict(fontsize=14, style="italic", family="serif"),
+], ids=["plain", "boxed", "rotated serif", "italic serif"])
 def test_text_from_cached_glyphs_is_agg_text_pixel_for_pixel(text, style):
     fig = Figure(figsize=(3.2, 2.4), dpi=80)
     canvas = FigureCanvasAgg(fig)
@@ -394,6 +439,13 @@ def test_text_from_cached_glyphs_is_agg_text_pixel_for_pixel(text, style):
         canvas.restore_region(background)
         label.draw(glyphs)
         assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg)
+
+
+@pytest.mark.parametrize("alphabet", ["0123456789", "ab", "x"])
+def test_all_pairs_string_has_each_pair_of_characters_side_by_side_once(alphabet):
+    text = glyphs._all_pairs(alphabet)
+    neighbours = [text[i : i + 2] for i in range(len(text) - 1)]
+    assert sorted(neighbours) == sorted(a + b for a in alphabet for b in alphabet)
 
 
 @pytest.mark.parametrize("style", ["normal", "italic"])

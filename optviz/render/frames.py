@@ -2,14 +2,16 @@
 
 ``FuncAnimation.save`` redraws the whole figure for every frame, although for
 an optimizer race on a contour map almost all of it is static background.
-Here the background is drawn once and cached; each frame restores it and
-draws only the moving artists over it; static artists that a full draw
-paints on top of them (spines, a legend inside the Axes) are laid back over
-them.  Moving text is drawn from cached glyphs (:mod:`optviz.render.glyphs`) and
-moving lines by replaying their renderer calls with new data
-(:mod:`optviz.render.fastlines`), both pixel for pixel as their own draws.  A GIF gets
-one palette for the whole animation; each frame quantizes only the pixels that changed
-and stores their box, with unchanged pixels transparent.
+Here the background is drawn once and cached; each frame restores it where
+the moving artists can draw (their clip boxes, usually the Axes) and draws
+only them over it; static artists that a full draw paints on top of them
+(spines, a legend inside the Axes) are laid back over them.  Moving text is
+drawn from cached glyphs (:mod:`optviz.render.glyphs`) and moving lines by
+replaying their renderer calls with new data (:mod:`optviz.render.fastlines`),
+both pixel for pixel as their own draws.  A GIF gets one palette for the whole
+animation; each frame looks for changed pixels only where the moving artists
+can draw, quantizes only those and stores their box, with unchanged pixels
+transparent.
 
 ``update`` and ``init`` are the functions ``FuncAnimation`` takes with
 ``blit=True``: they change artists (``set_data``, ``set_text``) and return them.
@@ -18,6 +20,7 @@ and stores their box, with unchanged pixels transparent.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import queue
 import secrets
@@ -86,7 +89,7 @@ def render_frames(
     [(50, 100, 3), (50, 100, 3)]
     """
     with contextlib.closing(_blit(fig, update, _as_sequence(frames), animated, init)) as drawn:
-        for rgba in drawn:
+        for rgba, _ in drawn:
             yield np.array(_rgb_image(rgba))
 
 
@@ -182,8 +185,10 @@ def _blit(
     frames: Sequence[Any],
     animated: Iterable[Artist] | None,
     init: Init | None,
-) -> Iterator[np.ndarray]:
-    """Yield the canvas as an RGBA view after drawing each frame; the next frame overwrites it."""
+) -> Iterator[tuple[np.ndarray, tuple[slice, slice]]]:
+    """Yield the canvas as an RGBA view after drawing each frame, and the rows and columns
+    outside which it is the same as the frame before (the whole canvas for the first frame);
+    the next frame overwrites it."""
     with _agg_canvas(fig) as canvas:
         moving = _moving_artists(fig, update, frames[0], animated, init)
         covering = _covering_artists(fig, moving)
@@ -192,11 +197,12 @@ def _blit(
                 # Constrained layout still nudges the Axes on the second draw; let it settle.
                 canvas.draw()
             canvas.draw()
-            background = canvas.copy_from_bbox(fig.bbox)
-            cover = _Cover(canvas, covering, background)
             rgba = np.asarray(canvas.buffer_rgba())
+            background = rgba.copy()
+            cover = _Cover(canvas, covering, background)
             glyphs = GlyphRenderer(canvas.get_renderer())
             lines = LineReplay(canvas.get_renderer())
+            changing = whole = (slice(None), slice(None))
             for frame in frames:
                 unknown = set(update(frame) or ()).difference(moving)
                 if unknown:
@@ -205,10 +211,32 @@ def _blit(
                         f" background: {sorted(map(str, unknown))}; return them from init or"
                         " from update of the first frame, or pass them in animated="
                     )
-                canvas.restore_region(background)
+                rgba[changing] = background[changing]
                 _draw(fig, moving, glyphs, lines)
                 cover.paint(rgba)
-                yield rgba
+                yield rgba, changing
+                if changing is whole:
+                    changing = _drawing_area(moving, rgba.shape[:2])
+                    cover = cover.within(changing, rgba.shape[:2])
+
+
+def _drawing_area(moving: Sequence[Artist], shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The rows and columns of the canvas the moving artists can draw on: the union of their
+    clip boxes, or the whole canvas when one of them is not clipped to a box.
+
+    Agg's antialiasing touches the pixel next to a clip box's edge, rounded outwards; three
+    pixels of margin keep that inside with room to spare.
+    """
+    height, width = shape
+    boxes = [artist.get_clip_box() for artist in moving]
+    if not all(artist.get_clip_on() for artist in moving) or any(box is None for box in boxes):
+        return slice(None), slice(None)
+    x0, y0 = np.min([box.p0 for box in boxes], axis=0)
+    x1, y1 = np.max([box.p1 for box in boxes], axis=0)
+    # Display coordinates count up from the bottom; rows count down from the top.
+    rows = slice(max(int(np.floor(height - y1)) - 3, 0), min(int(np.ceil(height - y0)) + 3, height))
+    columns = slice(max(int(np.floor(x0)) - 3, 0), min(int(np.ceil(x1)) + 3, width))
+    return rows, columns
 
 
 def _moving_artists(
@@ -263,7 +291,7 @@ class _Cover:
     RGBA words, which numpy gathers and compares far faster than rows of bytes.
     """
 
-    def __init__(self, canvas: FigureCanvasAgg, artists: Sequence[Artist], background: Any) -> None:
+    def __init__(self, canvas: FigureCanvasAgg, artists: Sequence[Artist], background: np.ndarray) -> None:
         fig = canvas.figure
         words = _words(np.asarray(canvas.buffer_rgba()))
         below = words.copy()
@@ -272,11 +300,22 @@ class _Cover:
         canvas.get_renderer().clear()
         _draw(fig, artists)
         layer = words.copy()
-        canvas.restore_region(background)
+        words[:] = _words(background)
         self.pixels = np.flatnonzero(_bytes(layer)[:, 3])
         self.below = below[self.pixels]
         self.static = static[self.pixels]
         self.layer = _bytes(layer[self.pixels]).astype(np.int32)
+
+    def within(self, changing: tuple[slice, slice], shape: tuple[int, int]) -> _Cover:
+        """The covering pixels inside ``changing`` (rows, columns) of a canvas of ``shape``: once a
+        frame has every covering pixel laid, only those are restored and drawn over again."""
+        rows, columns = np.divmod(self.pixels, shape[1])
+        (top, bottom, _), (left, right, _) = (part.indices(size) for part, size in zip(changing, shape))
+        keep = (rows >= top) & (rows < bottom) & (columns >= left) & (columns < right)
+        inside = copy.copy(self)
+        inside.pixels, inside.below, inside.static, inside.layer = (
+            self.pixels[keep], self.below[keep], self.static[keep], self.layer[keep])
+        return inside
 
     def paint(self, rgba: np.ndarray) -> None:
         """Lay the covering artists over ``rgba``, the canvas after the moving artists are drawn."""
@@ -367,17 +406,17 @@ def _write_gif(
         contextlib.closing(_blit(fig, update, [*samples, *frames], animated, init)) as drawn,
         open(path, "wb") as gif,
     ):
-        sample_images = [_rgb_image(next(drawn)) for _ in samples]
+        sample_images = [_rgb_image(next(drawn)[0]) for _ in samples]
         palette = _global_palette(sample_images)
         gif.write(_gif_header(sample_images[0].size, palette, loop))
         indices = previous = None
-        for done, rgba in enumerate(drawn, start=1):
+        for done, (rgba, changing) in enumerate(drawn, start=1):
             if indices is None:
                 indices = _quantize(rgba, palette)
                 _write_gif_patch(gif, indices, (0, 0), 1000 / fps, transparency=None)
                 previous = _words(rgba).copy()
             else:
-                patch, origin = _changed_patch(rgba, previous, indices, palette)
+                patch, origin = _changed_patch(rgba, changing, previous, indices, palette)
                 _write_gif_patch(gif, patch, origin, 1000 / fps)
             if progress:
                 progress(done, count)
@@ -391,18 +430,23 @@ def _quantize(rgba: np.ndarray, palette: Image.Image) -> np.ndarray:
 
 
 def _changed_patch(
-    rgba: np.ndarray, previous: np.ndarray, indices: np.ndarray, palette: Image.Image
+    rgba: np.ndarray, changing: tuple[slice, slice], previous: np.ndarray, indices: np.ndarray, palette: Image.Image
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """The box of colour indices that changed since the last frame, unchanged pixels transparent,
-    and its ``(top, left)``; ``previous`` (the last frame's pixel words) and ``indices`` (its
-    colour indices) are brought up to this frame.
+    and its ``(top, left)``; ``changing`` (rows, columns) bounds what can have changed, and
+    ``previous`` (the last frame's pixel words) and ``indices`` (its colour indices) are brought up
+    to this frame.
 
     Only the pixels that differ are quantized: without dithering each pixel's index depends on
     its colour alone, so they get the indices a whole-frame quantization would give them.
     """
-    width = rgba.shape[1]
+    height, width = rgba.shape[:2]
+    top, left = (part.indices(size)[0] for part, size in zip(changing, (height, width)))
     words = _words(rgba)
-    changed = np.flatnonzero(words != previous)
+    now_box = words.reshape(height, width)[changing]
+    inside = np.flatnonzero(now_box != previous.reshape(height, width)[changing])
+    # Positions in the box, as positions in the whole frame.
+    changed = (inside // now_box.shape[1] + top) * width + inside % now_box.shape[1] + left
     colours = changed
     if changed.size:
         now = words[changed]
@@ -474,7 +518,7 @@ def _write_mp4(
         path, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1
     )
     with contextlib.closing(_blit(fig, update, frames, animated, init)) as drawn, _Encoder(video) as encoder:
-        for done, rgba in enumerate(drawn, start=1):
+        for done, (rgba, _) in enumerate(drawn, start=1):
             height, width = rgba.shape[:2]
             # yuv420p stores colour per 2x2 pixels, so H.264 needs an even width and height.
             # A copy: the canvas is redrawn for the next frame while ffmpeg still reads this one.
