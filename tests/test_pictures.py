@@ -22,6 +22,7 @@ import optviz
 from optviz import config_from_dict
 from optviz.cli import cli
 from optviz.errors import ConfigError, RunError
+from optviz.render import frames
 from optviz.render.frames import render_frames
 from optviz.progress import ProgressBar
 from optviz.render import build_scene
@@ -273,6 +274,19 @@ def test_3d_race_moves_heads_along_the_surface(results):
         np.testing.assert_allclose(z[0], trajectory.loss[0, record], rtol=1e-12, atol=1e-12)
         assert len(trail.get_data_3d()[0]) == 4 + 1 + 1  # four steps back, the head, the NaN separator
     assert scene.counter.get_text() == f"step {record} / {result.config.steps}"
+
+
+@pytest.mark.parametrize("view, quiver", [("2d", False), ("2d", True), ("3d", False)], ids=["2d", "quiver", "3d"])
+def test_race_frames_redraw_only_the_axes_and_lose_nothing(results, view, quiver, monkeypatch):
+    """Every moving artist of the race, its counter too, is clipped to the Axes, so frames restore
+    and compare the Axes alone; the frames are those a whole-canvas restore gives, bit for bit."""
+    scene = build_scene(results["2d"], frames=8, view=view, quiver=quiver)
+    narrowed = list(render_frames(scene.figure, scene.update, scene.frames))
+    assert frames._drawing_area(scene.artists, narrowed[0].shape[:2]) != (slice(None), slice(None))
+    monkeypatch.setattr(frames, "_drawing_area", lambda moving, shape: (slice(None), slice(None)))
+    scene = build_scene(results["2d"], frames=8, view=view, quiver=quiver)
+    for frame, reference in zip(narrowed, render_frames(scene.figure, scene.update, scene.frames), strict=True):
+        assert np.array_equal(frame, reference)
 
 
 def test_quiver_arrows_point_down_the_gradient():

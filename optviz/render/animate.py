@@ -87,7 +87,8 @@ def build_scene(result: RunResult, *, frames: int | None = None, trail: int | No
                             markeredgecolor="black", markeredgewidth=0.8, linestyle="none", zorder=4, label=label)
         heads.append(head)
         trails.append(trail_line)
-    counter = axes.text(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=5,
+    # Clipped to the Axes (where it lies anyway), so that frames redraw the Axes alone.
+    counter = axes.text(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=5, clip_on=True,
                         bbox=dict(boxstyle="round", facecolor="white", alpha=0.8), fontsize="medium")
     axes.legend(handles=heads, loc="upper right", fontsize="small", framealpha=0.85)
     axes.set_title(f"{result.function.name}: optimizers racing downhill")
@@ -163,7 +164,7 @@ def _surface_scene(result, frames: int, trail: int | None, pyplot: bool) -> Scen
         heads.append(head)
         trails.append(trail_line)
         coordinates.append(lifted(result.function, *frozen_coordinates(trajectory, 2, rows), domain))
-    counter = axes.text2D(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=5,
+    counter = axes.text2D(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=5, clip_on=True,
                           bbox=dict(boxstyle="round", facecolor="white", alpha=0.8), fontsize="medium")
     axes.legend(handles=heads, loc="upper right", fontsize="small", framealpha=0.85)
     axes.set_title(f"{result.function.name}: optimizers racing downhill")

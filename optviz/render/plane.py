@@ -387,7 +387,8 @@ def landscape_scene(landscape: Landscape, *, frames: int = 100, trail: int | Non
         trails.append(trail_line)
         coordinates.append(_lifted(landscape, path, scale) if three else tuple(np.asarray(path.coords, dtype=float).T))
     text = axes.text2D if three else axes.text
-    counter = text(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=6,
+    # Clipped to the Axes (where it lies anyway), so that frames redraw the Axes alone.
+    counter = text(0.02, 0.97, "", transform=axes.transAxes, va="top", ha="left", zorder=6, clip_on=True,
                    bbox=dict(boxstyle="round", facecolor="white", alpha=0.8), fontsize="medium")
     figure.legend(handles=heads, loc="outside lower center", ncols=min(len(heads), 4), fontsize="small",
                   framealpha=0.9)
