@@ -216,6 +216,23 @@ def test_restoring_only_the_moving_artists_area_changes_no_pixel(scene, unclippe
         assert np.array_equal(frame, reference)
 
 
+@pytest.mark.parametrize("width", [16, 15], ids=["even width", "odd width"])
+@pytest.mark.parametrize("box", [(slice(None), slice(None)), (slice(2, 9), slice(3, 12)), (slice(0, 5), slice(4, 15))],
+                         ids=["whole", "odd edges", "even edges"])
+def test_changed_pixels_are_found_exactly_in_the_box(width, box):
+    random = np.random.default_rng(3)
+    previous = random.integers(0, 2**32, size=(10, width), dtype=np.uint32)
+    now = previous.copy()
+    for row, column in random.integers(0, (10, width), size=(25, 2)):
+        now[row, column] ^= np.uint32(1 << int(random.integers(0, 32)))
+    now[1, 0], now[9, width - 1] = ~now[1, 0], ~now[9, width - 1]  # at the edges of a row pair
+    inside = np.zeros((10, width), dtype=bool)
+    inside[box] = True
+    expected = np.flatnonzero((now != previous) & inside)
+    found = frames._differing(now.reshape(-1), previous.reshape(-1), (10, width), box)
+    assert found.tolist() == expected.tolist()
+
+
 def test_blitted_frames_match_funcanimation_frames(tmp_path):
     fig, update = contour_scene()
     blitted = list(render_frames(fig, update, STEPS))

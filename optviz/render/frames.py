@@ -440,13 +440,9 @@ def _changed_patch(
     Only the pixels that differ are quantized: without dithering each pixel's index depends on
     its colour alone, so they get the indices a whole-frame quantization would give them.
     """
-    height, width = rgba.shape[:2]
-    top, left = (part.indices(size)[0] for part, size in zip(changing, (height, width)))
+    width = rgba.shape[1]
     words = _words(rgba)
-    now_box = words.reshape(height, width)[changing]
-    inside = np.flatnonzero(now_box != previous.reshape(height, width)[changing])
-    # Positions in the box, as positions in the whole frame.
-    changed = (inside // now_box.shape[1] + top) * width + inside % now_box.shape[1] + left
+    changed = _differing(words, previous, rgba.shape[:2], changing)
     colours = changed
     if changed.size:
         now = words[changed]
@@ -466,6 +462,31 @@ def _changed_patch(
     patch = np.full((int(rows[-1]) + 1 - top, int(columns.max()) + 1 - left), _TRANSPARENT, dtype=np.uint8)
     patch[rows - top, columns - left] = colours
     return patch, (top, left)
+
+
+def _differing(words: np.ndarray, previous: np.ndarray, shape: tuple[int, int],
+               changing: tuple[slice, slice]) -> np.ndarray:
+    """The positions, in ascending order, of the pixel words that differ from ``previous`` within
+    ``changing`` (rows, columns) of a frame of ``shape``.
+
+    Where the rows allow it, pixels are compared two at a time as 64-bit words, which halves the
+    work of the search over the frame; the few pairs that differ are then told apart.
+    """
+    height, width = shape
+    (top, bottom, _), (left, right, _) = (part.indices(size) for part, size in zip(changing, shape))
+    if width % 2 == 0:
+        first, last = left // 2, (right + 1) // 2  # the pairs of columns the box touches
+        pairs = (slice(top, bottom), slice(first, last))
+        inside = np.flatnonzero(words.view(np.uint64).reshape(height, width // 2)[pairs]
+                                != previous.view(np.uint64).reshape(height, width // 2)[pairs])
+        # Each differing pair as its two pixels, in the frame; then those in the box that differ.
+        candidates = (inside // (last - first) + top) * width + 2 * (inside % (last - first) + first)
+        candidates = np.column_stack([candidates, candidates + 1]).reshape(-1)
+        column = candidates % width
+        return candidates[(words[candidates] != previous[candidates]) & (column >= left) & (column < right)]
+    box = (slice(top, bottom), slice(left, right))
+    inside = np.flatnonzero(words.reshape(height, width)[box] != previous.reshape(height, width)[box])
+    return (inside // (right - left) + top) * width + inside % (right - left) + left
 
 
 def _global_palette(samples: list[Image.Image]) -> Image.Image:
