@@ -131,7 +131,7 @@ def timed_save(path: Path, frames: int) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100, help="frames per animation (default 100)")
-    parser.add_argument("--repeats", type=int, default=3, help="saves per optviz route, medians shown (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="saves per optviz route, medians shown (default 5)")
     parser.add_argument("--out", type=Path, help="directory for the files (default: a temporary one)")
     args = parser.parse_args(argv)
     if args.frames < 2:

@@ -28,7 +28,7 @@ from optviz.render import frames
 from optviz.errors import ConfigError, RunError
 from optviz.render.frames import live_animation, render_frames, save_animation
 from optviz.render import glyphs
-from optviz.render.glyphs import GlyphRenderer
+from optviz.render.glyphs import GlyphRenderer, TextReplay
 
 STEPS = 12
 
@@ -448,14 +448,40 @@ def test_text_from_cached_glyphs_is_agg_text_pixel_for_pixel(text, style):
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
     glyphs = GlyphRenderer(canvas.get_renderer())
-    for repeat in range(2):  # the second time from the cache
-        label.set_text(text)
+    texts = TextReplay(GlyphRenderer(canvas.get_renderer()))
+    # The second time from the cache; from the third, a replay of the first draw with new strings.
+    for shown in [text, text, "step 1", text, text[::-1], "", text]:
+        label.set_text(shown)
+        canvas.restore_region(background)
+        label.draw(canvas.get_renderer())
+        drawn_by_agg = np.asarray(canvas.buffer_rgba()).copy()
+        for draw in (lambda: label.draw(glyphs), lambda: texts.draw(label)):
+            canvas.restore_region(background)
+            draw()
+            assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg), shown
+    assert (id(label) in texts._recorded) == ("bbox" not in style)  # a boxed text is drawn the ordinary way
+
+
+def test_replayed_text_follows_changes_of_its_style():
+    fig = Figure(figsize=(3.2, 2.4), dpi=80)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    label = ax.text(0.1, 0.5, "", transform=ax.transAxes, ha="left")
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    texts = TextReplay(GlyphRenderer(canvas.get_renderer()))
+    changes = [lambda: None, lambda: label.set_color("C3"), lambda: label.set_position((0.3, 0.2)),
+               lambda: label.set_ha("center"), lambda: label.set_fontsize(17), lambda: label.set_rotation(20),
+               lambda: label.set_alpha(0.5), lambda: label.set_text("two\nlines 9"), lambda: label.set_clip_on(True)]
+    for step, change in enumerate(changes):
+        label.set_text(f"step {step}")
+        change()
         canvas.restore_region(background)
         label.draw(canvas.get_renderer())
         drawn_by_agg = np.asarray(canvas.buffer_rgba()).copy()
         canvas.restore_region(background)
-        label.draw(glyphs)
-        assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg)
+        texts.draw(label)
+        assert np.array_equal(np.asarray(canvas.buffer_rgba()), drawn_by_agg), step
 
 
 @pytest.mark.parametrize("alphabet", ["0123456789", "ab", "x"])

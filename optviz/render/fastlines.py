@@ -89,7 +89,7 @@ class LineReplay:
             return
         style = _style(line)
         recorded = self._recorded.get(key)
-        if recorded is not None and _same(recorded[0], style):
+        if recorded is not None and same_style(recorded[0], style):
             data = _replayable_data(line)
             if data is not None:
                 self._replay(recorded[1], Path(data))
@@ -163,7 +163,7 @@ _style = operator.attrgetter(
 )
 
 
-def _same(first: tuple[Any, ...], second: tuple[Any, ...]) -> bool:
+def same_style(first: tuple[Any, ...], second: tuple[Any, ...]) -> bool:
     """Whether two styles are equal; a comparison with no single answer (a colour given as an
     array, say) counts as a change."""
     try:

@@ -42,7 +42,7 @@ from PIL import GifImagePlugin, Image
 
 from optviz.errors import ConfigError, RunError
 from optviz.render.fastlines import LineReplay
-from optviz.render.glyphs import GlyphRenderer
+from optviz.render.glyphs import GlyphRenderer, TextReplay
 
 Update = Callable[[Any], Iterable[Artist] | None]
 Init = Callable[[], Iterable[Artist] | None]
@@ -200,7 +200,7 @@ def _blit(
             rgba = np.asarray(canvas.buffer_rgba())
             background = rgba.copy()
             cover = _Cover(canvas, covering, background)
-            glyphs = GlyphRenderer(canvas.get_renderer())
+            texts = TextReplay(GlyphRenderer(canvas.get_renderer()))
             lines = LineReplay(canvas.get_renderer())
             changing = whole = (slice(None), slice(None))
             for frame in frames:
@@ -212,7 +212,7 @@ def _blit(
                         " from update of the first frame, or pass them in animated="
                     )
                 rgba[changing] = background[changing]
-                _draw(fig, moving, glyphs, lines)
+                _draw(fig, moving, texts, lines)
                 cover.paint(rgba)
                 yield rgba, changing
                 if changing is whole:
@@ -341,9 +341,9 @@ def _bytes(words: np.ndarray) -> np.ndarray:
     return words.view(np.uint8).reshape(-1, 4)
 
 
-def _draw(fig: Figure, artists: Iterable[Artist], glyphs: GlyphRenderer | None = None,
+def _draw(fig: Figure, artists: Iterable[Artist], texts: TextReplay | None = None,
           lines: LineReplay | None = None) -> None:
-    """Draw ``artists`` on the figure's canvas; text through ``glyphs`` and lines through
+    """Draw ``artists`` on the figure's canvas; text through ``texts`` and lines through
     ``lines`` when given."""
     renderer = fig.canvas.get_renderer()
     for artist in artists:
@@ -352,8 +352,10 @@ def _draw(fig: Figure, artists: Iterable[Artist], glyphs: GlyphRenderer | None =
             artist.do_3d_projection()
         if lines is not None and isinstance(artist, Line2D):
             lines.draw(artist)
+        elif texts is not None and isinstance(artist, Text):
+            texts.draw(artist)
         else:
-            artist.draw(glyphs if glyphs is not None and isinstance(artist, Text) else renderer)
+            artist.draw(renderer)
 
 
 @contextlib.contextmanager

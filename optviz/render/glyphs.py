@@ -14,11 +14,14 @@ are drawn: it shapes each pair once (all pairs of digits in one go), loads each
 glyph once, measures from these, rasterizes each glyph once per sub-pixel
 offset, and hands the very bitmaps Agg would draw to Agg's own
 ``draw_text_image``, side by side in one image where their ink does not meet:
-the measures and the pixels are the same as Agg's own.
+the measures and the pixels are the same as Agg's own.  :class:`TextReplay`
+then spares a moving text the rest of ``Text.draw`` (its position, graphics
+context and angle, found anew each time) while only its string changes.
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,8 @@ from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.ft2font import FT2Font, RenderMode
 from matplotlib.text import Text
+
+from optviz.render.fastlines import same_style
 
 # FreeType positions in 26.6 fixed point: 64 units to a pixel.
 _SUBPIXELS = 64
@@ -272,3 +277,116 @@ def _font_height_metrics(prop: FontProperties, dpi: float) -> tuple[float | None
         scale = 1 / font.get_sfnt_table("head")["unitsPerEm"] * prop.get_size_in_points() * dpi / 72
         return table[ascent_key] * scale, -table[descent_key] * scale, table[gap_key] * scale
     return None, None, None
+
+
+class _NotReplayable(Exception):
+    """The text called the renderer in a way a replay does not repeat."""
+
+
+class _TextRecorder:
+    """Passes a text's renderer calls to a :class:`GlyphRenderer`, keeping its ``draw_text`` calls."""
+
+    def __init__(self, glyphs: GlyphRenderer) -> None:
+        self._glyphs = glyphs
+        self.calls: list[tuple[GraphicsContextBase, float, float, float]] = []
+
+    def draw_text(self, gc: GraphicsContextBase, x: float, y: float, s: str, prop: FontProperties, angle: float,
+                  ismath: bool | str = False, mtext: Text | None = None) -> None:
+        kept = self._glyphs.new_gc()
+        kept.copy_properties(gc)
+        self.calls.append((kept, x, y, angle))
+        self._glyphs.draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("draw_"):
+            raise _NotReplayable(name)
+        return getattr(self._glyphs, name)
+
+
+class TextReplay:
+    """Draws moving ``Text`` artists through a :class:`GlyphRenderer`, skipping what ``Text.draw``
+    redoes for every frame although only the string changed.
+
+    ``Text.draw`` lays the string out, then finds the text's position on the canvas, builds a
+    graphics context (colour, clipping) and its angle, and draws each line at its place in the
+    layout plus that position. The first draw of a text is an ordinary one, which is recorded;
+    while its style is unchanged, later draws lay the new string out in the same way and draw
+    its lines with the recorded context and position. A text with a box, path effects, TeX,
+    wrapping, a filter or rasterization is always drawn the ordinary way.
+    """
+
+    def __init__(self, glyphs: GlyphRenderer) -> None:
+        self._glyphs = glyphs
+        self._recorded: dict[int, tuple[tuple[Any, ...], GraphicsContextBase, float, float, float, float]] = {}
+
+    def draw(self, text: Text) -> None:
+        """Draw ``text`` as ``text.draw(glyphs)`` would."""
+        style = _text_style(text)
+        recorded = self._recorded.get(id(text))
+        if recorded is not None and same_style(recorded[0], style):
+            self._replay(text, *recorded[1:])
+            return
+        self._recorded.pop(id(text), None)
+        if not _replayable_text(text):
+            text.draw(self._glyphs)
+            return
+        recorder = _TextRecorder(self._glyphs)
+        try:
+            text.draw(recorder)
+        except _NotReplayable:
+            # Nothing was drawn by the refused call; draw the text the ordinary way.
+            text.draw(self._glyphs)
+            return
+        placed = self._placement(text, recorder.calls)
+        if placed is not None:
+            self._recorded[id(text)] = (style, *placed)
+
+    def _placement(self, text: Text, calls: list[tuple[GraphicsContextBase, float, float, float]]
+                   ) -> tuple[GraphicsContextBase, float, float, float, float] | None:
+        """The context, position, canvas height and angle the text was drawn with, when the calls
+        are exactly its layout's lines at that position; else None."""
+        if not calls:
+            return None
+        posx, posy = text.get_transform().transform(
+            (float(text.convert_xunits(text._x)), float(text.convert_yunits(text._y))))
+        height = self._glyphs.get_canvas_width_height()[1]
+        _, info, _ = text._get_layout(self._glyphs)
+        gc, _, _, angle = calls[0]
+        expected = [(x + posx, height - (y + posy)) for _, _, (x, y) in info]
+        if [(x, y) for _, x, y, _ in calls] != expected or any(call[3] != angle for call in calls):
+            return None
+        return gc, posx, posy, height, angle
+
+    def _replay(self, text: Text, gc: GraphicsContextBase, posx: float, posy: float, height: float,
+                angle: float) -> None:
+        if text.get_text() == "":
+            return
+        glyphs = self._glyphs
+        _, info, _ = text._get_layout(glyphs)
+        for line, _, (x, y) in info:
+            clean_line, ismath = text._preprocess_math(line)
+            glyphs.draw_text(gc, x + posx, height - (y + posy), clean_line, text._fontproperties, angle,
+                             ismath=ismath, mtext=text if len(info) == 1 else None)
+        text.stale = False
+
+
+def _replayable_text(text: Text) -> bool:
+    """Whether ``text`` is drawn by ``Text.draw`` itself with nothing around its lines: no box,
+    path effects, TeX, wrapping, filter or rasterization. All it reads is part of the style."""
+    return (type(text) is Text and text.get_visible() and text.get_bbox_patch() is None
+            and not text.get_path_effects() and not text.get_usetex() and not text.get_wrap()
+            and text.get_agg_filter() is None and not text.get_rasterized())
+
+
+# What Text.draw's context, position and angle depend on, and what decides whether it is
+# replayed; the layout itself is redone for each frame.
+_text_attributes = operator.attrgetter(
+    "_x", "_y", "_transform", "_color", "_alpha", "_url", "_antialiased", "_snap", "_clipon", "clipbox",
+    "_clippath", "_rotation", "_transform_rotates_text", "_rotation_mode", "_bbox_patch", "_usetex", "_wrap",
+    "_path_effects", "_visible", "_gid", "_sketch", "_agg_filter", "_rasterized",
+)
+
+
+def _text_style(text: Text) -> tuple[Any, ...]:
+    return (*_text_attributes(text), type(text))
+
