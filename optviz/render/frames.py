@@ -42,7 +42,7 @@ from PIL import GifImagePlugin, Image
 
 from optviz.errors import ConfigError, RunError
 from optviz.render.fastlines import LineReplay
-from optviz.render.glyphs import GlyphRenderer, TextReplay
+from optviz.render.glyphs import GlyphRenderer, TextReplay, union
 
 Update = Callable[[Any], Iterable[Artist] | None]
 Init = Callable[[], Iterable[Artist] | None]
@@ -188,7 +188,12 @@ def _blit(
 ) -> Iterator[tuple[np.ndarray, tuple[slice, slice]]]:
     """Yield the canvas as an RGBA view after drawing each frame, and the rows and columns
     outside which it is the same as the frame before (the whole canvas for the first frame);
-    the next frame overwrites it."""
+    the next frame overwrites it.
+
+    Each frame restores the background only where the frame before drew: the clip boxes of the
+    moving artists (see :func:`_drawing_area`) and the glyphs of the moving texts that are not
+    clipped, or the whole canvas when something was drawn that cannot be bounded so.
+    """
     with _agg_canvas(fig) as canvas:
         moving = _moving_artists(fig, update, frames[0], animated, init)
         covering = _covering_artists(fig, moving)
@@ -199,11 +204,15 @@ def _blit(
             canvas.draw()
             rgba = np.asarray(canvas.buffer_rgba())
             background = rgba.copy()
-            cover = _Cover(canvas, covering, background)
-            texts = TextReplay(GlyphRenderer(canvas.get_renderer()))
+            height, width = rgba.shape[:2]
+            whole = (0, height, 0, width)
+            clipped = _box(_drawing_area(moving, (height, width)), (height, width))
+            covers = _Covers(_Cover(canvas, covering, background), (height, width))
+            glyphs = GlyphRenderer(canvas.get_renderer())
+            texts = TextReplay(glyphs)
             lines = LineReplay(canvas.get_renderer())
-            changing = whole = (slice(None), slice(None))
-            for frame in frames:
+            drawn, always_whole = whole, False
+            for position, frame in enumerate(frames):
                 unknown = set(update(frame) or ()).difference(moving)
                 if unknown:
                     raise ValueError(
@@ -211,32 +220,73 @@ def _blit(
                         f" background: {sorted(map(str, unknown))}; return them from init or"
                         " from update of the first frame, or pass them in animated="
                     )
-                rgba[changing] = background[changing]
+                # Outside what the last frame drew, the canvas is background and covering artists.
+                restored = drawn
+                rgba[_slices(restored)] = background[_slices(restored)]
                 _draw(fig, moving, texts, lines)
-                cover.paint(rgba)
-                yield rgba, changing
-                if changing is whole:
-                    changing = _drawing_area(moving, rgba.shape[:2])
-                    cover = cover.within(changing, rgba.shape[:2])
+                ink, complete = glyphs.take_ink()
+                always_whole = always_whole or not complete
+                drawn = whole if position == 0 or always_whole else _union(clipped, ink)
+                if not _contains(restored, drawn):
+                    # A text drew beyond what was restored (moved, grew, or was drawn by Agg): draw
+                    # the frame again over the background there too.
+                    restored = _union(restored, drawn)
+                    rgba[_slices(restored)] = background[_slices(restored)]
+                    _draw(fig, moving, texts, lines)
+                    glyphs.take_ink()
+                covers.within(restored).paint(rgba)
+                yield rgba, _slices(restored)
 
 
 def _drawing_area(moving: Sequence[Artist], shape: tuple[int, int]) -> tuple[slice, slice]:
-    """The rows and columns of the canvas the moving artists can draw on: the union of their
-    clip boxes, or the whole canvas when one of them is not clipped to a box.
+    """The rows and columns of the canvas the moving artists other than unclipped texts can draw
+    on: the union of their clip boxes, or the whole canvas when one of them is not clipped to a
+    box. (Unclipped texts are bounded frame by frame by the glyphs they drew.)
 
     Agg's antialiasing touches the pixel next to a clip box's edge, rounded outwards; three
     pixels of margin keep that inside with room to spare.
     """
     height, width = shape
-    boxes = [artist.get_clip_box() for artist in moving]
-    if not all(artist.get_clip_on() for artist in moving) or any(box is None for box in boxes):
+    bounded = [artist for artist in moving if not isinstance(artist, Text) or artist.get_clip_on()]
+    boxes = [artist.get_clip_box() for artist in bounded]
+    if not all(artist.get_clip_on() for artist in bounded) or any(box is None for box in boxes):
         return slice(None), slice(None)
+    if not boxes:
+        return slice(0, 0), slice(0, 0)
     x0, y0 = np.min([box.p0 for box in boxes], axis=0)
     x1, y1 = np.max([box.p1 for box in boxes], axis=0)
     # Display coordinates count up from the bottom; rows count down from the top.
     rows = slice(max(int(np.floor(height - y1)) - 3, 0), min(int(np.ceil(height - y0)) + 3, height))
     columns = slice(max(int(np.floor(x0)) - 3, 0), min(int(np.ceil(x1)) + 3, width))
     return rows, columns
+
+
+def _box(area: tuple[slice, slice], shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` of rows and columns given as slices of a canvas of ``shape``;
+    None when they hold no pixel."""
+    (top, bottom, _), (left, right, _) = (part.indices(size) for part, size in zip(area, shape))
+    return (top, bottom, left, right) if top < bottom and left < right else None
+
+
+def _union(first: tuple[int, int, int, int] | None,
+           second: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+    """The smallest box holding both boxes (None: no pixel)."""
+    return first if second is None else second if first is None else union(first, second)
+
+
+def _contains(outer: tuple[int, int, int, int] | None, inner: tuple[int, int, int, int] | None) -> bool:
+    if inner is None:
+        return True
+    return outer is not None and outer[0] <= inner[0] and outer[1] >= inner[1] and outer[2] <= inner[2] \
+        and outer[3] >= inner[3]
+
+
+def _slices(box: tuple[int, int, int, int] | None) -> tuple[slice, slice]:
+    """The rows and columns of a box, as slices (empty for None)."""
+    if box is None:
+        return slice(0, 0), slice(0, 0)
+    top, bottom, left, right = box
+    return slice(top, bottom), slice(left, right)
 
 
 def _moving_artists(
@@ -329,6 +379,20 @@ class _Cover:
             blended = _bytes(now[touched]).copy()
             blended[:, :3] = (layer[:, :3] * alpha + blended[:, :3] * (255 - alpha) + 127) // 255
             words[self.pixels[touched]] = blended.view(np.uint32).ravel()
+
+
+class _Covers:
+    """The covering pixels inside a box of the canvas, chosen once for each new box."""
+
+    def __init__(self, cover: _Cover, shape: tuple[int, int]) -> None:
+        self._cover = cover
+        self._shape = shape
+        self._chosen: tuple[tuple[int, int, int, int], _Cover] | None = None
+
+    def within(self, box: tuple[int, int, int, int] | None) -> _Cover:
+        if self._chosen is None or self._chosen[0] != box:
+            self._chosen = (box, self._cover.within(_slices(box), self._shape))
+        return self._chosen[1]
 
 
 def _words(rgba: np.ndarray) -> np.ndarray:

@@ -53,10 +53,24 @@ class GlyphRenderer:
         self._bitmaps: dict[tuple[Any, ...], tuple[np.ndarray, int, int, int]] = {}
         self._extents: dict[tuple[Any, ...], tuple[int, int, int]] = {}
         self._last_shaped: tuple[Any, ...] = (None, None, None)
+        # Rows and columns (top, bottom, left, right) of the glyphs drawn since the last
+        # take_ink(), and whether anything was drawn another way.
+        self._ink: tuple[int, int, int, int] | None = None
+        self._untracked = False
         self._heights: dict[tuple[Any, ...], tuple[float | None, float | None, float | None]] = {}
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("draw_"):
+            self._untracked = True
         return getattr(self._agg, name)
+
+    def take_ink(self) -> tuple[tuple[int, int, int, int] | None, bool]:
+        """The rows and columns ``(top, bottom, left, right)`` of the canvas this renderer drew
+        glyphs on since it was last asked (None: none), and whether that is all it drew: text
+        it handed to Agg (math, rotated) or any other drawing makes it False."""
+        ink, complete = self._ink, not self._untracked
+        self._ink, self._untracked = None, False
+        return ink, complete
 
     def _get_font_height_metrics(self, prop: FontProperties) -> tuple[float | None, float | None, float | None]:
         """The font's ascent, descent and line gap in pixels, as ``Text._get_layout`` reads them.
@@ -75,6 +89,7 @@ class GlyphRenderer:
         """Draw ``s`` as :meth:`RendererAgg.draw_text` does, from cached glyphs where it can."""
         placed = None if ismath or angle else self._shape(s, prop, mtext)
         if placed is None:
+            self._untracked = True
             return self._agg.draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
         size = prop.get_size_in_points()
         height = self._agg.height
@@ -90,7 +105,10 @@ class GlyphRenderer:
                 pieces.append((buffer, left + pen_x // _SUBPIXELS, top + pen_y // _SUBPIXELS, inked))
         for buffer, left, top in _composed(pieces):
             # draw_text_image's y is downwards, to the bitmap's bottom side.
-            self._agg._renderer.draw_text_image(buffer, left, int(height) - top + buffer.shape[0], 0, gc)
+            row = int(height) - top
+            self._agg._renderer.draw_text_image(buffer, left, row + buffer.shape[0], 0, gc)
+            box = (row, row + buffer.shape[0], left, left + buffer.shape[1])
+            self._ink = box if self._ink is None else union(self._ink, box)
 
     def get_text_width_height_descent(self, s: str, prop: FontProperties,
                                       ismath: bool | str) -> tuple[float, float, float]:
@@ -206,6 +224,12 @@ class GlyphRenderer:
                 buffer *= 0xFF
             self._bitmaps[key] = (buffer, bitmap.left, bitmap.top, int(np.count_nonzero(buffer)))
         return self._bitmaps[key]
+
+
+def union(first: tuple[int, int, int, int], second: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The smallest box ``(top, bottom, left, right)`` holding both boxes."""
+    return (min(first[0], second[0]), max(first[1], second[1]), min(first[2], second[2]),
+            max(first[3], second[3]))
 
 
 def _all_pairs(alphabet: str) -> str:
