@@ -12,7 +12,7 @@ least 10x faster per frame, a GIF frame under way takes more than 2.5 ms, or
 the GIF is over half the size (the figures are printed either way), so it
 can serve as a check.
 
-    python benchmarks/bench_animation.py [--frames 100] [--repeats 3] [--out DIR]
+    python benchmarks/bench_animation.py [--frames 100] [--repeats 5] [--out DIR]
 """
 
 from __future__ import annotations
