@@ -156,11 +156,17 @@ def _wrapped(text: str) -> str:
 
 def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
     """True when positive values spread over at least ``decades`` powers of ten."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0 or finite.min() <= 0:
+    values = np.asarray(values)
+    if values.dtype.kind != "f":
+        values = values.astype(float)
+    finite = np.isfinite(values)  # a mask, not a copy: a million-start map has 11 million losses
+    if not finite.any():
+        return False
+    low = values.min(where=finite, initial=np.inf)
+    if low <= 0:
         return False
     with np.errstate(over="ignore"):  # a blow-up reaching 1e308 spans decades all the same
-        return np.log10(finite.max() / finite.min()) >= decades
+        return np.log10(values.max(where=finite, initial=-np.inf) / low) >= decades
 
 
 def save_one_or_panels(result: RunResult, path: str | Path, plot: Callable[[RunResult, Axes], object],
