@@ -21,7 +21,7 @@ _MARGIN = 0.05
 
 def padded_limits(values: np.ndarray, *, log: bool = False) -> tuple[float, float] | None:
     """Axis limits just around the finite ``values`` (positive ones on a log axis); None if there are none."""
-    values = _floats(values)
+    values = floats(values)
     # Reductions over a mask, not over a copy: a million-start map's losses are 11 million values.
     kept = np.isfinite(values)
     if log:
@@ -38,7 +38,7 @@ def padded_limits(values: np.ndarray, *, log: bool = False) -> tuple[float, floa
 
 def exceeds(values: np.ndarray, limits: tuple[float, float]) -> bool:
     """True when some finite value lies outside ``limits``, or some value is not finite."""
-    values = _floats(values)
+    values = floats(values)
     if values.size == 0:
         return False
     if not np.isfinite(values).all():
@@ -46,7 +46,7 @@ def exceeds(values: np.ndarray, limits: tuple[float, float]) -> bool:
     return float(values.min()) < limits[0] or float(values.max()) > limits[1]
 
 
-def _floats(values: np.ndarray) -> np.ndarray:
+def floats(values: np.ndarray) -> np.ndarray:
     """``values`` as an array of floats, not copied when it is one (float32 losses stay float32:
     their extremes compare with float limits exactly)."""
     values = np.asarray(values)

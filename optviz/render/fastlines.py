@@ -88,16 +88,14 @@ class LineReplay:
             line.draw(self._renderer)
             return
         style = _style(line)
+        data = _replayable_data(line)
         recorded = self._recorded.get(key)
-        if recorded is not None and same_style(recorded[0], style):
-            data = _replayable_data(line)
-            if data is not None:
-                self._replay(recorded[1], Path(data))
-                line.stale = False
-                return
+        if data is not None and recorded is not None and same_style(recorded[0], style):
+            self._replay(recorded[1], Path(data))
+            line.stale = False
+            return
         # A new line or a new style: check everything, draw it the ordinary way and record its calls.
-        data = _replayable_data(line) if _replayable_kind(line) else None
-        if data is None:
+        if data is None or not _replayable_kind(line):
             self._recorded.pop(key, None)
             line.draw(self._renderer)
             return

@@ -52,12 +52,14 @@ class GlyphRenderer:
         self._advances: dict[tuple[Any, ...], float | None] = {}
         self._bitmaps: dict[tuple[Any, ...], tuple[np.ndarray, int, int, int]] = {}
         self._extents: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+        self._heights: dict[tuple[Any, ...], tuple[float | None, float | None, float | None]] = {}
+        # Fonts whose digits did not shape as single glyphs side by side.
+        self._digits_apart: set[tuple[Any, ...]] = set()
         self._last_shaped: tuple[Any, ...] = (None, None, None)
         # Rows and columns (top, bottom, left, right) of the glyphs drawn since the last
         # take_ink(), and whether anything was drawn another way.
         self._ink: tuple[int, int, int, int] | None = None
         self._untracked = False
-        self._heights: dict[tuple[Any, ...], tuple[float | None, float | None, float | None]] = {}
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("draw_"):
@@ -180,8 +182,10 @@ class GlyphRenderer:
     def _advance(self, font_key, prop, pair: str, mtext) -> float | None:
         key = (font_key, pair)
         if key not in self._advances:
-            if pair[0] in _DIGITS and pair[1] in _DIGITS and self._shape_digit_pairs(font_key, prop, mtext):
-                return self._advances[key]
+            if pair[0] in _DIGITS and pair[1] in _DIGITS and font_key not in self._digits_apart:
+                if self._shape_digit_pairs(font_key, prop, mtext):
+                    return self._advances[key]
+                self._digits_apart.add(font_key)  # shaped one pair at a time from now on
             items = self._layout(prop, pair, mtext)
             self._advances[key] = items[1].x - items[0].x if len(items) == 2 else None
         return self._advances[key]

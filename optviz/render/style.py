@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .clip import floats
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -156,9 +158,7 @@ def _wrapped(text: str) -> str:
 
 def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
     """True when positive values spread over at least ``decades`` powers of ten."""
-    values = np.asarray(values)
-    if values.dtype.kind != "f":
-        values = values.astype(float)
+    values = floats(values)
     finite = np.isfinite(values)  # a mask, not a copy: a million-start map has 11 million losses
     if not finite.any():
         return False
